@@ -1,0 +1,21 @@
+// What the three command-line tools share: logging set-up, --version, and the
+// single place where errors become one line on stderr and a non-zero exit.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <functional>
+#include <string>
+
+namespace vae::cli {
+
+// spdlog to stderr, "[HH:MM:SS] level message"; VAE_LOG_LEVEL=debug|info|warn.
+void setup_logging();
+
+// Adds --version printing "<tool> <project version>".
+void add_version_flag(CLI::App& app);
+
+// Runs body; any exception becomes one critical log line and exit code 1.
+int run_guarded(const std::function<int()>& body);
+
+}  // namespace vae::cli

@@ -1,0 +1,87 @@
+// Run configuration: plain structs with documented defaults, read from TOML.
+//
+//   vae::Config cfg = vae::load_config_file("configs/mnist_vae.toml");
+//   cfg.train.epochs = 3;            // command-line overrides go here
+//   vae::validate(cfg);              // throws vae::ConfigError naming the key
+//   std::string text = vae::to_toml(cfg);  // what the run folder keeps
+//
+// A config file has three sections, [data], [model] and [train]; every key
+// is optional and an unknown key is an error. See configs/*.toml.
+#pragma once
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace vae {
+
+// Thrown for a config that cannot be used; what() is one line naming the key.
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct DataConfig {
+  // Folder holding the four IDX files (raw or .gz, official MNIST names).
+  std::string dir = "data/mnist";
+};
+
+struct ModelConfig {
+  // Image height and width in pixels; the input has height*width values.
+  int64_t image_height = 28;
+  int64_t image_width = 28;
+  // Hidden layer widths of the encoder; the decoder mirrors them.
+  // The guide's VAE is 784-512-256-2, so {512, 256} with latent 2.
+  std::vector<int64_t> hidden = {512, 256};
+  // Dimension Z of the latent code.
+  int64_t latent = 2;
+};
+
+struct TrainConfig {
+  // "adam" or "rmsprop" (the guide's Keras version uses RMSprop).
+  std::string optimizer = "adam";
+  // Learning rate; must be > 0.
+  double lr = 1e-3;
+  int64_t batch_size = 128;
+  int64_t epochs = 10;
+  // Seeds weights, sampling noise and the data order (one order per epoch).
+  uint64_t seed = 1;
+  // "auto" (CUDA when available, else CPU), "cpu" or "cuda".
+  std::string device = "auto";
+  // LibTorch intra-op threads; 0 keeps LibTorch's default. OpenBLAS runs its
+  // own pool, so 1 avoids oversubscribing small machines (docs/BENCHMARKS.md).
+  int64_t threads = 1;
+  // Run folder: config.toml, metrics.jsonl, checkpoints/, samples.
+  std::string out_dir = "runs/mnist_vae";
+};
+
+struct Config {
+  DataConfig data;
+  ModelConfig model;
+  TrainConfig train;
+};
+
+// Parses TOML text. `origin` names the source in error messages (a path).
+// Throws ConfigError on syntax errors, unknown keys and wrong types.
+Config parse_config(const std::string& toml_text, const std::string& origin);
+
+// Reads and parses a TOML file; a missing or unreadable file is a ConfigError.
+Config load_config_file(const std::string& path);
+
+// Checks ranges and choices; throws ConfigError naming the key and the
+// allowed range. Does not touch the file system.
+void validate(const Config& cfg);
+
+// Renders every field as TOML that parse_config reads back to an equal Config.
+std::string to_toml(const Config& cfg);
+
+// Number of input values per image (height * width).
+inline int64_t input_dim(const ModelConfig& m) { return m.image_height * m.image_width; }
+
+// "784-512-256-2": the layer widths, for logs and file names.
+std::string describe_layers(const ModelConfig& m);
+
+bool operator==(const ModelConfig& a, const ModelConfig& b);
+
+}  // namespace vae

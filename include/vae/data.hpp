@@ -1,0 +1,70 @@
+// MNIST-format data: strict IDX readers and writers, and the in-memory data set.
+//
+//   vae::Dataset train = vae::load_split("data/mnist", vae::Split::kTrain);
+//   // train.images: uint8 [N, H, W], train.labels: int64 [N]
+//   torch::Tensor order = vae::epoch_permutation(train.size(), /*seed=*/1, /*epoch=*/0);
+//
+// Files may be raw or gzip-compressed (name ending in .gz); any number of
+// images is accepted. Every malformed file raises vae::DataError with one line
+// naming the file and what is wrong.
+#pragma once
+
+#include <torch/types.h>
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+namespace vae {
+
+class DataError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+enum class Split { kTrain, kTest };
+
+// "train" or "test"; anything else throws DataError.
+Split parse_split(const std::string& name);
+const char* split_name(Split split);
+
+// IDX magic numbers: 0x00000803 (unsigned byte, 3 dims) and 0x00000801 (1 dim).
+inline constexpr uint32_t kIdxImagesMagic = 2051;
+inline constexpr uint32_t kIdxLabelsMagic = 2049;
+
+// Reads an IDX3 image file. Returns uint8 [N, H, W].
+torch::Tensor read_idx_images(const std::string& path);
+
+// Reads an IDX1 label file. Returns int64 [N].
+torch::Tensor read_idx_labels(const std::string& path);
+
+// Writes uint8 [N, H, W] images / integer [N] labels in [0, 255] as IDX;
+// gzip-compressed when the path ends in ".gz". The file is replaced atomically.
+void write_idx_images(const std::string& path, const torch::Tensor& images);
+void write_idx_labels(const std::string& path, const torch::Tensor& labels);
+
+// The official file stem of a split: "train-images-idx3-ubyte", "t10k-labels-idx1-ubyte".
+std::string idx_file_stem(Split split, bool labels);
+
+// Finds `stem` or `stem.gz` in dir (raw preferred); throws DataError naming
+// the folder and both names when neither exists.
+std::string find_idx_file(const std::string& dir, const std::string& stem);
+
+struct Dataset {
+  torch::Tensor images;  // uint8 [N, H, W], pixel bytes as stored
+  torch::Tensor labels;  // int64 [N]
+  int64_t size() const { return images.size(0); }
+  int64_t height() const { return images.size(1); }
+  int64_t width() const { return images.size(2); }
+};
+
+// Loads a split's images and labels from dir; checks that their counts match.
+Dataset load_split(const std::string& dir, Split split);
+
+// A permutation of [0, n) that depends only on (seed, epoch): int64 [n], on CPU.
+torch::Tensor epoch_permutation(int64_t n, uint64_t seed, int64_t epoch);
+
+// uint8 pixels [B, ...] -> float [B, D] in [0, 1] on the tensor's device.
+torch::Tensor to_unit_float(const torch::Tensor& pixels);
+
+}  // namespace vae

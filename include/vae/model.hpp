@@ -1,0 +1,89 @@
+// The variational autoencoder of the guide, as LibTorch modules.
+//
+// Shapes: B = batch, D = image_height * image_width pixels (784), Z = latent.
+//
+//   vae::VAE model(cfg.model);            // 784-512-256-2 by default
+//   vae::VAEOutput out = model->forward(x);   // x: float [B, D] or [B, H, W] in [0, 1]
+//   torch::Tensor probs = model->decode(z);   // z: [B, Z] -> [B, D] in (0, 1)
+//
+// It mirrors the PyTorch module of the guide (shared/GUIDE.md): an encoder
+// fc1..fcK with ReLU and two heads fc_mean / fc_sd giving (mu, log_var); the
+// reparameterization `sampling`; a decoder fc(K+2)..fc(2K+2) with ReLU and a
+// sigmoid output. For K = 2 the parameter names are exactly the guide's
+// (encoder.fc1, encoder.fc2, encoder.fc_mean, encoder.fc_sd, decoder.fc4,
+// decoder.fc5, decoder.fc6); for the classic 784-400-20 they follow the
+// PyTorch example (fc1, heads, fc3, fc4).
+#pragma once
+
+#include <torch/nn/module.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/nn/pimpl.h>
+
+#include <utility>
+#include <vector>
+
+#include "vae/config.hpp"
+
+namespace vae {
+
+// x [B, D] -> (mu [B, Z], log_var [B, Z]).
+class EncoderImpl : public torch::nn::Module {
+ public:
+  explicit EncoderImpl(const ModelConfig& cfg);
+  std::pair<torch::Tensor, torch::Tensor> forward(const torch::Tensor& x);
+
+ private:
+  std::vector<torch::nn::Linear> hidden_;
+  torch::nn::Linear fc_mean_{nullptr};
+  torch::nn::Linear fc_sd_{nullptr};
+};
+TORCH_MODULE(Encoder);
+
+// z [B, Z] -> logits [B, D]. The guide's sigmoid is applied by VAEImpl::decode;
+// training uses the logits so the BCE can be computed stably.
+class DecoderImpl : public torch::nn::Module {
+ public:
+  explicit DecoderImpl(const ModelConfig& cfg);
+  torch::Tensor forward(const torch::Tensor& z);
+
+ private:
+  std::vector<torch::nn::Linear> layers_;
+};
+TORCH_MODULE(Decoder);
+
+struct VAEOutput {
+  torch::Tensor logits;   // [B, D], decoder output before the sigmoid
+  torch::Tensor mu;       // [B, Z]
+  torch::Tensor log_var;  // [B, Z]
+};
+
+class VAEImpl : public torch::nn::Module {
+ public:
+  explicit VAEImpl(const ModelConfig& cfg);
+
+  // x: [B, D] or [B, H, W] float in [0, 1] -> (mu, log_var), each [B, Z].
+  std::pair<torch::Tensor, torch::Tensor> encode(const torch::Tensor& x);
+
+  // Training mode: mu + exp(0.5 * log_var) * eps with eps ~ N(0, I) drawn from
+  // the default generator (the reparameterization trick: gradients reach mu
+  // and log_var). Eval mode: mu, so reconstructions are deterministic.
+  torch::Tensor sampling(const torch::Tensor& mu, const torch::Tensor& log_var);
+
+  // z [B, Z] -> pixel probabilities [B, D] (the guide's sigmoid output).
+  torch::Tensor decode(const torch::Tensor& z);
+
+  // Flattens x, encodes, samples, decodes to logits.
+  VAEOutput forward(const torch::Tensor& x);
+
+  const ModelConfig& config() const { return cfg_; }
+  Encoder& encoder() { return encoder_; }
+  Decoder& decoder() { return decoder_; }
+
+ private:
+  ModelConfig cfg_;
+  Encoder encoder_{nullptr};
+  Decoder decoder_{nullptr};
+};
+TORCH_MODULE(VAE);
+
+}  // namespace vae

@@ -1,0 +1,200 @@
+#include "vae/config.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <iomanip>
+#include <limits>
+#include <map>
+#include <sstream>
+
+namespace vae {
+namespace {
+
+// One config key: how to set it from the strings CLI11's TOML reader gives.
+using Setter = std::function<void(Config&, const std::vector<std::string>&, const std::string& where)>;
+
+[[noreturn]] void fail(const std::string& where, const std::string& what) {
+  throw ConfigError(where + ": " + what);
+}
+
+const std::string& single(const std::vector<std::string>& in, const std::string& where) {
+  if (in.size() != 1) fail(where, "expects one value, got " + std::to_string(in.size()));
+  return in.front();
+}
+
+int64_t parse_int(const std::string& s, const std::string& where) {
+  errno = 0;
+  char* end = nullptr;
+  const long long v = std::strtoll(s.c_str(), &end, 10);
+  if (s.empty() || end != s.c_str() + s.size() || errno == ERANGE)
+    fail(where, "expects an integer, got '" + s + "'");
+  return v;
+}
+
+double parse_double(const std::string& s, const std::string& where) {
+  errno = 0;
+  char* end = nullptr;
+  const double v = std::strtod(s.c_str(), &end);
+  if (s.empty() || end != s.c_str() + s.size() || errno == ERANGE || !std::isfinite(v))
+    fail(where, "expects a finite number, got '" + s + "'");
+  return v;
+}
+
+template <typename Field>
+Setter set_int(Field field) {
+  return [field](Config& c, const std::vector<std::string>& in, const std::string& where) {
+    field(c) = parse_int(single(in, where), where);
+  };
+}
+
+const std::map<std::string, Setter>& setters() {
+  static const std::map<std::string, Setter> table = {
+      {"data.dir",
+       [](Config& c, const auto& in, const auto& w) { c.data.dir = single(in, w); }},
+      {"model.image_height", set_int([](Config& c) -> int64_t& { return c.model.image_height; })},
+      {"model.image_width", set_int([](Config& c) -> int64_t& { return c.model.image_width; })},
+      {"model.hidden",
+       [](Config& c, const auto& in, const auto& w) {
+         c.model.hidden.clear();
+         for (const auto& s : in) {
+           if (s.empty()) continue;  // "hidden = []": no hidden layer
+           c.model.hidden.push_back(parse_int(s, w));
+         }
+       }},
+      {"model.latent", set_int([](Config& c) -> int64_t& { return c.model.latent; })},
+      {"train.optimizer",
+       [](Config& c, const auto& in, const auto& w) { c.train.optimizer = single(in, w); }},
+      {"train.lr",
+       [](Config& c, const auto& in, const auto& w) { c.train.lr = parse_double(single(in, w), w); }},
+      {"train.batch_size", set_int([](Config& c) -> int64_t& { return c.train.batch_size; })},
+      {"train.epochs", set_int([](Config& c) -> int64_t& { return c.train.epochs; })},
+      {"train.seed",
+       [](Config& c, const auto& in, const auto& w) {
+         const int64_t v = parse_int(single(in, w), w);
+         if (v < 0) fail(w, "expects an integer >= 0, got " + std::to_string(v));
+         c.train.seed = static_cast<uint64_t>(v);
+       }},
+      {"train.device",
+       [](Config& c, const auto& in, const auto& w) { c.train.device = single(in, w); }},
+      {"train.threads", set_int([](Config& c) -> int64_t& { return c.train.threads; })},
+      {"train.out_dir",
+       [](Config& c, const auto& in, const auto& w) { c.train.out_dir = single(in, w); }},
+  };
+  return table;
+}
+
+void require(bool ok, const std::string& key, const std::string& allowed, const std::string& got) {
+  if (!ok) throw ConfigError("config key '" + key + "' must be " + allowed + ", got " + got);
+}
+
+// CLI11's reader strips the outer quotes and unescapes nothing, so neither do we.
+std::string quote(const std::string& s) { return "\"" + s + "\""; }
+
+std::string number(double v) {
+  std::ostringstream os;
+  os << v;
+  return os.str();
+}
+
+}  // namespace
+
+Config parse_config(const std::string& toml_text, const std::string& origin) {
+  std::istringstream in(toml_text);
+  std::vector<CLI::ConfigItem> items;
+  try {
+    items = CLI::ConfigTOML().from_config(in);
+  } catch (const std::exception& e) {
+    throw ConfigError(origin + ": not a readable TOML file: " + e.what());
+  }
+  Config cfg;
+  for (const auto& item : items) {
+    if (item.name == "++" || item.name == "--") continue;  // CLI11's section markers
+    const std::string key = item.fullname();
+    const std::string where = origin + ": key '" + key + "'";
+    const auto it = setters().find(key);
+    if (it == setters().end()) {
+      std::string known;
+      for (const auto& [name, _] : setters()) known += (known.empty() ? "" : ", ") + name;
+      fail(origin, "unknown key '" + key + "' (known keys: " + known + ")");
+    }
+    it->second(cfg, item.inputs, where);
+  }
+  return cfg;
+}
+
+Config load_config_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw ConfigError(path + ": cannot open config file");
+  std::ostringstream text;
+  text << f.rdbuf();
+  if (f.bad()) throw ConfigError(path + ": cannot read config file");
+  return parse_config(text.str(), path);
+}
+
+void validate(const Config& c) {
+  require(!c.data.dir.empty(), "data.dir", "a folder", "an empty string");
+  require(c.model.image_height >= 1 && c.model.image_height <= 4096, "model.image_height",
+          "in [1, 4096]", std::to_string(c.model.image_height));
+  require(c.model.image_width >= 1 && c.model.image_width <= 4096, "model.image_width",
+          "in [1, 4096]", std::to_string(c.model.image_width));
+  for (int64_t h : c.model.hidden)
+    require(h >= 1 && h <= 65536, "model.hidden", "a list of widths in [1, 65536]",
+            std::to_string(h));
+  require(c.model.latent >= 1 && c.model.latent <= 65536, "model.latent", "in [1, 65536]",
+          std::to_string(c.model.latent));
+  require(c.train.optimizer == "adam" || c.train.optimizer == "rmsprop", "train.optimizer",
+          "\"adam\" or \"rmsprop\"", quote(c.train.optimizer));
+  require(c.train.lr > 0 && c.train.lr <= 10, "train.lr", "in (0, 10]",
+          number(c.train.lr));
+  require(c.train.batch_size >= 1 && c.train.batch_size <= (1 << 20), "train.batch_size",
+          "in [1, 1048576]", std::to_string(c.train.batch_size));
+  require(c.train.epochs >= 0 && c.train.epochs <= 1000000, "train.epochs", "in [0, 1000000]",
+          std::to_string(c.train.epochs));
+  require(c.train.device == "auto" || c.train.device == "cpu" || c.train.device == "cuda",
+          "train.device", "\"auto\", \"cpu\" or \"cuda\"", quote(c.train.device));
+  require(c.train.threads >= 0 && c.train.threads <= 1024, "train.threads", "in [0, 1024]",
+          std::to_string(c.train.threads));
+  require(!c.train.out_dir.empty(), "train.out_dir", "a folder", "an empty string");
+}
+
+std::string to_toml(const Config& c) {
+  std::ostringstream os;
+  os << std::setprecision(std::numeric_limits<double>::max_digits10);
+  os << "[data]\n";
+  os << "dir = " << quote(c.data.dir) << "\n\n";
+  os << "[model]\n";
+  os << "image_height = " << c.model.image_height << "\n";
+  os << "image_width = " << c.model.image_width << "\n";
+  os << "hidden = [";
+  for (size_t i = 0; i < c.model.hidden.size(); ++i) os << (i ? ", " : "") << c.model.hidden[i];
+  os << "]\n";
+  os << "latent = " << c.model.latent << "\n\n";
+  os << "[train]\n";
+  os << "optimizer = " << quote(c.train.optimizer) << "\n";
+  os << "lr = " << c.train.lr << "\n";
+  os << "batch_size = " << c.train.batch_size << "\n";
+  os << "epochs = " << c.train.epochs << "\n";
+  os << "seed = " << c.train.seed << "\n";
+  os << "device = " << quote(c.train.device) << "\n";
+  os << "threads = " << c.train.threads << "\n";
+  os << "out_dir = " << quote(c.train.out_dir) << "\n";
+  return os.str();
+}
+
+std::string describe_layers(const ModelConfig& m) {
+  std::string s = std::to_string(input_dim(m));
+  for (int64_t h : m.hidden) s += "-" + std::to_string(h);
+  return s + "-" + std::to_string(m.latent);
+}
+
+bool operator==(const ModelConfig& a, const ModelConfig& b) {
+  return a.image_height == b.image_height && a.image_width == b.image_width &&
+         a.hidden == b.hidden && a.latent == b.latent;
+}
+
+}  // namespace vae

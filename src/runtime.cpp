@@ -1,0 +1,64 @@
+#include "vae/runtime.hpp"
+
+#include <dlfcn.h>
+#include <torch/cuda.h>
+#include <torch/version.h>
+
+#include <ATen/Parallel.h>
+
+#include <climits>
+#include <cstdlib>
+#include <stdexcept>
+
+namespace vae {
+
+torch::Device resolve_device(const std::string& name) {
+  if (name == "cpu") return torch::kCPU;
+  const bool cuda = torch::cuda::is_available();
+  if (name == "cuda") {
+    if (!cuda)
+      throw std::runtime_error(
+          "device 'cuda' requested but this LibTorch build has no usable CUDA device "
+          "(use --device cpu or auto)");
+    return torch::kCUDA;
+  }
+  if (name == "auto") return cuda ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
+  throw std::runtime_error("unknown device '" + name + "', expected auto, cpu or cuda");
+}
+
+BlasInfo detect_blas() {
+  BlasInfo info;
+  void* sym = ::dlsym(RTLD_DEFAULT, "sgemm_");
+  Dl_info dl{};
+  if (sym == nullptr || ::dladdr(sym, &dl) == 0 || dl.dli_fname == nullptr) {
+    info.library = "(sgemm_ not found: LibTorch may use MKL or its own kernels)";
+    return info;
+  }
+  char resolved[PATH_MAX];
+  info.library = ::realpath(dl.dli_fname, resolved) ? resolved : dl.dli_fname;
+  using ConfigFn = char* (*)();
+  if (auto fn = reinterpret_cast<ConfigFn>(::dlsym(RTLD_DEFAULT, "openblas_get_config"))) {
+    info.detail = fn();
+  }
+  // Debian installs Netlib's reference BLAS as .../blas/libblas.so.3; it has
+  // none of the optimized libraries' entry points.
+  const bool optimized = !info.detail.empty() || ::dlsym(RTLD_DEFAULT, "bli_info_get_version_str") ||
+                         ::dlsym(RTLD_DEFAULT, "mkl_get_version");
+  info.reference = !optimized && info.library.find("/blas/") != std::string::npos;
+  return info;
+}
+
+int64_t configure_threads(int64_t threads) {
+  if (threads > 0) at::set_num_threads(static_cast<int>(threads));
+  return at::get_num_threads();
+}
+
+std::string runtime_summary(const torch::Device& device) {
+  const BlasInfo blas = detect_blas();
+  std::string s = "LibTorch " TORCH_VERSION ", device " + device.str() + ", intra-op threads " +
+                  std::to_string(at::get_num_threads()) + ", BLAS " + blas.library;
+  if (!blas.detail.empty()) s += " (" + blas.detail + ")";
+  return s;
+}
+
+}  // namespace vae

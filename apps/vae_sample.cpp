@@ -30,7 +30,7 @@ int main(int argc, char** argv) {
     const torch::Tensor images = vae::sample_images(m.model, num, seed, dev);
     const int64_t cols = columns > 0 ? columns : static_cast<int64_t>(std::ceil(std::sqrt(num)));
     vae::write_png_gray(out, vae::make_grid(images, cols));
-    spdlog::info("wrote {} samples from {} (epoch {}, {}) to {}", num, checkpoint, m.meta.epoch,
+    spdlog::info("wrote {} samples from {} (epoch {}, {}) to {}", num, checkpoint, m.meta.state.epoch,
                  vae::describe_layers(m.meta.config.model), out);
     return 0;
   });

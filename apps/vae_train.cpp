@@ -3,14 +3,27 @@
 
 #include <spdlog/spdlog.h>
 
+#include <csignal>
 #include <cstdio>
 #include <optional>
 
 #include "cli.hpp"
+#include "vae/checkpoint.hpp"
 #include "vae/config.hpp"
 #include "vae/trainer.hpp"
 
 namespace {
+
+volatile std::sig_atomic_t g_stop_signal = 0;
+
+// First SIGINT/SIGTERM: finish the step, checkpoint, exit 128+signal.
+// Second: exit at once (the last checkpoint on disk is complete either way).
+extern "C" void on_stop_signal(int sig) {
+  if (g_stop_signal != 0) ::_exit(128 + sig);
+  g_stop_signal = sig;
+  static const char kMsg[] = "\nvae-train: stopping after this step (signal again to quit at once)\n";
+  [[maybe_unused]] const auto n = ::write(STDERR_FILENO, kMsg, sizeof kMsg - 1);
+}
 
 // A bar redrawn in place on a terminal; a log line per quarter epoch otherwise.
 void show_progress(const vae::Progress& p) {
@@ -47,7 +60,10 @@ int main(int argc, char** argv) {
   std::optional<uint64_t> seed;
   std::optional<double> lr;
   bool force = false;
+  std::string resume;
   app.add_option("--config", config_path, "TOML config file (see configs/); defaults apply without it");
+  app.add_option("--resume", resume,
+                 "continue a run: its folder (newest complete checkpoint) or a checkpoint file");
   app.add_option("--data-dir", data_dir, "folder with the four IDX files (overrides data.dir)");
   app.add_option("--out-dir", out_dir, "run folder (overrides train.out_dir)");
   app.add_option("--epochs", epochs, "overrides train.epochs");
@@ -61,7 +77,19 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   return vae::cli::run_guarded([&] {
-    vae::Config cfg = config_path.empty() ? vae::Config{} : vae::load_config_file(config_path);
+    vae::TrainOptions options;
+    vae::Config cfg;
+    if (!resume.empty()) {
+      // The checkpoint's config is the base; --config and flags may change
+      // training settings (train() refuses model changes, naming the field).
+      options.resume = vae::resume_checkpoint_path(resume);
+      cfg = config_path.empty() ? vae::load_model(options.resume, torch::kCPU).meta.config
+                                : vae::load_config_file(config_path);
+      cfg.train.out_dir = vae::run_dir_of(options.resume);
+      if (out_dir) throw vae::ConfigError("--out-dir cannot be combined with --resume");
+    } else if (!config_path.empty()) {
+      cfg = vae::load_config_file(config_path);
+    }
     if (data_dir) cfg.data.dir = *data_dir;
     if (out_dir) cfg.train.out_dir = *out_dir;
     if (epochs) cfg.train.epochs = *epochs;
@@ -72,10 +100,12 @@ int main(int argc, char** argv) {
     if (optimizer) cfg.train.optimizer = *optimizer;
     if (threads) cfg.train.threads = *threads;
     vae::validate(cfg);
-    vae::TrainOptions options;
     options.force = force;
     options.on_progress = show_progress;
-    vae::train(cfg, options);
-    return 0;
+    options.stop_requested = [] { return static_cast<int>(g_stop_signal); };
+    std::signal(SIGINT, on_stop_signal);
+    std::signal(SIGTERM, on_stop_signal);
+    const vae::TrainResult r = vae::train(cfg, options);
+    return r.stopped_by != 0 ? 128 + r.stopped_by : 0;
   });
 }

@@ -10,6 +10,8 @@ PACKAGES=(
   libtorch-dev          # LibTorch 1.13 (CPU)
   libopenblas0-pthread  # a fast libblas.so.3; the default reference BLAS is 30-70x slower
   libcli11-dev libspdlog-dev libgtest-dev zlib1g-dev libpng-dev
+  libssl-dev nlohmann-json3-dev  # SHA-256 and JSON of checkpoint manifests
+  clang libfuzzer-14-dev         # the fuzz tests (scripts/fuzz.sh)
   dataset-fashion-mnist # the second data set, /usr/share/datasets/fashion-mnist
 )
 missing=()

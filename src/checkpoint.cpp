@@ -2,13 +2,17 @@
 
 #include <torch/serialize/input-archive.h>
 #include <torch/serialize/output-archive.h>
+#include <torch/version.h>
 
+#include <filesystem>
 #include <sstream>
 
 #include "vae/io.hpp"
 
 namespace vae {
 namespace {
+
+namespace fs = std::filesystem;
 
 [[noreturn]] void fail(const std::string& path, const std::string& what) {
   throw CheckpointError(path + ": " + what);
@@ -21,21 +25,50 @@ std::string short_error(const c10::Error& e) {
   return nl == std::string::npos ? msg : msg.substr(0, nl);
 }
 
-// Opens the archive after checking it is a zip file (every LibTorch archive is).
-void open_archive(const std::string& path, torch::serialize::InputArchive& archive) {
-  std::string bytes;
+std::string read_or_fail(const std::string& path) {
   try {
-    bytes = read_file(path);
+    return read_file(path);
   } catch (const IoError& e) {
     throw CheckpointError(e.what());
   }
-  if (bytes.size() < 4 || bytes.compare(0, 4, "PK\x03\x04") != 0)
+}
+
+// Checks `bytes` (the content of checkpoint `path`) against its manifest.
+// A crash between the two renames of save_checkpoint leaves the new data with
+// the old manifest and a complete ".next" manifest; that one is accepted too.
+Manifest verify(const std::string& path, std::string_view bytes) {
+  if (bytes.size() < 4 || bytes.substr(0, 4) != std::string_view("PK\x03\x04", 4))
     fail(path, "not a checkpoint (not a LibTorch archive)");
+  const std::string mpath = manifest_path_for(path);
+  std::error_code ec;
+  const bool has_manifest = fs::exists(mpath, ec);
+  const bool has_next = fs::exists(mpath + ".next", ec);
+  if (!has_manifest && !has_next)
+    fail(path, "incomplete checkpoint: no manifest " + fs::path(mpath).filename().string() +
+                   " beside it (the write did not finish, or the file was copied alone)");
+  std::string first_error;
+  for (const std::string& candidate : {mpath, mpath + ".next"}) {
+    if (!fs::exists(candidate, ec)) continue;
+    try {
+      Manifest m = parse_manifest(read_or_fail(candidate), candidate);
+      verify_against_manifest(m, path, bytes);
+      return m;
+    } catch (const CheckpointError& e) {
+      if (first_error.empty()) first_error = e.what();
+    }
+  }
+  throw CheckpointError(first_error);
+}
+
+// Reads, verifies and opens a checkpoint archive.
+void open_archive(const std::string& path, torch::serialize::InputArchive& archive) {
+  std::string bytes = read_or_fail(path);
+  verify(path, bytes);
   std::istringstream in(std::move(bytes));
   try {
     archive.load_from(in);
   } catch (const c10::Error& e) {
-    fail(path, "damaged or truncated checkpoint: " + short_error(e));
+    fail(path, "damaged checkpoint: " + short_error(e));
   }
 }
 
@@ -46,43 +79,102 @@ c10::IValue read_attr(torch::serialize::InputArchive& archive, const std::string
   return v;
 }
 
+int64_t read_int(torch::serialize::InputArchive& a, const std::string& path, const std::string& key) {
+  const c10::IValue v = read_attr(a, path, key);
+  if (!v.isInt()) fail(path, "entry '" + key + "' is not an integer");
+  return v.toInt();
+}
+
+double read_double(torch::serialize::InputArchive& a, const std::string& path, const std::string& key) {
+  const c10::IValue v = read_attr(a, path, key);
+  if (!v.isDouble()) fail(path, "entry '" + key + "' is not a number");
+  return v.toDouble();
+}
+
+std::string read_string(torch::serialize::InputArchive& a, const std::string& path,
+                        const std::string& key) {
+  const c10::IValue v = read_attr(a, path, key);
+  if (!v.isString()) fail(path, "entry '" + key + "' is not a string");
+  return v.toStringRef();
+}
+
 }  // namespace
 
 void save_checkpoint(const std::string& path, VAE& model, torch::optim::Optimizer& optimizer,
                      const CheckpointMeta& meta) {
+  const TrainingState& s = meta.state;
   torch::serialize::OutputArchive archive;
   model->save(archive);
   torch::serialize::OutputArchive opt_archive;
   optimizer.save(opt_archive);
   archive.write("optimizer", opt_archive);
+  if (s.rng_cpu.defined()) archive.write("rng_cpu", s.rng_cpu, /*is_buffer=*/true);
   archive.write("vae_format", c10::IValue(std::string(kCheckpointMagic)));
   archive.write("format_version", c10::IValue(kCheckpointVersion));
-  archive.write("epoch", c10::IValue(meta.epoch));
-  archive.write("step", c10::IValue(meta.step));
+  archive.write("epoch", c10::IValue(s.epoch));
+  archive.write("batch", c10::IValue(s.batch));
+  archive.write("step", c10::IValue(s.step));
+  archive.write("loss_sum", c10::IValue(s.loss_sum));
+  archive.write("seen", c10::IValue(s.seen));
+  archive.write("skipped", c10::IValue(s.skipped));
+  archive.write("seconds", c10::IValue(s.seconds));
+  archive.write("best_test_loss", c10::IValue(s.best_test_loss));
+  archive.write("history", c10::IValue(s.history));
   archive.write("config", c10::IValue(to_toml(meta.config)));
   // Into memory first: torch::save to a failing stream ends in std::terminate.
   std::ostringstream out;
   archive.save_to(out);
-  write_file_atomic(path, out.str());
+  const std::string bytes = out.str();
+
+  Manifest m;
+  m.epoch = s.epoch;
+  m.step = s.step;
+  m.libtorch = TORCH_VERSION;
+  m.config = to_toml(meta.config);
+  m.files.push_back({fs::path(path).filename().string(), bytes.size(), sha256_hex(bytes)});
+  const std::string mpath = manifest_path_for(path);
+  const std::string data_tmp = path + ".tmp";
+  const std::string manifest_next = mpath + ".next";
+  try {
+    write_file_durable(data_tmp, bytes, path);
+    write_file_durable(manifest_next, manifest_to_json(m), mpath);
+    rename_durable(data_tmp, path);
+  } catch (...) {
+    std::error_code ec;
+    fs::remove(data_tmp, ec);
+    fs::remove(manifest_next, ec);
+    throw;
+  }
+  // From here the new checkpoint is complete: a reader accepts it through
+  // the .next manifest until this rename lands.
+  rename_durable(manifest_next, mpath);
 }
 
 LoadedModel load_model(const std::string& path, const torch::Device& device) {
   torch::serialize::InputArchive archive;
   open_archive(path, archive);
-  const c10::IValue magic = read_attr(archive, path, "vae_format");
-  if (!magic.isString() || magic.toStringRef() != kCheckpointMagic)
+  if (read_string(archive, path, "vae_format") != kCheckpointMagic)
     fail(path, "not a vae checkpoint (bad vae_format entry)");
-  const int64_t version = read_attr(archive, path, "format_version").toInt();
+  const int64_t version = read_int(archive, path, "format_version");
   if (version != kCheckpointVersion)
     fail(path, "checkpoint format version " + std::to_string(version) +
                    " is not supported (this build reads version " +
                    std::to_string(kCheckpointVersion) + ")");
   LoadedModel out;
-  out.meta.epoch = read_attr(archive, path, "epoch").toInt();
-  out.meta.step = read_attr(archive, path, "step").toInt();
+  TrainingState& s = out.meta.state;
+  s.epoch = read_int(archive, path, "epoch");
+  s.batch = read_int(archive, path, "batch");
+  s.step = read_int(archive, path, "step");
+  s.loss_sum = read_double(archive, path, "loss_sum");
+  s.seen = read_int(archive, path, "seen");
+  s.skipped = read_int(archive, path, "skipped");
+  s.seconds = read_double(archive, path, "seconds");
+  s.best_test_loss = read_double(archive, path, "best_test_loss");
+  s.history = read_string(archive, path, "history");
+  torch::Tensor rng;
+  if (archive.try_read("rng_cpu", rng, /*is_buffer=*/true)) s.rng_cpu = rng;
   try {
-    out.meta.config = parse_config(read_attr(archive, path, "config").toStringRef(),
-                                   path + " (embedded config)");
+    out.meta.config = parse_config(read_string(archive, path, "config"), path + " (embedded config)");
     validate(out.meta.config);
   } catch (const ConfigError& e) {
     fail(path, std::string("embedded config is invalid: ") + e.what());
@@ -121,6 +213,34 @@ void load_optimizer_state(const std::string& path, torch::optim::Optimizer& opti
   } catch (const c10::Error& e) {
     fail(path, "cannot load optimizer state: " + short_error(e));
   }
+}
+
+std::string find_resume_checkpoint(const std::string& run_dir) {
+  const fs::path dir = fs::path(run_dir) / "checkpoints";
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) fail(run_dir, "not a run folder (no checkpoints/ inside)");
+  std::vector<fs::path> candidates;
+  for (const auto& entry : fs::directory_iterator(dir, ec))
+    if (entry.path().extension() == ".pt") candidates.push_back(entry.path());
+  std::string best;
+  int64_t best_step = -1;
+  std::string rejected;
+  for (const auto& p : candidates) {
+    try {
+      const Manifest m = verify(p.string(), read_or_fail(p.string()));
+      // Ties go to last.pt, the one a mid-epoch stop writes.
+      if (m.step > best_step || (m.step == best_step && p.filename() == "last.pt")) {
+        best_step = m.step;
+        best = p.string();
+      }
+    } catch (const CheckpointError& e) {
+      rejected += std::string(rejected.empty() ? "" : "; ") + e.what();
+    }
+  }
+  if (best.empty())
+    fail(run_dir, "no complete checkpoint to resume from" +
+                      (rejected.empty() ? std::string() : " (" + rejected + ")"));
+  return best;
 }
 
 }  // namespace vae

@@ -84,6 +84,15 @@ const std::map<std::string, Setter>& setters() {
       {"train.threads", set_int([](Config& c) -> int64_t& { return c.train.threads; })},
       {"train.out_dir",
        [](Config& c, const auto& in, const auto& w) { c.train.out_dir = single(in, w); }},
+      {"train.nonfinite",
+       [](Config& c, const auto& in, const auto& w) { c.train.nonfinite = single(in, w); }},
+      {"train.keep_best",
+       [](Config& c, const auto& in, const auto& w) {
+         const std::string& v = single(in, w);
+         if (v != "true" && v != "false") fail(w, "expects true or false, got '" + v + "'");
+         c.train.keep_best = v == "true";
+       }},
+      {"train.keep_every", set_int([](Config& c) -> int64_t& { return c.train.keep_every; })},
   };
   return table;
 }
@@ -149,7 +158,7 @@ void validate(const Config& c) {
           std::to_string(c.model.latent));
   require(c.train.optimizer == "adam" || c.train.optimizer == "rmsprop", "train.optimizer",
           "\"adam\" or \"rmsprop\"", quote(c.train.optimizer));
-  require(c.train.lr > 0 && c.train.lr <= 10, "train.lr", "in (0, 10]",
+  require(c.train.lr > 0 && std::isfinite(c.train.lr), "train.lr", "a finite number > 0",
           number(c.train.lr));
   require(c.train.batch_size >= 1 && c.train.batch_size <= (1 << 20), "train.batch_size",
           "in [1, 1048576]", std::to_string(c.train.batch_size));
@@ -160,6 +169,10 @@ void validate(const Config& c) {
   require(c.train.threads >= 0 && c.train.threads <= 1024, "train.threads", "in [0, 1024]",
           std::to_string(c.train.threads));
   require(!c.train.out_dir.empty(), "train.out_dir", "a folder", "an empty string");
+  require(c.train.nonfinite == "stop" || c.train.nonfinite == "skip", "train.nonfinite",
+          "\"stop\" or \"skip\"", quote(c.train.nonfinite));
+  require(c.train.keep_every >= 0, "train.keep_every", ">= 0 (0: keep no per-epoch copies)",
+          std::to_string(c.train.keep_every));
 }
 
 std::string to_toml(const Config& c) {
@@ -183,6 +196,9 @@ std::string to_toml(const Config& c) {
   os << "device = " << quote(c.train.device) << "\n";
   os << "threads = " << c.train.threads << "\n";
   os << "out_dir = " << quote(c.train.out_dir) << "\n";
+  os << "nonfinite = " << quote(c.train.nonfinite) << "\n";
+  os << "keep_best = " << (c.train.keep_best ? "true" : "false") << "\n";
+  os << "keep_every = " << c.train.keep_every << "\n";
   return os.str();
 }
 
@@ -192,9 +208,25 @@ std::string describe_layers(const ModelConfig& m) {
   return s + "-" + std::to_string(m.latent);
 }
 
-bool operator==(const ModelConfig& a, const ModelConfig& b) {
-  return a.image_height == b.image_height && a.image_width == b.image_width &&
-         a.hidden == b.hidden && a.latent == b.latent;
+std::string model_difference(const ModelConfig& a, const ModelConfig& b) {
+  auto list = [](const std::vector<int64_t>& v) {
+    std::string s = "[";
+    for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + std::to_string(v[i]);
+    return s + "]";
+  };
+  auto diff = [](const char* key, const std::string& x, const std::string& y) {
+    return std::string(key) + " (" + x + " vs " + y + ")";
+  };
+  if (a.image_height != b.image_height)
+    return diff("model.image_height", std::to_string(a.image_height), std::to_string(b.image_height));
+  if (a.image_width != b.image_width)
+    return diff("model.image_width", std::to_string(a.image_width), std::to_string(b.image_width));
+  if (a.hidden != b.hidden) return diff("model.hidden", list(a.hidden), list(b.hidden));
+  if (a.latent != b.latent)
+    return diff("model.latent", std::to_string(a.latent), std::to_string(b.latent));
+  return "";
 }
+
+bool operator==(const ModelConfig& a, const ModelConfig& b) { return model_difference(a, b).empty(); }
 
 }  // namespace vae

@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -16,6 +18,9 @@ std::string sys_error(const std::string& path, const std::string& action, int er
   return path + ": cannot " + action + ": " + std::strerror(err);
 }
 
+// Bytes left before injected writes fail; negative: no injection.
+int64_t g_write_budget = -1;
+
 std::string parent_dir(const std::string& path) {
   const auto parent = std::filesystem::path(path).parent_path();
   return parent.empty() ? std::string(".") : parent.string();
@@ -27,35 +32,62 @@ bool ends_with(std::string_view s, std::string_view suffix) {
   return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
 }
 
-void write_file_atomic(const std::string& path, std::string_view bytes) {
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw IoError(sys_error(path, "write (creating a temporary file beside it)", errno));
+void inject_write_failure_after(int64_t bytes) { g_write_budget = bytes; }
+
+void write_file_durable(const std::string& path, std::string_view bytes,
+                        const std::string& name_for_errors) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw IoError(sys_error(name_for_errors, "write (creating " + path + ")", errno));
   const char* p = bytes.data();
   size_t left = bytes.size();
   int err = 0;
   while (left > 0) {
-    const ssize_t n = ::write(fd, p, left);
+    size_t chunk = left;
+    if (g_write_budget >= 0) {
+      if (g_write_budget == 0) {
+        err = ENOSPC;
+        break;
+      }
+      chunk = std::min<size_t>(chunk, static_cast<size_t>(g_write_budget));
+    }
+    const ssize_t n = ::write(fd, p, chunk);
     if (n < 0) {
       if (errno == EINTR) continue;
       err = errno;
       break;
     }
+    if (g_write_budget >= 0) g_write_budget -= n;
     p += n;
     left -= static_cast<size_t>(n);
   }
   if (err == 0 && ::fsync(fd) != 0) err = errno;
   if (::close(fd) != 0 && err == 0) err = errno;
-  if (err == 0 && ::rename(tmp.c_str(), path.c_str()) != 0) err = errno;
   if (err != 0) {
-    ::unlink(tmp.c_str());
-    throw IoError(sys_error(path, "write", err));
+    ::unlink(path.c_str());
+    throw IoError(sys_error(name_for_errors, "write", err));
   }
-  // Make the rename itself durable.
-  const int dfd = ::open(parent_dir(path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
+void rename_durable(const std::string& from, const std::string& to) {
+  if (::rename(from.c_str(), to.c_str()) != 0) {
+    const int err = errno;
+    throw IoError(sys_error(to, "write (renaming " + from + ")", err));
+  }
+  const int dfd = ::open(parent_dir(to).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd >= 0) {
     ::fsync(dfd);
     ::close(dfd);
+  }
+}
+
+void write_file_atomic(const std::string& path, std::string_view bytes) {
+  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  write_file_durable(tmp, bytes, path);
+  try {
+    rename_durable(tmp, path);
+  } catch (...) {
+    ::unlink(tmp.c_str());
+    throw;
   }
 }
 

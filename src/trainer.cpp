@@ -9,7 +9,9 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
+#include <cstdio>
+#include <limits>
+#include <mutex>
 #include <sstream>
 
 #include "vae/checkpoint.hpp"
@@ -38,7 +40,8 @@ std::string metrics_json(const EpochMetrics& m) {
   std::ostringstream os;
   os.precision(10);
   os << "{\"epoch\": " << m.epoch << ", \"step\": " << m.step
-     << ", \"train_loss\": " << m.train_loss << ", \"test_loss\": " << m.test.loss
+     << ", \"train_loss\": " << m.train_loss << ", \"skipped\": " << m.skipped
+     << ", \"test_loss\": " << m.test.loss
      << ", \"test_bce\": " << m.test.bce << ", \"test_kl\": " << m.test.kl
      << ", \"seconds\": " << m.seconds << ", \"eval_seconds\": " << m.eval_seconds << "}";
   return os.str();
@@ -109,6 +112,77 @@ EvalResult evaluate(VAE& model, const torch::Tensor& images, int64_t batch_size,
   return r;
 }
 
+std::string resume_checkpoint_path(const std::string& what) {
+  std::error_code ec;
+  if (fs::is_directory(what, ec)) return find_resume_checkpoint(what);
+  if (!fs::exists(what, ec)) throw CheckpointError(what + ": no such run folder or checkpoint");
+  return what;
+}
+
+std::string run_dir_of(const std::string& checkpoint_path) {
+  const fs::path p = fs::absolute(checkpoint_path).lexically_normal();
+  return p.parent_path().parent_path().string();
+}
+
+namespace {
+
+// Refuses a resume that would change the model or the data order; logs the
+// training settings that change.
+void check_resume_config(const Config& saved, const Config& now, const std::string& path) {
+  if (const std::string d = model_difference(saved.model, now.model); !d.empty())
+    throw ConfigError(path + ": cannot resume with a different model: " + d +
+                      " (checkpoint vs config)");
+  if (saved.train.batch_size != now.train.batch_size)
+    throw ConfigError(path + ": cannot resume with a different train.batch_size (" +
+                      std::to_string(saved.train.batch_size) + " vs " +
+                      std::to_string(now.train.batch_size) + "): it changes the data order");
+  if (saved.train.seed != now.train.seed)
+    throw ConfigError(path + ": cannot resume with a different train.seed (" +
+                      std::to_string(saved.train.seed) + " vs " +
+                      std::to_string(now.train.seed) + "): it changes the data order");
+  auto note = [](const char* key, const auto& a, const auto& b) {
+    if (a != b) spdlog::info("resume: {} changes from {} to {}", key, a, b);
+  };
+  note("train.epochs", saved.train.epochs, now.train.epochs);
+  note("train.lr", saved.train.lr, now.train.lr);
+  note("train.optimizer", saved.train.optimizer, now.train.optimizer);
+  note("train.device", saved.train.device, now.train.device);
+  note("train.threads", saved.train.threads, now.train.threads);
+  note("train.nonfinite", saved.train.nonfinite, now.train.nonfinite);
+  note("data.dir", saved.data.dir, now.data.dir);
+  if (saved.train.optimizer != now.train.optimizer)
+    throw ConfigError(path + ": cannot resume with a different train.optimizer (" +
+                      saved.train.optimizer + " vs " + now.train.optimizer + ")");
+}
+
+torch::Tensor generator_state() {
+  auto gen = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  return gen.get_state();
+}
+
+void set_generator_state(const torch::Tensor& state) {
+  auto gen = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  gen.set_state(state);
+}
+
+// True when every gradient is finite. One host read per call.
+bool gradients_finite(VAE& model) {
+  torch::Tensor acc = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64));
+  for (const auto& p : model->parameters())
+    if (p.grad().defined()) acc += torch::sum(p.grad(), torch::kFloat64).to(torch::kCPU);
+  return std::isfinite(acc.item<double>());
+}
+
+std::string epoch_file(int64_t epoch) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "epoch-%04lld.pt", static_cast<long long>(epoch));
+  return buf;
+}
+
+}  // namespace
+
 TrainResult train(const Config& cfg, const TrainOptions& options) {
   validate(cfg);
   const torch::Device device = resolve_device(cfg.train.device);
@@ -120,6 +194,12 @@ TrainResult train(const Config& cfg, const TrainOptions& options) {
         "Install libopenblas0-pthread (scripts/setup.sh does).",
         blas.library);
 
+  // A resume is checked before the data is read: a wrong model is named first.
+  LoadedModel loaded;
+  if (!options.resume.empty()) {
+    loaded = load_model(options.resume, device);
+    check_resume_config(loaded.meta.config, cfg, options.resume);
+  }
   const Dataset train_set = load_split(cfg.data.dir, Split::kTrain);
   const Dataset test_set = load_split(cfg.data.dir, Split::kTest);
   check_image_size(cfg, train_set, "train");
@@ -129,21 +209,40 @@ TrainResult train(const Config& cfg, const TrainOptions& options) {
   const fs::path ckpt_dir = run_dir / "checkpoints";
   const fs::path last = ckpt_dir / "last.pt";
   const fs::path metrics_path = run_dir / "metrics.jsonl";
+  const bool resuming = !options.resume.empty();
   std::error_code ec;
-  if (!options.force && (fs::exists(last, ec) || fs::exists(metrics_path, ec)))
+  if (!resuming && !options.force && (fs::exists(last, ec) || fs::exists(metrics_path, ec)))
     throw IoError(run_dir.string() +
-                  ": already holds a run (metrics.jsonl or checkpoints/last.pt); choose another "
-                  "--out-dir or pass --force to overwrite it");
+                  ": already holds a run (metrics.jsonl or checkpoints/last.pt); resume it with "
+                  "--resume, choose another --out-dir, or pass --force to overwrite it");
+
+  VAE model{nullptr};
+  std::unique_ptr<torch::optim::Optimizer> optimizer;
+  TrainingState st;
+  if (resuming) {
+    model = loaded.model;
+    model->train();
+    // Options (the learning rate) come from cfg; the moments from the file.
+    optimizer = make_optimizer(cfg.train, model);
+    load_optimizer_state(options.resume, *optimizer);
+    st = loaded.meta.state;
+    if (st.rng_cpu.defined()) set_generator_state(st.rng_cpu);
+    spdlog::info("resuming {} at epoch {} batch {} (step {})", options.resume, st.epoch + 1,
+                 st.batch, st.step);
+  } else {
+    torch::manual_seed(cfg.train.seed);
+    model = VAE(cfg.model);
+    model->to(device);
+    optimizer = make_optimizer(cfg.train, model);
+  }
   make_dirs(ckpt_dir.string());
   write_file_atomic((run_dir / "config.toml").string(), to_toml(cfg));
+  // metrics.jsonl restarts from the checkpoint's history, so lines of epochs
+  // the checkpoint does not cover (a crash after them) are dropped.
+  write_file_atomic(metrics_path.string(), st.history);
 
   spdlog::info("{}", runtime_summary(device));
   log_config_table(cfg, train_set, test_set);
-
-  torch::manual_seed(cfg.train.seed);
-  VAE model(cfg.model);
-  model->to(device);
-  auto optimizer = make_optimizer(cfg.train, model);
 
   // The whole data set lives on the device as bytes; batches are gathered
   // with index_select and converted to float per batch.
@@ -152,20 +251,28 @@ TrainResult train(const Config& cfg, const TrainOptions& options) {
   const int64_t n = train_set.size();
   const int64_t batches = (n + cfg.train.batch_size - 1) / cfg.train.batch_size;
 
-  std::ofstream metrics(metrics_path, std::ios::trunc);
-  if (!metrics) throw IoError(metrics_path.string() + ": cannot create metrics file");
-
   TrainResult result;
-  int64_t step = 0;
-  for (int64_t epoch = 1; epoch <= cfg.train.epochs; ++epoch) {
+  result.checkpoint = last.string();
+  auto save = [&](const fs::path& path) {
+    st.rng_cpu = generator_state();
+    save_checkpoint(path.string(), model, *optimizer, {cfg, st});
+  };
+
+  auto stopped = [&](int sig, int64_t epoch, int64_t batch) {
+    spdlog::warn("stopped by signal {} at epoch {} batch {}/{} (step {}); checkpoint {}; "
+                 "continue with: vae-train --resume {}",
+                 sig, epoch, batch, batches, st.step, last.string(), run_dir.string());
+    result.stopped_by = sig;
+    return result;
+  };
+
+  for (int64_t epoch = st.epoch + 1; epoch <= cfg.train.epochs; ++epoch) {
     model->train();
     const auto t0 = Clock::now();
     auto next_report = t0;
     const torch::Tensor order = epoch_permutation(n, cfg.train.seed, epoch - 1).to(device);
-    // Summed on the device; read on report ticks only, not every step.
-    torch::Tensor loss_sum = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(device));
-    int64_t seen = 0;
-    for (int64_t b = 0; b < batches; ++b) {
+    const int64_t first_batch = st.batch;  // > 0 only when resuming mid-epoch
+    for (int64_t b = first_batch; b < batches; ++b) {
       const int64_t start = b * cfg.train.batch_size;
       const int64_t len = std::min(cfg.train.batch_size, n - start);
       const torch::Tensor x = to_unit_float(train_images.index_select(0, order.narrow(0, start, len)));
@@ -173,44 +280,81 @@ TrainResult train(const Config& cfg, const TrainOptions& options) {
       const VAEOutput out = model->forward(x);
       const LossTerms terms = vae_loss(out.logits, x, out.mu, out.log_var);
       const torch::Tensor loss = terms.total();
-      loss.backward();
-      optimizer->step();
-      ++step;
-      seen += len;
-      loss_sum += loss.detach().to(torch::kFloat64);
+      const double loss_value = loss.item<double>();
+      bool finite = std::isfinite(loss_value);
+      if (finite) {
+        loss.backward();
+        finite = gradients_finite(model);
+      }
+      st.batch = b + 1;
+      if (finite) {
+        optimizer->step();
+        ++st.step;
+        st.loss_sum += loss_value;
+        st.seen += len;
+      } else if (cfg.train.nonfinite == "skip") {
+        ++st.skipped;
+        spdlog::warn("non-finite {} at epoch {} batch {}: batch skipped",
+                     std::isfinite(loss_value) ? "gradient" : "loss", epoch, b + 1);
+      } else {
+        throw DivergedError("training diverged: non-finite " +
+                            std::string(std::isfinite(loss_value) ? "gradient" : "loss") +
+                            " at step " + std::to_string(st.step + 1) + " (epoch " +
+                            std::to_string(epoch) + ", batch " + std::to_string(b + 1) +
+                            "); the last checkpoint is from step " + std::to_string(st.step) +
+                            " and was left as it was. Try a smaller train.lr, or "
+                            "train.nonfinite = \"skip\"");
+      }
+      const double elapsed = st.seconds + seconds_since(t0);
       if (options.on_progress && (Clock::now() >= next_report || b + 1 == batches)) {
         next_report = Clock::now() + std::chrono::milliseconds(250);
-        const double mean = loss_sum.item<double>() / static_cast<double>(seen);
-        options.on_progress({epoch, cfg.train.epochs, b + 1, batches, mean, seconds_since(t0)});
+        const double mean = st.seen > 0 ? st.loss_sum / static_cast<double>(st.seen) : 0.0;
+        options.on_progress({epoch, cfg.train.epochs, b + 1, batches, mean, elapsed});
+      }
+      // A stop at an epoch's last batch is taken after the epoch's own checkpoint.
+      if (options.stop_requested && b + 1 < batches) {
+        if (const int sig = options.stop_requested()) {
+          st.seconds = elapsed;
+          save(last);
+          return stopped(sig, epoch, b + 1);
+        }
       }
     }
     EpochMetrics m;
     m.epoch = epoch;
-    m.step = step;
-    m.train_loss = loss_sum.item<double>() / static_cast<double>(n);
-    m.seconds = seconds_since(t0);
-    // A diverged model must not overwrite the last good checkpoint.
-    if (!std::isfinite(m.train_loss))
-      throw std::runtime_error("training diverged: non-finite loss in epoch " +
-                               std::to_string(epoch) + " (by step " + std::to_string(step) +
-                               "); try a smaller train.lr. The last checkpoint is from epoch " +
-                               std::to_string(epoch - 1));
+    m.step = st.step;
+    m.skipped = st.skipped;
+    m.train_loss = st.seen > 0 ? st.loss_sum / static_cast<double>(st.seen)
+                               : std::numeric_limits<double>::quiet_NaN();
+    m.seconds = st.seconds + seconds_since(t0);
     const auto te = Clock::now();
     m.test = evaluate(model, test_images, std::max<int64_t>(cfg.train.batch_size, 1000),
                       cfg.train.seed ^ kEvalSeedSalt);
     m.eval_seconds = seconds_since(te);
 
-    save_checkpoint(last.string(), model, *optimizer, {epoch, step, cfg});
-    metrics << metrics_json(m) << '\n' << std::flush;
-    if (!metrics) throw IoError(metrics_path.string() + ": cannot write metrics");
-    spdlog::info("epoch {:>3}/{}  train {:8.3f}  test {:8.3f} (bce {:8.3f} + kl {:7.3f})  {:6.2f} s",
+    st.epoch = epoch;
+    st.batch = 0;
+    st.loss_sum = 0;
+    st.seen = 0;
+    st.skipped = 0;
+    st.seconds = 0;
+    st.history += metrics_json(m) + "\n";
+    const bool best = m.test.loss < st.best_test_loss;
+    if (best) st.best_test_loss = m.test.loss;
+    save(last);
+    if (cfg.train.keep_best && best) save(ckpt_dir / "best.pt");
+    if (cfg.train.keep_every > 0 && epoch % cfg.train.keep_every == 0) save(ckpt_dir / epoch_file(epoch));
+    write_file_atomic(metrics_path.string(), st.history);
+    spdlog::info("epoch {:>3}/{}  train {:8.3f}  test {:8.3f} (bce {:8.3f} + kl {:7.3f})  {:6.2f} s{}",
                  epoch, cfg.train.epochs, m.train_loss, m.test.loss, m.test.bce, m.test.kl,
-                 m.seconds);
+                 m.seconds, m.skipped ? "  skipped " + std::to_string(m.skipped) : "");
     result.history.push_back(m);
+    if (options.stop_requested && epoch < cfg.train.epochs) {
+      if (const int sig = options.stop_requested()) return stopped(sig, epoch + 1, 0);
+    }
   }
 
-  if (cfg.train.epochs == 0) save_checkpoint(last.string(), model, *optimizer, {0, 0, cfg});
-  result.checkpoint = last.string();
+  if (!fs::exists(last, ec)) save(last);  // epochs = 0: the initial model
   result.samples = (run_dir / "samples.png").string();
   const torch::Tensor samples = sample_images(model, kSampleGridCount, cfg.train.seed, device);
   write_png_gray(result.samples, make_grid(samples, /*columns=*/8));

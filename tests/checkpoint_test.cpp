@@ -1,9 +1,10 @@
 #include "vae/checkpoint.hpp"
 
 #include <gtest/gtest.h>
-#include <torch/optim/adam.h>
 #include <torch/serialize/output-archive.h>
+#include <torch/version.h>
 
+#include <filesystem>
 #include <sstream>
 
 #include "test_util.hpp"
@@ -14,6 +15,7 @@ namespace vae {
 namespace {
 
 using testing::TempDir;
+namespace fs = std::filesystem;
 
 Config tiny_config() {
   Config c;
@@ -31,17 +33,43 @@ void take_a_step(VAE& model, torch::optim::Optimizer& opt) {
   opt.step();
 }
 
+CheckpointMeta meta_at(const Config& cfg, int64_t epoch, int64_t step) {
+  CheckpointMeta m{cfg, {}};
+  m.state.epoch = epoch;
+  m.state.step = step;
+  return m;
+}
+
 std::string load_error(const std::string& path) {
   try {
     load_model(path, torch::kCPU);
   } catch (const CheckpointError& e) {
-    return e.what();
+    const std::string msg = e.what();
+    EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
+    return msg;
   }
   ADD_FAILURE() << "loaded " << path;
   return "";
 }
 
-TEST(Checkpoint, RoundTripsWeightsMetaAndOptimizer) {
+bool same_parameters(VAE& a, VAE& b) {
+  const auto pb = b->named_parameters();
+  for (const auto& p : a->named_parameters())
+    if (!torch::equal(p.value(), pb[p.key()])) return false;
+  return true;
+}
+
+// A saved checkpoint of a tiny model, for the damage tests.
+struct Saved {
+  TempDir dir;
+  Config cfg = tiny_config();
+  VAE model{cfg.model};
+  std::unique_ptr<torch::optim::Optimizer> opt = make_optimizer(cfg.train, model);
+  std::string path = dir.file("last.pt");
+  Saved() { save_checkpoint(path, model, *opt, meta_at(cfg, 1, 1)); }
+};
+
+TEST(Checkpoint, RoundTripsWeightsStateAndOptimizer) {
   TempDir dir;
   const Config cfg = tiny_config();
   torch::manual_seed(1);
@@ -49,17 +77,33 @@ TEST(Checkpoint, RoundTripsWeightsMetaAndOptimizer) {
   auto opt = make_optimizer(cfg.train, model);
   take_a_step(model, *opt);
   const std::string path = dir.file("last.pt");
-  save_checkpoint(path, model, *opt, {3, 42, cfg});
+  CheckpointMeta meta = meta_at(cfg, 3, 42);
+  meta.state.batch = 5;
+  meta.state.loss_sum = 1234.5;
+  meta.state.seen = 640;
+  meta.state.skipped = 2;
+  meta.state.best_test_loss = 99.25;
+  meta.state.history = "{\"epoch\": 1}\n";
+  meta.state.rng_cpu = torch::arange(10, torch::kUInt8);
+  save_checkpoint(path, model, *opt, meta);
+  EXPECT_TRUE(fs::exists(dir.file("last.manifest.json")));
+  EXPECT_FALSE(fs::exists(dir.file("last.pt.tmp")));
+  EXPECT_FALSE(fs::exists(dir.file("last.manifest.json.next")));
 
   LoadedModel back = load_model(path, torch::kCPU);
-  EXPECT_EQ(back.meta.epoch, 3);
-  EXPECT_EQ(back.meta.step, 42);
+  const TrainingState& s = back.meta.state;
+  EXPECT_EQ(s.epoch, 3);
+  EXPECT_EQ(s.step, 42);
+  EXPECT_EQ(s.batch, 5);
+  EXPECT_EQ(s.loss_sum, 1234.5);
+  EXPECT_EQ(s.seen, 640);
+  EXPECT_EQ(s.skipped, 2);
+  EXPECT_EQ(s.best_test_loss, 99.25);
+  EXPECT_EQ(s.history, meta.state.history);
+  EXPECT_TRUE(torch::equal(s.rng_cpu, meta.state.rng_cpu));
   EXPECT_EQ(to_toml(back.meta.config), to_toml(cfg));
   EXPECT_FALSE(back.model->is_training());
-  const auto a = model->named_parameters();
-  const auto b = back.model->named_parameters();
-  ASSERT_EQ(a.size(), b.size());
-  for (const auto& p : a) EXPECT_TRUE(torch::equal(p.value(), b[p.key()])) << p.key();
+  EXPECT_TRUE(same_parameters(model, back.model));
 
   // Optimizer state: a fresh Adam that loads it takes the same next step.
   auto opt2 = make_optimizer(cfg.train, back.model);
@@ -69,8 +113,21 @@ TEST(Checkpoint, RoundTripsWeightsMetaAndOptimizer) {
   take_a_step(model, *opt);
   torch::manual_seed(9);
   take_a_step(back.model, *opt2);
-  for (const auto& p : model->named_parameters())
-    EXPECT_TRUE(torch::allclose(p.value(), back.model->named_parameters()[p.key()])) << p.key();
+  EXPECT_TRUE(same_parameters(model, back.model));
+}
+
+TEST(Checkpoint, ManifestRecordsSizeHashAndVersions) {
+  Saved s;
+  const Manifest m = parse_manifest(read_file(s.dir.file("last.manifest.json")), "m");
+  EXPECT_EQ(m.epoch, 1);
+  EXPECT_EQ(m.libtorch, TORCH_VERSION);
+  ASSERT_EQ(m.files.size(), 1u);
+  const std::string bytes = read_file(s.path);
+  EXPECT_EQ(m.files[0].name, "last.pt");
+  EXPECT_EQ(m.files[0].bytes, bytes.size());
+  EXPECT_EQ(m.files[0].sha256, sha256_hex(bytes));
+  // The SHA-256 itself, against the standard test vector.
+  EXPECT_EQ(sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 
 TEST(Checkpoint, RejectsFilesThatAreNotCheckpoints) {
@@ -78,24 +135,45 @@ TEST(Checkpoint, RejectsFilesThatAreNotCheckpoints) {
   EXPECT_NE(load_error(dir.file("missing.pt")).find("cannot open"), std::string::npos);
   testing::write_bytes(dir.file("text.pt"), "hello, not a checkpoint");
   EXPECT_NE(load_error(dir.file("text.pt")).find("not a checkpoint"), std::string::npos);
-  // A LibTorch archive that is not ours.
+  // A LibTorch archive that is not ours has no manifest.
   torch::serialize::OutputArchive other;
   other.write("weights", torch::ones({2}));
   std::ostringstream os;
   other.save_to(os);
   testing::write_bytes(dir.file("other.pt"), os.str());
-  EXPECT_NE(load_error(dir.file("other.pt")).find("not a vae checkpoint"), std::string::npos);
+  EXPECT_NE(load_error(dir.file("other.pt")).find("incomplete checkpoint: no manifest"),
+            std::string::npos);
+}
+
+TEST(Checkpoint, RejectsMissingManifest) {
+  Saved s;
+  fs::remove(s.dir.file("last.manifest.json"));
+  EXPECT_NE(load_error(s.path).find("no manifest last.manifest.json"), std::string::npos);
 }
 
 TEST(Checkpoint, RejectsTruncatedFile) {
-  TempDir dir;
-  const Config cfg = tiny_config();
-  VAE model(cfg.model);
-  auto opt = make_optimizer(cfg.train, model);
-  save_checkpoint(dir.file("c.pt"), model, *opt, {1, 1, cfg});
-  const std::string bytes = read_file(dir.file("c.pt"));
-  testing::write_bytes(dir.file("cut.pt"), bytes.substr(0, bytes.size() / 2));
-  EXPECT_NE(load_error(dir.file("cut.pt")).find("damaged or truncated"), std::string::npos);
+  Saved s;
+  const std::string bytes = read_file(s.path);
+  testing::write_bytes(s.path, bytes.substr(0, bytes.size() / 2));
+  EXPECT_NE(load_error(s.path).find("truncated or replaced"), std::string::npos);
+}
+
+TEST(Checkpoint, DetectsAFlippedByteAnywhere) {
+  Saved s;
+  const std::string good = read_file(s.path);
+  // LibTorch itself loads a flipped byte in a tensor record silently.
+  for (size_t at : {size_t{100}, good.size() / 3, good.size() / 2, good.size() - 30}) {
+    std::string bad = good;
+    bad[at] ^= 0x01;
+    testing::write_bytes(s.path, bad);
+    EXPECT_NE(load_error(s.path).find("checksum mismatch"), std::string::npos) << "byte " << at;
+  }
+  testing::write_bytes(s.path, good);
+  EXPECT_NO_THROW(load_model(s.path, torch::kCPU));
+  // A damaged manifest is reported as such.
+  std::string manifest = read_file(s.dir.file("last.manifest.json"));
+  testing::write_bytes(s.dir.file("last.manifest.json"), manifest.substr(0, manifest.size() / 2));
+  EXPECT_NE(load_error(s.path).find("manifest is not valid JSON"), std::string::npos);
 }
 
 TEST(Checkpoint, RefusesWeightsOfAnotherShape) {
@@ -109,29 +187,96 @@ TEST(Checkpoint, RefusesWeightsOfAnotherShape) {
   cfg.model.latent = 5;
   archive.write("vae_format", c10::IValue(std::string(kCheckpointMagic)));
   archive.write("format_version", c10::IValue(kCheckpointVersion));
-  archive.write("epoch", c10::IValue(int64_t{1}));
-  archive.write("step", c10::IValue(int64_t{1}));
+  for (const char* key : {"epoch", "batch", "step", "seen", "skipped"})
+    archive.write(key, c10::IValue(int64_t{1}));
+  for (const char* key : {"loss_sum", "seconds", "best_test_loss"}) archive.write(key, c10::IValue(1.0));
+  archive.write("history", c10::IValue(std::string()));
   archive.write("config", c10::IValue(to_toml(cfg)));
   std::ostringstream os;
   archive.save_to(os);
-  testing::write_bytes(dir.file("bad.pt"), os.str());
+  const std::string bytes = os.str();
+  testing::write_bytes(dir.file("bad.pt"), bytes);
+  Manifest m;
+  m.files.push_back({"bad.pt", bytes.size(), sha256_hex(bytes)});
+  testing::write_bytes(dir.file("bad.manifest.json"), manifest_to_json(m));
   const std::string msg = load_error(dir.file("bad.pt"));
   EXPECT_NE(msg.find("encoder.fc_mean.weight has shape [3, 16] but the config needs [5, 16]"),
             std::string::npos)
       << msg;
 }
 
-TEST(Checkpoint, FailedWriteLeavesPreviousCheckpoint) {
+TEST(Checkpoint, AFailedWriteAtAnyByteLeavesThePreviousCheckpoint) {
+  Saved s;
+  const std::string before = read_file(s.path);
+  take_a_step(s.model, *s.opt);  // new weights: the next checkpoint differs
+  const size_t total = before.size() + 2000;  // checkpoint + manifest, roughly
+  for (size_t n : {size_t{0}, size_t{1}, size_t{4096}, before.size() / 2, before.size() - 1,
+                   before.size(), before.size() + 10, before.size() + 300, total}) {
+    inject_write_failure_after(static_cast<int64_t>(n));
+    bool failed = false;
+    try {
+      save_checkpoint(s.path, s.model, *s.opt, meta_at(s.cfg, 2, 2));
+    } catch (const IoError& e) {
+      failed = true;
+      EXPECT_NE(std::string(e.what()).find("No space left"), std::string::npos) << e.what();
+    }
+    inject_write_failure_after(-1);
+    LoadedModel m = load_model(s.path, torch::kCPU);  // never damaged
+    if (failed) {
+      EXPECT_TRUE(read_file(s.path) == before) << "changed after a failure at byte " << n;
+      EXPECT_EQ(m.meta.state.epoch, 1);
+      for (const auto& f : fs::directory_iterator(s.dir.path()))
+        EXPECT_EQ(f.path().string().find(".tmp"), std::string::npos) << f.path();
+    } else {
+      EXPECT_EQ(m.meta.state.epoch, 2);  // the budget sufficed: the new one is complete
+    }
+  }
+}
+
+TEST(Checkpoint, CrashBetweenTheRenamesIsRecovered) {
+  // The state a crash after the data rename but before the manifest rename
+  // leaves: new data, old manifest, complete .next manifest.
+  Saved s;
+  const std::string old_manifest = read_file(s.dir.file("last.manifest.json"));
+  take_a_step(s.model, *s.opt);
+  save_checkpoint(s.path, s.model, *s.opt, meta_at(s.cfg, 2, 2));
+  fs::rename(s.dir.file("last.manifest.json"), s.dir.file("last.manifest.json.next"));
+  testing::write_bytes(s.dir.file("last.manifest.json"), old_manifest);
+  EXPECT_EQ(load_model(s.path, torch::kCPU).meta.state.epoch, 2);
+}
+
+TEST(Checkpoint, ResumePicksTheNewestCompleteCheckpoint) {
   TempDir dir;
   const Config cfg = tiny_config();
   VAE model(cfg.model);
   auto opt = make_optimizer(cfg.train, model);
-  save_checkpoint(dir.file("c.pt"), model, *opt, {1, 1, cfg});
-  const std::string before = read_file(dir.file("c.pt"));
-  // A path whose folder does not exist cannot be written; nothing half-done stays.
-  EXPECT_THROW(save_checkpoint(dir.file("no/such/dir/c.pt"), model, *opt, {2, 2, cfg}), IoError);
-  EXPECT_TRUE(read_file(dir.file("c.pt")) == before) << "previous checkpoint changed";
+  fs::create_directories(dir.file("run/checkpoints"));
+  save_checkpoint(dir.file("run/checkpoints/epoch-0001.pt"), model, *opt, meta_at(cfg, 1, 10));
+  save_checkpoint(dir.file("run/checkpoints/best.pt"), model, *opt, meta_at(cfg, 2, 20));
+  save_checkpoint(dir.file("run/checkpoints/last.pt"), model, *opt, meta_at(cfg, 3, 30));
+  EXPECT_EQ(find_resume_checkpoint(dir.file("run")), dir.file("run/checkpoints/last.pt"));
+  // A damaged last.pt is passed over for the next newest.
+  std::string bytes = read_file(dir.file("run/checkpoints/last.pt"));
+  bytes[bytes.size() / 2] ^= 0x40;
+  testing::write_bytes(dir.file("run/checkpoints/last.pt"), bytes);
+  EXPECT_EQ(find_resume_checkpoint(dir.file("run")), dir.file("run/checkpoints/best.pt"));
+  fs::remove(dir.file("run/checkpoints/best.manifest.json"));
+  fs::remove(dir.file("run/checkpoints/epoch-0001.pt"));
+  try {
+    find_resume_checkpoint(dir.file("run"));
+    FAIL() << "resumed from nothing";
+  } catch (const CheckpointError& e) {
+    EXPECT_NE(std::string(e.what()).find("no complete checkpoint"), std::string::npos);
+  }
+  EXPECT_THROW(find_resume_checkpoint(dir.file("nothing")), CheckpointError);
+}
+
+TEST(Checkpoint, WritesToUnwritablePlacesFailCleanly) {
+  Saved s;
+  EXPECT_THROW(save_checkpoint(s.dir.file("no/such/dir/c.pt"), s.model, *s.opt, meta_at(s.cfg, 2, 2)),
+               IoError);
   EXPECT_THROW(write_file_atomic("/dev/full/x", "abc"), IoError);
+  EXPECT_NO_THROW(load_model(s.path, torch::kCPU));
 }
 
 }  // namespace

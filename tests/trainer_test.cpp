@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <regex>
 
 #include "test_util.hpp"
 #include "vae/checkpoint.hpp"
@@ -58,8 +59,8 @@ TEST(Trainer, LearnsAndWritesTheRunFolder) {
   }
   EXPECT_EQ(lines, 3);
   const LoadedModel m = load_model(r.checkpoint, torch::kCPU);
-  EXPECT_EQ(m.meta.epoch, 3);
-  EXPECT_EQ(m.meta.step, 24);
+  EXPECT_EQ(m.meta.state.epoch, 3);
+  EXPECT_EQ(m.meta.state.step, 24);
 }
 
 TEST(Trainer, SameSeedSameRunDifferentSeedDifferentRun) {
@@ -94,26 +95,146 @@ TEST(Trainer, RefusesToOverwriteARunWithoutForce) {
   EXPECT_TRUE(read_file(dir.file("run/checkpoints/last.pt")) == before) << "checkpoint changed";
 }
 
-TEST(Trainer, DivergenceStopsAndKeepsTheLastGoodCheckpoint) {
+// metrics.jsonl without the wall-clock fields, which differ between runs.
+std::string metrics_without_times(const std::string& path) {
+  return std::regex_replace(read_file(path), std::regex("\"(eval_)?seconds\": [0-9.e+-]+"), "T");
+}
+
+bool same_parameters(VAE& a, VAE& b) {
+  const auto pb = b->named_parameters();
+  for (const auto& p : a->named_parameters())
+    if (!torch::equal(p.value(), pb[p.key()])) return false;
+  return true;
+}
+
+TEST(Resume, FourEpochsEqualTwoPlusTwoBitForBit) {
+  TempDir dir;
+  testing::write_synthetic_split(dir.file("data"), 256, 64, /*gz=*/false);
+  Config cfg = small_run(dir);
+  cfg.train.epochs = 4;
+  cfg.train.out_dir = dir.file("whole");
+  train(cfg, {});
+
+  cfg.train.out_dir = dir.file("split");
+  cfg.train.epochs = 2;
+  train(cfg, {});
+  cfg.train.epochs = 4;
+  TrainOptions resume;
+  resume.resume = resume_checkpoint_path(dir.file("split"));
+  const TrainResult r = train(cfg, resume);
+  ASSERT_EQ(r.history.size(), 2u);
+  EXPECT_EQ(r.history.front().epoch, 3);
+
+  LoadedModel a = load_model(dir.file("whole/checkpoints/last.pt"), torch::kCPU);
+  LoadedModel b = load_model(dir.file("split/checkpoints/last.pt"), torch::kCPU);
+  EXPECT_TRUE(same_parameters(a.model, b.model));
+  EXPECT_EQ(a.meta.state.step, b.meta.state.step);
+  EXPECT_EQ(metrics_without_times(dir.file("whole/metrics.jsonl")),
+            metrics_without_times(dir.file("split/metrics.jsonl")));
+}
+
+TEST(Resume, AStopMidEpochResumesAtThatStepExactly) {
+  TempDir dir;
+  testing::write_synthetic_split(dir.file("data"), 256, 64, /*gz=*/false);
+  Config cfg = small_run(dir);
+  cfg.train.out_dir = dir.file("whole");
+  train(cfg, {});
+
+  cfg.train.out_dir = dir.file("stopped");
+  TrainOptions stop_at_6;
+  int polls = 0;
+  stop_at_6.stop_requested = [&polls] { return ++polls >= 6 ? 15 : 0; };  // SIGTERM at step 6
+  const TrainResult r = train(cfg, stop_at_6);
+  EXPECT_EQ(r.stopped_by, 15);
+  EXPECT_TRUE(r.samples.empty());
+  const LoadedModel mid = load_model(dir.file("stopped/checkpoints/last.pt"), torch::kCPU);
+  EXPECT_EQ(mid.meta.state.step, 6);
+  EXPECT_EQ(mid.meta.state.epoch, 1);  // 4 batches per epoch: stopped in epoch 2
+  EXPECT_EQ(mid.meta.state.batch, 2);
+
+  TrainOptions resume;
+  resume.resume = resume_checkpoint_path(dir.file("stopped"));
+  train(cfg, resume);
+  LoadedModel a = load_model(dir.file("whole/checkpoints/last.pt"), torch::kCPU);
+  LoadedModel b = load_model(dir.file("stopped/checkpoints/last.pt"), torch::kCPU);
+  EXPECT_TRUE(same_parameters(a.model, b.model));
+  EXPECT_EQ(metrics_without_times(dir.file("whole/metrics.jsonl")),
+            metrics_without_times(dir.file("stopped/metrics.jsonl")));
+}
+
+TEST(Resume, RefusesAnotherModelNamingTheField) {
+  TempDir dir;
+  testing::write_synthetic_split(dir.file("data"), 64, 16, /*gz=*/false);
+  Config cfg = small_run(dir);
+  cfg.train.epochs = 1;
+  train(cfg, {});
+  TrainOptions resume;
+  resume.resume = resume_checkpoint_path(dir.file("run"));
+  cfg.train.epochs = 2;
+  cfg.model.latent = 3;
+  try {
+    train(cfg, resume);
+    FAIL() << "resumed with another model";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("model.latent (2 vs 3)"), std::string::npos) << e.what();
+  }
+  cfg.model.latent = 2;
+  cfg.train.seed = 7;
+  EXPECT_THROW(train(cfg, resume), ConfigError);
+}
+
+TEST(NonFinite, StopLeavesTheLastGoodCheckpointUntouched) {
   TempDir dir;
   testing::write_synthetic_split(dir.file("data"), 128, 16, /*gz=*/false);
   Config cfg = small_run(dir);
-  cfg.train.lr = 10;  // the largest allowed: Adam blows this model up within a few epochs
-  cfg.train.epochs = 20;
-  std::string msg;
+  cfg.train.epochs = 1;
+  train(cfg, {});
+  const std::string before = read_file(dir.file("run/checkpoints/last.pt"));
+  const std::string metrics_before = read_file(dir.file("run/metrics.jsonl"));
+  // Resume with a learning rate that blows the weights up after one step.
+  cfg.train.lr = 1e9;
+  cfg.train.epochs = 3;
+  TrainOptions resume;
+  resume.resume = resume_checkpoint_path(dir.file("run"));
   try {
-    train(cfg, {});
-  } catch (const std::runtime_error& e) {
-    msg = e.what();
+    train(cfg, resume);
+    FAIL() << "no divergence reported";
+  } catch (const DivergedError& e) {
+    EXPECT_NE(std::string(e.what()).find("non-finite"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("at step "), std::string::npos) << e.what();
   }
-  const auto at = msg.find("non-finite loss in epoch ");
-  ASSERT_NE(at, std::string::npos) << "no divergence reported: " << msg;
-  const int64_t bad_epoch = std::stoll(msg.substr(at + 25));
-  ASSERT_GE(bad_epoch, 2) << "diverged before any checkpoint; raise the test's data size";
-  // The checkpoint is the epoch before the divergence, and it is sound.
-  const LoadedModel m = load_model(dir.file("run/checkpoints/last.pt"), torch::kCPU);
-  EXPECT_EQ(m.meta.epoch, bad_epoch - 1);
-  for (const auto& p : m.model->parameters()) EXPECT_TRUE(torch::isfinite(p).all().item<bool>());
+  EXPECT_TRUE(read_file(dir.file("run/checkpoints/last.pt")) == before) << "checkpoint changed";
+  EXPECT_EQ(read_file(dir.file("run/metrics.jsonl")), metrics_before);
+}
+
+TEST(NonFinite, SkipCountsTheBatchesAndGoesOn) {
+  TempDir dir;
+  testing::write_synthetic_split(dir.file("data"), 128, 16, /*gz=*/false);
+  Config cfg = small_run(dir);
+  cfg.train.epochs = 2;
+  cfg.train.lr = 1e9;
+  cfg.train.nonfinite = "skip";
+  const TrainResult r = train(cfg, {});
+  ASSERT_EQ(r.history.size(), 2u);
+  EXPECT_GT(r.history[0].skipped + r.history[1].skipped, 0);
+  EXPECT_NE(read_file(dir.file("run/metrics.jsonl")).find("\"skipped\": "), std::string::npos);
+}
+
+TEST(Retention, KeepsLastBestAndEveryNth) {
+  TempDir dir;
+  testing::write_synthetic_split(dir.file("data"), 128, 32, /*gz=*/false);
+  Config cfg = small_run(dir);
+  cfg.train.epochs = 4;
+  cfg.train.keep_every = 2;
+  train(cfg, {});
+  for (const char* f : {"last.pt", "best.pt", "epoch-0002.pt", "epoch-0004.pt"})
+    EXPECT_NO_THROW(load_model(dir.file("run/checkpoints/") + f, torch::kCPU)) << f;
+  EXPECT_FALSE(std::filesystem::exists(dir.file("run/checkpoints/epoch-0001.pt")));
+  EXPECT_EQ(load_model(dir.file("run/checkpoints/epoch-0002.pt"), torch::kCPU).meta.state.epoch, 2);
+  // best.pt is the epoch with the lowest test loss.
+  const TrainingState best = load_model(dir.file("run/checkpoints/best.pt"), torch::kCPU).meta.state;
+  EXPECT_EQ(best.best_test_loss,
+            load_model(dir.file("run/checkpoints/last.pt"), torch::kCPU).meta.state.best_test_loss);
 }
 
 TEST(Trainer, EvaluateIsDeterministicForASeed) {

@@ -1,21 +1,31 @@
-// Checkpoints: model weights, optimizer state, progress and the effective
-// config in one file that LibTorch (C++) and PyTorch (torch.jit.load) read.
+// Checkpoints: model weights, optimizer state, training progress and the
+// effective config in one file that LibTorch (C++) and PyTorch
+// (torch.jit.load) read, plus a manifest that marks it complete.
 //
-//   vae::save_checkpoint("run/checkpoints/last.pt", model, optimizer, {epoch, step, cfg});
+//   vae::save_checkpoint("run/checkpoints/last.pt", model, optimizer, meta);
 //   vae::LoadedModel m = vae::load_model("run/checkpoints/last.pt", torch::kCPU);
-//   m.model->eval();  // m.config is the config it was trained with
+//   m.model->eval();  // m.meta.config is the config it was trained with
 //
-// Layout (a TorchScript-style archive): the model's parameters at the top
-// level under their module names (encoder.fc1.weight, ...), "optimizer" as a
-// nested archive, and the attributes vae_format (kCheckpointMagic),
-// format_version, epoch, step and config (TOML text).
+// Archive layout: the model's parameters at the top level under their module
+// names (encoder.fc1.weight, ...), "optimizer" as a nested archive, the CPU
+// generator state as the tensor "rng_cpu", and the attributes vae_format
+// (kCheckpointMagic), format_version, epoch, batch, step, loss_sum, seen,
+// skipped, seconds, best_test_loss, history and config (TOML text).
+//
+// Write protocol (see docs/RELIABILITY.md): the archive is serialized in
+// memory, written and fsynced as X.pt.tmp, the manifest likewise as
+// X.manifest.json.next, then both are renamed into place. A reader accepts
+// X.pt only when a manifest (X.manifest.json, or a finished .next left by a
+// crash between the two renames) matches its size and SHA-256.
 #pragma once
 
 #include <torch/optim/optimizer.h>
 
+#include <limits>
 #include <string>
 
 #include "vae/config.hpp"
+#include "vae/manifest.hpp"
 #include "vae/model.hpp"
 
 namespace vae {
@@ -23,35 +33,48 @@ namespace vae {
 inline constexpr const char* kCheckpointMagic = "vae-checkpoint";
 inline constexpr int64_t kCheckpointVersion = 1;
 
-// Thrown for a file that is missing, not a checkpoint, or inconsistent.
-class CheckpointError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
+// Where training stands, everything beyond weights and optimizer state that
+// an exact resume needs.
+struct TrainingState {
+  int64_t epoch = 0;     // epochs completed
+  int64_t batch = 0;     // batches done in epoch + 1 (0 at an epoch boundary)
+  int64_t step = 0;      // optimizer steps completed
+  double loss_sum = 0;   // summed train loss of the partial epoch, nats
+  int64_t seen = 0;      // images behind loss_sum
+  int64_t skipped = 0;   // non-finite batches skipped in the partial epoch
+  double seconds = 0;    // training seconds of the partial epoch
+  double best_test_loss = std::numeric_limits<double>::infinity();
+  std::string history;   // metrics.jsonl lines of the completed epochs
+  torch::Tensor rng_cpu; // default CPU generator state (uint8); undefined: not saved
 };
 
 struct CheckpointMeta {
-  int64_t epoch = 0;  // epochs completed
-  int64_t step = 0;   // optimizer steps completed
   Config config;
+  TrainingState state;
 };
 
-// Serializes in memory, then replaces `path` atomically (vae::write_file_atomic):
-// a crash or full disk leaves the previous checkpoint intact.
+// Saves atomically with a manifest (see above). Throws IoError when the
+// files cannot be written; the previous checkpoint at `path` stays loadable.
 void save_checkpoint(const std::string& path, VAE& model, torch::optim::Optimizer& optimizer,
                      const CheckpointMeta& meta);
 
 struct LoadedModel {
-  VAE model{nullptr};  // built from meta.config.model, weights loaded, on `device`
+  VAE model{nullptr};  // built from meta.config.model, weights loaded, on `device`, eval mode
   CheckpointMeta meta;
 };
 
-// Reads a checkpoint, rebuilds the model from its config and loads the
-// weights, checking every parameter's shape. Throws CheckpointError naming the
-// file and the problem.
+// Verifies the manifest, rebuilds the model from the checkpoint's config and
+// loads the weights, checking every parameter's shape. Throws CheckpointError
+// naming the file and the problem.
 LoadedModel load_model(const std::string& path, const torch::Device& device);
 
-// Restores optimizer state saved by save_checkpoint into `optimizer`, which
-// must have been built over `model`'s parameters.
+// Restores optimizer state (moments, step counts) saved by save_checkpoint
+// into `optimizer`, built over the loaded model's parameters.
 void load_optimizer_state(const std::string& path, torch::optim::Optimizer& optimizer);
+
+// The newest complete checkpoint in run_dir/checkpoints (last.pt first, then
+// best.pt and epoch-*.pt by progress); throws CheckpointError listing why each
+// candidate was rejected when none is usable.
+std::string find_resume_checkpoint(const std::string& run_dir);
 
 }  // namespace vae

@@ -41,7 +41,7 @@ struct ModelConfig {
 struct TrainConfig {
   // "adam" or "rmsprop" (the guide's Keras version uses RMSprop).
   std::string optimizer = "adam";
-  // Learning rate; must be > 0.
+  // Learning rate; must be > 0 and finite.
   double lr = 1e-3;
   int64_t batch_size = 128;
   int64_t epochs = 10;
@@ -54,6 +54,13 @@ struct TrainConfig {
   int64_t threads = 1;
   // Run folder: config.toml, metrics.jsonl, checkpoints/, samples.
   std::string out_dir = "runs/mnist_vae";
+  // A NaN or Inf loss or gradient: "stop" the run (the last checkpoint stays
+  // as it was), or "skip" the batch and count it in metrics.jsonl.
+  std::string nonfinite = "stop";
+  // Checkpoints kept besides checkpoints/last.pt: best.pt (lowest test loss)
+  // when keep_best, and epoch-NNNN.pt every keep_every epochs (0: none).
+  bool keep_best = true;
+  int64_t keep_every = 0;
 };
 
 struct Config {
@@ -83,5 +90,9 @@ inline int64_t input_dim(const ModelConfig& m) { return m.image_height * m.image
 std::string describe_layers(const ModelConfig& m);
 
 bool operator==(const ModelConfig& a, const ModelConfig& b);
+
+// The first field where a and b differ, as "model.latent (2 vs 20)"; empty
+// when they are equal.
+std::string model_difference(const ModelConfig& a, const ModelConfig& b);
 
 }  // namespace vae

@@ -15,22 +15,15 @@
 #include <stdexcept>
 #include <string>
 
-namespace vae {
+#include "vae/idx.hpp"
 
-class DataError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
+namespace vae {
 
 enum class Split { kTrain, kTest };
 
 // "train" or "test"; anything else throws DataError.
 Split parse_split(const std::string& name);
 const char* split_name(Split split);
-
-// IDX magic numbers: 0x00000803 (unsigned byte, 3 dims) and 0x00000801 (1 dim).
-inline constexpr uint32_t kIdxImagesMagic = 2051;
-inline constexpr uint32_t kIdxLabelsMagic = 2049;
 
 // Reads an IDX3 image file. Returns uint8 [N, H, W].
 torch::Tensor read_idx_images(const std::string& path);

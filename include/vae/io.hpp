@@ -20,6 +20,18 @@ class IoError : public std::runtime_error {
 // the old file is untouched, and IoError is thrown.
 void write_file_atomic(const std::string& path, std::string_view bytes);
 
+// Writes `bytes` to `path` (created or truncated) and fsyncs it; no rename.
+// On failure removes `path` and throws IoError naming `name_for_errors`.
+void write_file_durable(const std::string& path, std::string_view bytes,
+                        const std::string& name_for_errors);
+
+// rename(2) then fsync of the folder; throws IoError.
+void rename_durable(const std::string& from, const std::string& to);
+
+// Test seam: after `bytes` more bytes, writes fail with ENOSPC, as on a full
+// disk; a negative value (the default) turns it off. Not thread-safe.
+void inject_write_failure_after(int64_t bytes);
+
 // Reads a whole file; throws IoError when it cannot.
 std::string read_file(const std::string& path);
 

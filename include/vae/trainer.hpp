@@ -34,6 +34,7 @@ struct EpochMetrics {
   int64_t epoch = 0;  // 1-based
   int64_t step = 0;   // optimizer steps so far
   double train_loss = 0;  // mean per image over the epoch's batches, nats
+  int64_t skipped = 0;    // batches skipped for a non-finite loss or gradient
   EvalResult test;
   double seconds = 0;       // training time of the epoch (no evaluation)
   double eval_seconds = 0;  // test-set evaluation time
@@ -51,19 +52,41 @@ struct Progress {
 struct TrainOptions {
   // Overwrite a run folder that already holds a run.
   bool force = false;
+  // Continue from this checkpoint file (see resume_checkpoint_path) instead
+  // of starting afresh. cfg must then describe the same model, batch size and
+  // seed as the checkpoint's config; other changes are logged and applied.
+  std::string resume;
   // Called a few times a second during an epoch; may be empty.
   std::function<void(const Progress&)> on_progress;
+  // Polled after every step (after the epoch's checkpoint for an epoch's
+  // last step); a non-zero value (a signal number) makes the trainer write
+  // checkpoints/last.pt at that step and return.
+  std::function<int()> stop_requested;
 };
 
 struct TrainResult {
-  std::vector<EpochMetrics> history;
+  std::vector<EpochMetrics> history;  // this invocation's epochs
   std::string checkpoint;  // path of the last checkpoint
-  std::string samples;     // path of the final sample grid
+  std::string samples;     // path of the final sample grid (empty if stopped)
+  int stopped_by = 0;      // the stop_requested value that ended the run early
+};
+
+// Thrown when a loss or gradient is NaN or Inf and train.nonfinite is "stop".
+class DivergedError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
 };
 
 // Trains cfg (validated here) on cfg.data.dir. Throws ConfigError, DataError,
-// IoError or std::runtime_error with a one-line message.
+// IoError, CheckpointError, DivergedError or std::runtime_error with a
+// one-line message.
 TrainResult train(const Config& cfg, const TrainOptions& options);
+
+// `what` is a run folder (its newest complete checkpoint) or a checkpoint file.
+std::string resume_checkpoint_path(const std::string& what);
+
+// The run folder a checkpoint file belongs to (RUN/checkpoints/x.pt -> RUN).
+std::string run_dir_of(const std::string& checkpoint_path);
 
 // Builds the configured optimizer over `model`'s parameters.
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(const TrainConfig& cfg, VAE& model);

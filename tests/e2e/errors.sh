@@ -8,7 +8,7 @@ expect_error "unknown key 'model.latnet'" "$T" --config "$WORK/typo.toml" --data
 [ ! -e "$WORK/r1" ] || fail "a bad config still created the run folder"
 printf '[train]\nbatch_size = -4\n' >"$WORK/neg.toml"
 expect_error "'train.batch_size' must be in [1" "$T" --config "$WORK/neg.toml" --data-dir "$WORK/data"
-expect_error "'train.lr' must be in (0, 10]" "$T" --lr 0 --data-dir "$WORK/data"
+expect_error "'train.lr' must be a finite number > 0" "$T" --lr 0 --data-dir "$WORK/data"
 expect_error "cannot open config file" "$T" --config "$WORK/absent.toml"
 expect_error "data folder does not exist" "$T" --data-dir "$WORK/nowhere" --out-dir "$WORK/r2"
 expect_error "--bogus" "$T" --bogus 1
@@ -23,7 +23,7 @@ head -c 500 "$WORK/data/t10k-images-idx3-ubyte.gz" >"$WORK/bad/t10k-images-idx3-
 expect_error "t10k-images-idx3-ubyte.gz: truncated" "$T" --data-dir "$WORK/bad" --out-dir "$WORK/r5"
 
 # A run folder is not overwritten by accident.
-"$T" --data-dir "$WORK/data" --out-dir "$WORK/run" --epochs 1 --device cpu 2>/dev/null
+"$T" --data-dir "$WORK/data" --out-dir "$WORK/run" --epochs 1 --batch-size 16 --device cpu 2>/dev/null
 cp "$WORK/run/checkpoints/last.pt" "$WORK/keep.pt"
 expect_error "already holds a run" "$T" --data-dir "$WORK/data" --out-dir "$WORK/run" --epochs 1
 cmp -s "$WORK/run/checkpoints/last.pt" "$WORK/keep.pt" || fail "checkpoint changed"
@@ -33,9 +33,26 @@ S="$VAE_BIN/vae-sample"
 expect_error "cannot open" "$S" --checkpoint "$WORK/none.pt" --out "$WORK/x.png"
 echo "garbage" >"$WORK/garbage.pt"
 expect_error "not a checkpoint" "$S" --checkpoint "$WORK/garbage.pt" --out "$WORK/x.png"
-head -c 3000 "$WORK/keep.pt" >"$WORK/cut.pt"
-expect_error "damaged or truncated" "$S" --checkpoint "$WORK/cut.pt" --out "$WORK/x.png"
-expect_error "validation" "$VAE_BIN/vae-encode" --checkpoint "$WORK/keep.pt" --split validation --out "$WORK/x.csv"
-expect_error "cannot write" "$S" --checkpoint "$WORK/keep.pt" --out "$WORK/no/such/dir/x.png"
-expect_error "cannot write" "$S" --checkpoint "$WORK/keep.pt" --out /dev/full/x.png
+cp "$WORK/keep.pt" "$WORK/alone.pt"
+expect_error "incomplete checkpoint: no manifest" "$S" --checkpoint "$WORK/alone.pt" --out "$WORK/x.png"
+cp -r "$WORK/run" "$WORK/cut"
+head -c 3000 "$WORK/keep.pt" >"$WORK/cut/checkpoints/last.pt"
+expect_error "truncated or replaced" "$S" --checkpoint "$WORK/cut/checkpoints/last.pt" --out "$WORK/x.png"
+cp -r "$WORK/run" "$WORK/flip"
+python3 - "$WORK/flip/checkpoints/last.pt" <<'PY'
+import sys
+p = sys.argv[1]; b = bytearray(open(p, 'rb').read()); b[len(b) // 2] ^= 1; open(p, 'wb').write(b)
+PY
+expect_error "checksum mismatch" "$S" --checkpoint "$WORK/flip/checkpoints/last.pt" --out "$WORK/x.png"
+
+# Resume: another model is refused naming the field; a NaN stops the run and
+# leaves the last good checkpoint as it was.
+printf '[model]\nhidden = [512, 256]\nlatent = 3\n' >"$WORK/other.toml"
+expect_error "model.latent (2 vs 3)" "$T" --resume "$WORK/run" --config "$WORK/other.toml"
+expect_error "non-finite" "$T" --resume "$WORK/run" --epochs 3 --lr 1e9
+cmp -s "$WORK/run/checkpoints/last.pt" "$WORK/keep.pt" || fail "divergence changed the checkpoint"
+expect_error "no such run folder or checkpoint" "$T" --resume "$WORK/absent"
+expect_error "validation" "$VAE_BIN/vae-encode" --checkpoint "$WORK/run/checkpoints/last.pt" --split validation --out "$WORK/x.csv"
+expect_error "cannot write" "$S" --checkpoint "$WORK/run/checkpoints/last.pt" --out "$WORK/no/such/dir/x.png"
+expect_error "cannot write" "$S" --checkpoint "$WORK/run/checkpoints/last.pt" --out /dev/full/x.png
 echo "e2e errors passed"

@@ -1,0 +1,192 @@
+#include "vae/idx.hpp"
+
+#include <zlib.h>
+
+#include <algorithm>
+#include <array>
+#include <cstdio>
+#include <filesystem>
+
+#include "vae/io.hpp"
+
+namespace vae {
+namespace {
+
+namespace fs = std::filesystem;
+
+[[noreturn]] void fail(const std::string& path, const std::string& what) {
+  throw DataError(path + ": " + what);
+}
+
+// deflate cannot compress better than about 1032:1, so a .gz file of C bytes
+// holds at most this many bytes; a header claiming more is a lie we catch
+// before allocating.
+constexpr uint64_t kMaxDeflateRatio = 1040;
+
+// A byte source over a raw or gzip file. read() returns fewer bytes than asked
+// only at the end of the data; every stream error is thrown as DataError.
+class ByteSource {
+ public:
+  explicit ByteSource(const std::string& path) : path_(path), gz_(ends_with(path, ".gz")) {
+    std::error_code ec;
+    if (!fs::exists(path, ec)) fail(path, "no such file");
+    if (fs::is_directory(path, ec)) fail(path, "is a folder, expected an IDX file");
+    file_bytes_ = fs::file_size(path, ec);
+    if (ec) fail(path, "cannot read size: " + ec.message());
+    if (gz_) {
+      check_gzip_signature();
+      gz_file_ = gzopen(path.c_str(), "rb");
+      if (gz_file_ == nullptr) fail(path, "cannot open");
+      gzbuffer(gz_file_, 1 << 17);
+    } else {
+      raw_ = std::fopen(path.c_str(), "rb");
+      if (raw_ == nullptr) fail(path, "cannot open");
+    }
+  }
+  ByteSource(const ByteSource&) = delete;
+  ByteSource& operator=(const ByteSource&) = delete;
+  ~ByteSource() {
+    if (gz_file_ != nullptr) gzclose(gz_file_);
+    if (raw_ != nullptr) std::fclose(raw_);
+  }
+
+  bool compressed() const { return gz_; }
+  uint64_t file_bytes() const { return file_bytes_; }
+
+  // Largest payload this file can hold: exact for raw files, a bound for .gz.
+  uint64_t max_bytes() const { return gz_ ? file_bytes_ * kMaxDeflateRatio : file_bytes_; }
+
+  size_t read(void* dst, size_t n) {
+    auto* out = static_cast<char*>(dst);
+    size_t done = 0;
+    while (done < n) {
+      const size_t want = std::min<size_t>(n - done, size_t{1} << 30);
+      size_t got;
+      if (gz_) {
+        const int r = gzread(gz_file_, out + done, static_cast<unsigned>(want));
+        if (r < 0) gz_fail();
+        got = static_cast<size_t>(r);
+      } else {
+        got = std::fread(out + done, 1, want, raw_);
+        if (got < want && std::ferror(raw_)) fail(path_, "read error");
+      }
+      if (got == 0) break;
+      done += got;
+    }
+    return done;
+  }
+
+  // Closes the stream; for .gz this is where a truncated stream shows
+  // (gzread reports a cut-off file as a normal end of file).
+  void finish() {
+    if (gz_file_ != nullptr) {
+      int errnum = Z_OK;
+      gzerror(gz_file_, &errnum);
+      const int rc = gzclose(gz_file_);
+      gz_file_ = nullptr;
+      if (errnum == Z_BUF_ERROR || rc == Z_BUF_ERROR)
+        fail(path_, "truncated gzip stream (the file was cut off)");
+      if (rc != Z_OK) fail(path_, "corrupt gzip stream (zlib error " + std::to_string(rc) + ")");
+    }
+  }
+
+ private:
+  void check_gzip_signature() {
+    unsigned char sig[2] = {0, 0};
+    std::FILE* f = std::fopen(path_.c_str(), "rb");
+    if (f == nullptr) fail(path_, "cannot open");
+    const size_t n = std::fread(sig, 1, 2, f);
+    std::fclose(f);
+    if (n < 2 || sig[0] != 0x1f || sig[1] != 0x8b) {
+      std::string hint;
+      if (n >= 1 && sig[0] == '<') hint = " (it looks like an HTML page)";
+      fail(path_, "named .gz but is not a gzip file" + hint);
+    }
+  }
+
+  [[noreturn]] void gz_fail() {
+    int errnum = Z_OK;
+    const char* msg = gzerror(gz_file_, &errnum);
+    fail(path_, std::string("corrupt gzip stream: ") + (msg ? msg : "unknown zlib error"));
+  }
+
+  std::string path_;
+  bool gz_;
+  uint64_t file_bytes_ = 0;
+  gzFile gz_file_ = nullptr;
+  std::FILE* raw_ = nullptr;
+};
+
+uint32_t read_be32(const unsigned char* p) {
+  return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | uint32_t{p[3]};
+}
+
+std::string hex32(uint32_t v) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "0x%08x", v);
+  return buf;
+}
+
+}  // namespace
+
+IdxArray read_idx_file(const std::string& path, uint32_t magic, size_t ndims) {
+  ByteSource src(path);
+  const size_t header_bytes = 4 + 4 * ndims;
+  std::array<unsigned char, 16> header{};
+  const size_t got = src.read(header.data(), header_bytes);
+  if (got < 4) fail(path, "truncated header: " + std::to_string(got) + " bytes, not an IDX file");
+  const uint32_t found = read_be32(header.data());
+  if (found != magic) {
+    std::string hint;
+    if (found == kIdxImagesMagic) hint = " (this is an image file)";
+    if (found == kIdxLabelsMagic) hint = " (this is a label file)";
+    if (header[0] == 0x1f && header[1] == 0x8b) hint = " (the file is gzip-compressed; name it .gz)";
+    fail(path, "bad magic " + hex32(found) + ", expected " + hex32(magic) + " (" +
+                   std::to_string(magic) + (ndims == 3 ? ", IDX images" : ", IDX labels") + ")" +
+                   hint);
+  }
+  if (got < header_bytes)
+    fail(path, "truncated header: " + std::to_string(got) + " of " +
+                   std::to_string(header_bytes) + " bytes");
+
+  std::vector<int64_t> shape;
+  uint64_t payload = 1;
+  for (size_t i = 0; i < ndims; ++i) {
+    const uint32_t d = read_be32(header.data() + 4 + 4 * i);
+    if (i > 0 && d == 0) fail(path, "dimension " + std::to_string(i) + " is 0");
+    shape.push_back(static_cast<int64_t>(d));
+    if (d != 0 && payload > (uint64_t{1} << 40) / d)
+      fail(path, "header claims an impossibly large payload (over 2^40 bytes)");
+    payload *= d;
+  }
+  const uint64_t available = src.max_bytes() - std::min<uint64_t>(src.max_bytes(), header_bytes);
+  if (payload > available) {
+    if (src.compressed())
+      fail(path, "header claims " + std::to_string(shape[0]) + " items (" +
+                     std::to_string(payload) + " bytes) but a " +
+                     std::to_string(src.file_bytes()) + "-byte gzip file cannot hold that");
+    fail(path, "truncated payload: header claims " + std::to_string(shape[0]) + " items (" +
+                   std::to_string(payload) + " bytes) but only " + std::to_string(available) +
+                   " bytes follow the header");
+  }
+  if (!src.compressed() && payload < available)
+    fail(path, std::to_string(available - payload) + " trailing bytes after the " +
+                   std::to_string(shape[0]) + " items the header claims");
+
+  IdxArray out{shape, std::vector<uint8_t>(static_cast<size_t>(payload))};
+  const size_t n = src.read(out.bytes.data(), static_cast<size_t>(payload));
+  if (n < payload)
+    fail(path, "truncated payload: header claims " + std::to_string(shape[0]) + " items (" +
+                   std::to_string(payload) + " bytes) but the data ends after " +
+                   std::to_string(n) + " bytes");
+  unsigned char extra[64];
+  const size_t trailing = src.read(extra, sizeof extra);
+  if (trailing > 0)
+    fail(path, "trailing bytes after the " + std::to_string(shape[0]) +
+                   " items the header claims");
+  src.finish();
+  return out;
+}
+
+
+}  // namespace vae

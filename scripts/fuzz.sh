@@ -18,8 +18,8 @@ cmake --build "$BUILD" >/dev/null
 for t in "${TARGETS[@]}"; do
   bin="$BUILD/tests/fuzz/fuzz_$t"
   regressions=(tests/fuzz/regressions/"$t"/*)
-  echo "fuzz $t: replaying ${#regressions[@]} kept inputs"
-  "$bin" "${regressions[@]}" 2>&1 | tail -1
+  "$bin" "${regressions[@]}" >"$BUILD/replay-$t.log" 2>&1 || { cat "$BUILD/replay-$t.log"; exit 1; }
+  echo "fuzz $t: replayed $(grep -c '^Executed' "$BUILD/replay-$t.log") of ${#regressions[@]} kept inputs"
   corpus="$BUILD/corpus/$t"
   mkdir -p "$corpus"
   echo "fuzz $t: ${SECS} s"

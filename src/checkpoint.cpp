@@ -109,6 +109,7 @@ void save_checkpoint(const std::string& path, VAE& model, torch::optim::Optimize
   optimizer.save(opt_archive);
   archive.write("optimizer", opt_archive);
   if (s.rng_cpu.defined()) archive.write("rng_cpu", s.rng_cpu, /*is_buffer=*/true);
+  if (s.rng_cuda.defined()) archive.write("rng_cuda", s.rng_cuda, /*is_buffer=*/true);
   archive.write("vae_format", c10::IValue(std::string(kCheckpointMagic)));
   archive.write("format_version", c10::IValue(kCheckpointVersion));
   archive.write("epoch", c10::IValue(s.epoch));
@@ -173,6 +174,8 @@ LoadedModel load_model(const std::string& path, const torch::Device& device) {
   s.history = read_string(archive, path, "history");
   torch::Tensor rng;
   if (archive.try_read("rng_cpu", rng, /*is_buffer=*/true)) s.rng_cpu = rng;
+  torch::Tensor rng_cuda;
+  if (archive.try_read("rng_cuda", rng_cuda, /*is_buffer=*/true)) s.rng_cuda = rng_cuda;
   try {
     out.meta.config = parse_config(read_string(archive, path, "config"), path + " (embedded config)");
     validate(out.meta.config);

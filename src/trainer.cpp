@@ -155,14 +155,16 @@ void check_resume_config(const Config& saved, const Config& now, const std::stri
                       saved.train.optimizer + " vs " + now.train.optimizer + ")");
 }
 
-torch::Tensor generator_state() {
-  auto gen = at::detail::getDefaultCPUGenerator();
+// The default generator of a device type: the CPU one draws the model's
+// initial weights, the training device's one draws the sampling noise.
+torch::Tensor generator_state(c10::DeviceType type) {
+  auto gen = at::globalContext().defaultGenerator(c10::Device(type));
   std::lock_guard<std::mutex> lock(gen.mutex());
   return gen.get_state();
 }
 
-void set_generator_state(const torch::Tensor& state) {
-  auto gen = at::detail::getDefaultCPUGenerator();
+void set_generator_state(c10::DeviceType type, const torch::Tensor& state) {
+  auto gen = at::globalContext().defaultGenerator(c10::Device(type));
   std::lock_guard<std::mutex> lock(gen.mutex());
   gen.set_state(state);
 }
@@ -226,7 +228,8 @@ TrainResult train(const Config& cfg, const TrainOptions& options) {
     optimizer = make_optimizer(cfg.train, model);
     load_optimizer_state(options.resume, *optimizer);
     st = loaded.meta.state;
-    if (st.rng_cpu.defined()) set_generator_state(st.rng_cpu);
+    if (st.rng_cpu.defined()) set_generator_state(c10::DeviceType::CPU, st.rng_cpu);
+    if (device.is_cuda() && st.rng_cuda.defined()) set_generator_state(c10::DeviceType::CUDA, st.rng_cuda);
     spdlog::info("resuming {} at epoch {} batch {} (step {})", options.resume, st.epoch + 1,
                  st.batch, st.step);
   } else {
@@ -254,7 +257,8 @@ TrainResult train(const Config& cfg, const TrainOptions& options) {
   TrainResult result;
   result.checkpoint = last.string();
   auto save = [&](const fs::path& path) {
-    st.rng_cpu = generator_state();
+    st.rng_cpu = generator_state(c10::DeviceType::CPU);
+    if (device.is_cuda()) st.rng_cuda = generator_state(c10::DeviceType::CUDA);
     save_checkpoint(path.string(), model, *optimizer, {cfg, st});
   };
 

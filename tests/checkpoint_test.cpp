@@ -170,6 +170,14 @@ TEST(Checkpoint, DetectsAFlippedByteAnywhere) {
   }
   testing::write_bytes(s.path, good);
   EXPECT_NO_THROW(load_model(s.path, torch::kCPU));
+  // A flipped digit of the manifest's SHA-256 is a mismatch too.
+  const std::string manifest_good = read_file(s.dir.file("last.manifest.json"));
+  std::string flipped = manifest_good;
+  const size_t digit = flipped.find("\"sha256\": \"") + 12;
+  flipped[digit] = flipped[digit] == '0' ? '1' : '0';
+  testing::write_bytes(s.dir.file("last.manifest.json"), flipped);
+  EXPECT_NE(load_error(s.path).find("checksum mismatch"), std::string::npos);
+  testing::write_bytes(s.dir.file("last.manifest.json"), manifest_good);
   // A damaged manifest is reported as such.
   std::string manifest = read_file(s.dir.file("last.manifest.json"));
   testing::write_bytes(s.dir.file("last.manifest.json"), manifest.substr(0, manifest.size() / 2));

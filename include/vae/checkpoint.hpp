@@ -7,8 +7,8 @@
 //   m.model->eval();  // m.meta.config is the config it was trained with
 //
 // Archive layout: the model's parameters at the top level under their module
-// names (encoder.fc1.weight, ...), "optimizer" as a nested archive, the CPU
-// generator state as the tensor "rng_cpu", and the attributes vae_format
+// names (encoder.fc1.weight, ...), "optimizer" as a nested archive, the
+// generator states as the tensors "rng_cpu" (and "rng_cuda"), and the attributes vae_format
 // (kCheckpointMagic), format_version, epoch, batch, step, loss_sum, seen,
 // skipped, seconds, best_test_loss, history and config (TOML text).
 //
@@ -46,6 +46,7 @@ struct TrainingState {
   double best_test_loss = std::numeric_limits<double>::infinity();
   std::string history;   // metrics.jsonl lines of the completed epochs
   torch::Tensor rng_cpu; // default CPU generator state (uint8); undefined: not saved
+  torch::Tensor rng_cuda; // default CUDA generator state when training on CUDA
 };
 
 struct CheckpointMeta {

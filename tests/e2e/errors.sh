@@ -14,6 +14,10 @@ expect_error "data folder does not exist" "$T" --data-dir "$WORK/nowhere" --out-
 expect_error "--bogus" "$T" --bogus 1
 expect_error "no usable CUDA" "$T" --device cuda --data-dir "$WORK/data" --out-dir "$WORK/r3"
 
+printf '[model]\nimage_height = 32\n' >"$WORK/tall.toml"
+expect_error "images are 28x28 but model.image_height x model.image_width is 32x28" "$T" --config "$WORK/tall.toml" --data-dir "$WORK/data" --out-dir "$WORK/r6"
+expect_error "cannot create folder" "$T" --data-dir "$WORK/data" --out-dir /dev/full/run
+
 # Broken data files.
 mkdir -p "$WORK/bad" && cp "$WORK"/data/* "$WORK/bad/"
 printf '<html><body>Not Found</body></html>' >"$WORK/bad/train-images-idx3-ubyte.gz"

@@ -1,9 +1,9 @@
 #include "vae/manifest.hpp"
 
-#include <openssl/evp.h>
-
 #include <filesystem>
 #include <nlohmann/json.hpp>
+
+#include "vae/digest.hpp"
 
 namespace vae {
 namespace {
@@ -22,20 +22,6 @@ bool is_sha256_hex(const std::string& s) {
 }
 
 }  // namespace
-
-std::string sha256_hex(std::string_view bytes) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  if (EVP_Digest(bytes.data(), bytes.size(), digest, &len, EVP_sha256(), nullptr) != 1)
-    throw std::runtime_error("SHA-256 failed (OpenSSL)");
-  static const char* kHex = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < len; ++i) {
-    out.push_back(kHex[digest[i] >> 4]);
-    out.push_back(kHex[digest[i] & 15]);
-  }
-  return out;
-}
 
 std::string manifest_to_json(const Manifest& m) {
   json files = json::array();

@@ -52,13 +52,6 @@ std::string load_error(const std::string& path) {
   return "";
 }
 
-bool same_parameters(VAE& a, VAE& b) {
-  const auto pb = b->named_parameters();
-  for (const auto& p : a->named_parameters())
-    if (!torch::equal(p.value(), pb[p.key()])) return false;
-  return true;
-}
-
 // A saved checkpoint of a tiny model, for the damage tests.
 struct Saved {
   TempDir dir;
@@ -103,7 +96,7 @@ TEST(Checkpoint, RoundTripsWeightsStateAndOptimizer) {
   EXPECT_TRUE(torch::equal(s.rng_cpu, meta.state.rng_cpu));
   EXPECT_EQ(to_toml(back.meta.config), to_toml(cfg));
   EXPECT_FALSE(back.model->is_training());
-  EXPECT_TRUE(same_parameters(model, back.model));
+  EXPECT_TRUE(testing::same_parameters(model, back.model));
 
   // Optimizer state: a fresh Adam that loads it takes the same next step.
   auto opt2 = make_optimizer(cfg.train, back.model);
@@ -113,7 +106,7 @@ TEST(Checkpoint, RoundTripsWeightsStateAndOptimizer) {
   take_a_step(model, *opt);
   torch::manual_seed(9);
   take_a_step(back.model, *opt2);
-  EXPECT_TRUE(same_parameters(model, back.model));
+  EXPECT_TRUE(testing::same_parameters(model, back.model));
 }
 
 TEST(Checkpoint, ManifestRecordsSizeHashAndVersions) {

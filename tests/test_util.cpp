@@ -48,6 +48,13 @@ void write_synthetic_split(const std::string& dir, int64_t n_train, int64_t n_te
   write_idx_labels(dir + "/t10k-labels-idx1-ubyte" + ext, test.labels);
 }
 
+bool same_parameters(VAE& a, VAE& b) {
+  const auto pb = b->named_parameters();
+  for (const auto& p : a->named_parameters())
+    if (!pb.contains(p.key()) || !torch::equal(p.value(), pb[p.key()])) return false;
+  return true;
+}
+
 void write_bytes(const std::string& path, const std::string& bytes) {
   std::ofstream f(path, std::ios::binary | std::ios::trunc);
   f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));

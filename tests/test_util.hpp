@@ -7,6 +7,7 @@
 #include <string>
 
 #include "vae/data.hpp"
+#include "vae/model.hpp"
 
 namespace vae::testing {
 
@@ -31,6 +32,9 @@ Dataset synthetic_digits(int64_t n, uint64_t seed);
 
 // Writes train/test splits of synthetic_digits as IDX files into dir.
 void write_synthetic_split(const std::string& dir, int64_t n_train, int64_t n_test, bool gz);
+
+// True when every parameter of a equals b's of the same name, bit for bit.
+bool same_parameters(VAE& a, VAE& b);
 
 // Writes raw bytes to a file (for crafting broken inputs).
 void write_bytes(const std::string& path, const std::string& bytes);

@@ -100,13 +100,6 @@ std::string metrics_without_times(const std::string& path) {
   return std::regex_replace(read_file(path), std::regex("\"(eval_)?seconds\": [0-9.e+-]+"), "T");
 }
 
-bool same_parameters(VAE& a, VAE& b) {
-  const auto pb = b->named_parameters();
-  for (const auto& p : a->named_parameters())
-    if (!torch::equal(p.value(), pb[p.key()])) return false;
-  return true;
-}
-
 TEST(Resume, FourEpochsEqualTwoPlusTwoBitForBit) {
   TempDir dir;
   testing::write_synthetic_split(dir.file("data"), 256, 64, /*gz=*/false);
@@ -127,7 +120,7 @@ TEST(Resume, FourEpochsEqualTwoPlusTwoBitForBit) {
 
   LoadedModel a = load_model(dir.file("whole/checkpoints/last.pt"), torch::kCPU);
   LoadedModel b = load_model(dir.file("split/checkpoints/last.pt"), torch::kCPU);
-  EXPECT_TRUE(same_parameters(a.model, b.model));
+  EXPECT_TRUE(testing::same_parameters(a.model, b.model));
   EXPECT_EQ(a.meta.state.step, b.meta.state.step);
   EXPECT_EQ(metrics_without_times(dir.file("whole/metrics.jsonl")),
             metrics_without_times(dir.file("split/metrics.jsonl")));
@@ -157,7 +150,7 @@ TEST(Resume, AStopMidEpochResumesAtThatStepExactly) {
   train(cfg, resume);
   LoadedModel a = load_model(dir.file("whole/checkpoints/last.pt"), torch::kCPU);
   LoadedModel b = load_model(dir.file("stopped/checkpoints/last.pt"), torch::kCPU);
-  EXPECT_TRUE(same_parameters(a.model, b.model));
+  EXPECT_TRUE(testing::same_parameters(a.model, b.model));
   EXPECT_EQ(metrics_without_times(dir.file("whole/metrics.jsonl")),
             metrics_without_times(dir.file("stopped/metrics.jsonl")));
 }

@@ -14,6 +14,8 @@
 #include <string_view>
 #include <vector>
 
+#include "vae/digest.hpp"
+
 namespace vae {
 
 // A checkpoint that is missing, incomplete, damaged or not ours; what() is
@@ -38,9 +40,6 @@ struct Manifest {
   std::string config;  // TOML text
   std::vector<ManifestFile> files;
 };
-
-// SHA-256 of bytes as 64 lowercase hex digits (OpenSSL).
-std::string sha256_hex(std::string_view bytes);
 
 std::string manifest_to_json(const Manifest& m);
 

@@ -1,0 +1,87 @@
+// vae-data: fetch the official MNIST-format data sets, or check a data folder.
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+
+#include "cli.hpp"
+#include "vae/fetch.hpp"
+
+namespace {
+
+// "1.23 MB", "45.6 kB": bytes in a unit a person reads at a glance.
+std::string human(double bytes) {
+  char buf[32];
+  if (bytes >= 1e6)
+    std::snprintf(buf, sizeof buf, "%.2f MB", bytes / 1e6);
+  else
+    std::snprintf(buf, sizeof buf, "%.1f kB", bytes / 1e3);
+  return buf;
+}
+
+// A line redrawn in place on a terminal; one log line per finished file otherwise.
+void show_progress(const vae::FetchProgress& p) {
+  static const bool tty = ::isatty(STDERR_FILENO);
+  const bool done = p.total > 0 && p.bytes == p.total;
+  const std::string rate = human(p.bytes_per_second) + "/s";
+  if (tty) {
+    const double pct = p.total > 0 ? 100.0 * static_cast<double>(p.bytes) / static_cast<double>(p.total) : 0.0;
+    std::fprintf(stderr, "\r%-28s %10s / %-10s %5.1f%%  %s\033[K", p.file.c_str(),
+                 human(static_cast<double>(p.bytes)).c_str(),
+                 p.total > 0 ? human(static_cast<double>(p.total)).c_str() : "?", pct, rate.c_str());
+    if (done) std::fprintf(stderr, "\n");
+    std::fflush(stderr);
+  } else if (done) {
+    spdlog::info("{}: {} at {}", p.file, human(static_cast<double>(p.bytes)), rate);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  vae::cli::setup_logging();
+  CLI::App app{"Fetch MNIST-format data sets with checksums, or check a data folder.", "vae-data"};
+  vae::cli::add_version_flag(app);
+  app.require_subcommand(1);
+
+  std::string name, dir, md5_list;
+  std::vector<std::string> base_urls;
+  auto* fetch = app.add_subcommand("fetch", "download a data set (mnist, fashion-mnist, kmnist, custom)");
+  fetch->add_option("name", name, "mnist, fashion-mnist, kmnist, or custom (with --md5-list)")->required();
+  fetch->add_option("--dir", dir, "folder to write the four .gz files into")->required();
+  fetch->add_option("--base-url", base_urls, "mirror to use instead of the built-in ones (repeatable, tried in order)");
+  fetch->add_option("--md5-list", md5_list, "md5sum-style list of files for 'custom' (needs --base-url)");
+
+  std::string check_dir, check_name;
+  auto* check = app.add_subcommand("check", "verify a data folder: files, IDX headers, counts, MD5 where known");
+  check->add_option("--dir", check_dir, "the data folder")->required();
+  check->add_option("--name", check_name, "compare MD5s with this data set's official files");
+  CLI11_PARSE(app, argc, argv);
+
+  return vae::cli::run_guarded([&] {
+    if (*fetch) {
+      vae::DatasetSpec spec;
+      if (name == "custom") {
+        if (md5_list.empty() || base_urls.empty())
+          throw vae::FetchError("fetch custom needs --md5-list FILE and --base-url URL");
+        spec = {"custom", {}, vae::read_md5_list(md5_list)};
+      } else {
+        spec = vae::find_dataset(name);
+        if (!md5_list.empty()) spec.files = vae::read_md5_list(md5_list);
+      }
+      vae::FetchOptions options;
+      options.base_urls = base_urls;
+      options.on_progress = show_progress;
+      options.on_retry = [](const std::string& why) { spdlog::warn("{}; trying the next mirror", why); };
+      vae::fetch_dataset(spec, dir, options);
+      spdlog::info("{}: {} files verified; train with --data-dir {}", dir, spec.files.size(), dir);
+      return 0;
+    }
+    const vae::DatasetSpec* spec = check_name.empty() ? nullptr : &vae::find_dataset(check_name);
+    const vae::CheckReport report = vae::check_folder(check_dir, spec);
+    for (const auto& line : report.lines) std::printf("%s: %s\n", line.file.c_str(), line.what.c_str());
+    std::printf("%s: %s\n", check_dir.c_str(), report.ok() ? "ok" : "problems found");
+    return report.ok() ? 0 : 1;
+  });
+}

@@ -1,0 +1,85 @@
+// Getting MNIST-format data sets: downloads with checksums and mirrors, and
+// checks of a data folder. Torch-free; HTTP through libcurl.
+//
+//   vae::FetchOptions opt;                       // mirrors of the named set
+//   vae::fetch_dataset(vae::find_dataset("mnist"), "data/mnist-official", opt);
+//   vae::CheckReport r = vae::check_folder("data/mnist-official", &vae::find_dataset("mnist"));
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "vae/digest.hpp"
+
+namespace vae {
+
+// A download that failed on every mirror, or a folder that cannot be used.
+class FetchError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct RemoteFile {
+  std::string name;  // e.g. "train-images-idx3-ubyte.gz"
+  std::string md5;   // 32 lowercase hex digits of the file as downloaded
+};
+
+struct DatasetSpec {
+  std::string name;                  // "mnist", "fashion-mnist", "kmnist", or "custom"
+  std::vector<std::string> mirrors;  // base URLs ending in '/', tried in order
+  std::vector<RemoteFile> files;
+};
+
+// The built-in sets: mnist, fashion-mnist, kmnist, with the checksums and
+// mirrors torchvision uses. Throws FetchError for another name.
+const DatasetSpec& find_dataset(const std::string& name);
+std::vector<std::string> dataset_names();
+
+// Reads an md5sum-style list ("<md5>  <file name>" per line), for a data set
+// served from one's own mirror. Throws FetchError naming the line.
+std::vector<RemoteFile> read_md5_list(const std::string& path);
+
+struct FetchProgress {
+  std::string file;
+  uint64_t bytes = 0;
+  uint64_t total = 0;  // 0 when the server sends no length
+  double bytes_per_second = 0;
+};
+
+struct FetchOptions {
+  // Replaces the spec's mirrors when not empty (a proxy, a local mirror).
+  std::vector<std::string> base_urls;
+  // Seconds without progress before a transfer counts as dropped.
+  long stall_seconds = 30;
+  std::function<void(const FetchProgress&)> on_progress;
+  // One line per attempt that failed and why, for the log.
+  std::function<void(const std::string&)> on_retry;
+};
+
+// Downloads every file of `spec` into dir (created if needed). A file already
+// present with the right MD5 is kept. Each download goes to a temporary name,
+// is checked against its MD5, and only then renamed into place; on failure
+// the next mirror is tried. Throws FetchError naming the file and each
+// mirror's failure (for a checksum: both checksums).
+void fetch_dataset(const DatasetSpec& spec, const std::string& dir, const FetchOptions& options);
+
+struct CheckLine {
+  std::string file;  // the file looked at (or the missing name)
+  bool ok = false;
+  std::string what;  // "ok: 60000 images 28x28, md5 matches", "missing", ...
+};
+
+struct CheckReport {
+  std::vector<CheckLine> lines;
+  bool ok() const;
+};
+
+// Verifies a data folder: the four files present (raw or .gz), each a valid
+// IDX file read to the end, image and label counts equal, and the MD5 of each
+// .gz compared with `spec` when one is given.
+CheckReport check_folder(const std::string& dir, const DatasetSpec* spec);
+
+}  // namespace vae

@@ -1,0 +1,268 @@
+#include "vae/fetch.hpp"
+
+#include <curl/curl.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <sstream>
+
+#include "vae/digest.hpp"
+#include "vae/idx.hpp"
+#include "vae/io.hpp"
+
+namespace vae {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::vector<DatasetSpec> make_builtin() {
+  // Checksums and mirrors as in torchvision.datasets (MNIST, FashionMNIST, KMNIST).
+  return {
+      {"mnist",
+       {"http://yann.lecun.com/exdb/mnist/", "https://ossci-datasets.s3.amazonaws.com/mnist/"},
+       {{"train-images-idx3-ubyte.gz", "f68b3c2dcbeaaa9fbdd348bbdeb94873"},
+        {"train-labels-idx1-ubyte.gz", "d53e105ee54ea40749a09fcbcd1e9432"},
+        {"t10k-images-idx3-ubyte.gz", "9fb629c4189551a2d022fa330f9573f3"},
+        {"t10k-labels-idx1-ubyte.gz", "ec29112dd5afa0611ce80d1b7f02629c"}}},
+      {"fashion-mnist",
+       {"http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"},
+       {{"train-images-idx3-ubyte.gz", "8d4fb7e6c68d591d4c3dfef9ec88bf0d"},
+        {"train-labels-idx1-ubyte.gz", "25c81989df183df01b3e8a0aad5dffbe"},
+        {"t10k-images-idx3-ubyte.gz", "bef4ecab320f06d8554ea6380940ec79"},
+        {"t10k-labels-idx1-ubyte.gz", "bb300cfdad3c16e7a12a480ee83cd310"}}},
+      {"kmnist",
+       {"http://codh.rois.ac.jp/kmnist/dataset/kmnist/"},
+       {{"train-images-idx3-ubyte.gz", "bdb82020997e1d708af4cf47b453dcf7"},
+        {"train-labels-idx1-ubyte.gz", "e144d726b3acfaa3e44228e80efcd344"},
+        {"t10k-images-idx3-ubyte.gz", "5c965bf0a639b31b8f53240b1b52f4d7"},
+        {"t10k-labels-idx1-ubyte.gz", "7320c461ea6c1c855c0b718fb2a4b134"}}},
+  };
+}
+
+const std::vector<DatasetSpec>& builtin() {
+  static const std::vector<DatasetSpec> specs = make_builtin();
+  return specs;
+}
+
+bool is_md5_hex(const std::string& s) {
+  if (s.size() != 32) return false;
+  for (char c : s)
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  return true;
+}
+
+// Everything one transfer needs inside libcurl's callbacks.
+struct Transfer {
+  std::FILE* out = nullptr;
+  const FetchOptions* options = nullptr;
+  std::string file;
+  std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::time_point next_report = start;
+  bool reported_done = false;
+};
+
+size_t on_data(char* data, size_t size, size_t n, void* user) {
+  auto* t = static_cast<Transfer*>(user);
+  return std::fwrite(data, size, n, t->out) * size;
+}
+
+int on_progress(void* user, curl_off_t total, curl_off_t now, curl_off_t, curl_off_t) {
+  auto* t = static_cast<Transfer*>(user);
+  if (!t->options->on_progress) return 0;
+  const auto clock = std::chrono::steady_clock::now();
+  const bool done = total > 0 && now == total;
+  if (done && t->reported_done) return 0;
+  if (clock < t->next_report && !done) return 0;
+  t->reported_done = done;
+  t->next_report = clock + std::chrono::milliseconds(200);
+  const double secs = std::chrono::duration<double>(clock - t->start).count();
+  t->options->on_progress({t->file, static_cast<uint64_t>(now), static_cast<uint64_t>(total),
+                           secs > 0 ? static_cast<double>(now) / secs : 0.0});
+  return 0;
+}
+
+// Downloads url into path; returns "" on success, else why not.
+std::string download(const std::string& url, const std::string& path, const std::string& file,
+                     const FetchOptions& options) {
+  static const bool curl_ready = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
+  if (!curl_ready) return "libcurl failed to initialise";
+  std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(), curl_easy_cleanup);
+  if (!curl) return "libcurl failed to initialise";
+  Transfer t;
+  t.options = &options;
+  t.file = file;
+  t.out = std::fopen(path.c_str(), "wb");
+  if (t.out == nullptr) return "cannot create " + path;
+  char err[CURL_ERROR_SIZE] = {0};
+  CURL* c = curl.get();
+  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &t);
+  curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+  curl_easy_setopt(c, CURLOPT_XFERINFODATA, &t);
+  curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+  curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
+  curl_easy_setopt(c, CURLOPT_MAXREDIRS, 5L);
+  curl_easy_setopt(c, CURLOPT_FAILONERROR, 1L);  // HTTP >= 400 is an error
+  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 20L);
+  curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);  // a stalled transfer is dropped
+  curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, options.stall_seconds);
+  curl_easy_setopt(c, CURLOPT_ERRORBUFFER, err);
+  curl_easy_setopt(c, CURLOPT_USERAGENT, "vae-data");
+  const CURLcode rc = curl_easy_perform(c);
+  const bool write_ok = std::fflush(t.out) == 0 && ::fsync(fileno(t.out)) == 0;
+  std::fclose(t.out);
+  if (rc != CURLE_OK) return err[0] ? std::string(err) : curl_easy_strerror(rc);
+  if (!write_ok) return "cannot write " + path;
+  return "";
+}
+
+std::string join_url(const std::string& base, const std::string& file) {
+  return base.empty() || base.back() == '/' ? base + file : base + "/" + file;
+}
+
+bool looks_like_html(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr) return false;
+  char buf[16] = {0};
+  const size_t n = std::fread(buf, 1, sizeof buf, f);
+  std::fclose(f);
+  const std::string head(buf, n);
+  return head.find('<') != std::string::npos && head.find('<') < 4;
+}
+
+}  // namespace
+
+const DatasetSpec& find_dataset(const std::string& name) {
+  for (const auto& s : builtin())
+    if (s.name == name) return s;
+  std::string known;
+  for (const auto& n : dataset_names()) known += (known.empty() ? "" : ", ") + n;
+  throw FetchError("unknown data set '" + name + "' (known: " + known + ")");
+}
+
+std::vector<std::string> dataset_names() {
+  std::vector<std::string> names;
+  for (const auto& s : builtin()) names.push_back(s.name);
+  return names;
+}
+
+std::vector<RemoteFile> read_md5_list(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw FetchError(path + ": cannot open checksum list");
+  std::vector<RemoteFile> files;
+  std::string line;
+  for (int n = 1; std::getline(in, line); ++n) {
+    if (line.empty() || line[0] == '#') continue;
+    std::istringstream ls(line);
+    RemoteFile f;
+    ls >> f.md5 >> f.name;
+    if (!f.name.empty() && f.name[0] == '*') f.name.erase(0, 1);  // md5sum's binary marker
+    if (!is_md5_hex(f.md5) || f.name.empty() || f.name.find('/') != std::string::npos)
+      throw FetchError(path + ":" + std::to_string(n) + ": expected '<md5>  <file name>'");
+    files.push_back(f);
+  }
+  if (files.empty()) throw FetchError(path + ": lists no files");
+  return files;
+}
+
+void fetch_dataset(const DatasetSpec& spec, const std::string& dir, const FetchOptions& options) {
+  const std::vector<std::string>& mirrors = options.base_urls.empty() ? spec.mirrors : options.base_urls;
+  if (mirrors.empty()) throw FetchError("no base URL to download " + spec.name + " from");
+  make_dirs(dir);
+  for (const RemoteFile& file : spec.files) {
+    const std::string target = (fs::path(dir) / file.name).string();
+    std::error_code ec;
+    if (fs::exists(target, ec) && md5_file(target) == file.md5) continue;  // already complete
+    const std::string part = target + ".part." + std::to_string(::getpid());
+    std::string failures;
+    bool done = false;
+    for (const std::string& base : mirrors) {
+      const std::string url = join_url(base, file.name);
+      std::string why = download(url, part, file.name, options);
+      if (why.empty()) {
+        const std::string got = md5_file(part);
+        if (got == file.md5) {
+          rename_durable(part, target);
+          done = true;
+          break;
+        }
+        why = "checksum mismatch: md5 " + got + ", expected " + file.md5 +
+              (looks_like_html(part) ? " (the server sent an HTML page)" : "");
+      }
+      fs::remove(part, ec);
+      if (options.on_retry) options.on_retry(file.name + " from " + url + ": " + why);
+      failures += (failures.empty() ? " " : "; ") + url + ": " + why;
+    }
+    if (!done)
+      throw FetchError(target + ": could not download a good copy (md5 " + file.md5 + ") from any mirror:" +
+                       failures);
+  }
+}
+
+bool CheckReport::ok() const {
+  for (const auto& l : lines)
+    if (!l.ok) return false;
+  return !lines.empty();
+}
+
+CheckReport check_folder(const std::string& dir, const DatasetSpec* spec) {
+  CheckReport report;
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) {
+    report.lines.push_back({dir, false, "BAD: not a folder"});
+    return report;
+  }
+  const std::string pairs[2][2] = {{"train-images-idx3-ubyte", "train-labels-idx1-ubyte"},
+                                   {"t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"}};
+  for (const auto& pair : pairs) {
+    int64_t counts[2] = {-1, -1};
+    for (int k = 0; k < 2; ++k) {
+      const std::string& stem = pair[k];
+      const fs::path raw = fs::path(dir) / stem;
+      const fs::path gz = fs::path(dir) / (stem + ".gz");
+      const fs::path path = fs::exists(raw, ec) ? raw : gz;
+      if (!fs::exists(path, ec)) {
+        report.lines.push_back({stem, false, "BAD: missing (neither " + stem + " nor " + stem + ".gz)"});
+        continue;
+      }
+      CheckLine line{path.string(), true, ""};
+      try {
+        const IdxArray a = read_idx_file(path.string(), k == 0 ? kIdxImagesMagic : kIdxLabelsMagic,
+                                         k == 0 ? 3 : 1);
+        counts[k] = a.shape[0];
+        line.what = std::to_string(a.shape[0]) + (k == 0 ? " images " + std::to_string(a.shape[1]) + "x" +
+                                                               std::to_string(a.shape[2])
+                                                         : " labels");
+      } catch (const DataError& e) {
+        line.ok = false;
+        line.what = e.what();
+      }
+      if (spec != nullptr && path == gz) {
+        for (const auto& f : spec->files) {
+          if (f.name != gz.filename().string()) continue;
+          const std::string got = md5_file(path.string());
+          if (got == f.md5) {
+            line.what += ", md5 matches " + spec->name;
+          } else {
+            line.ok = false;
+            line.what += ", md5 " + got + " but " + spec->name + " has " + f.md5;
+          }
+        }
+      }
+      line.what = (line.ok ? "ok: " : "BAD: ") + line.what;
+      report.lines.push_back(line);
+    }
+    if (counts[0] >= 0 && counts[1] >= 0 && counts[0] != counts[1])
+      report.lines.push_back({pair[1], false,
+                              "BAD: " + std::to_string(counts[1]) + " labels for " +
+                                  std::to_string(counts[0]) + " images"});
+  }
+  return report;
+}
+
+}  // namespace vae

@@ -1,0 +1,55 @@
+# vae-data fetch and check against a local test server (127.0.0.1 only).
+source "$(dirname "$0")/lib.sh"
+"$MAKE_TEST_DATA" "$WORK/src" 300 50
+(cd "$WORK/src" && md5sum *.gz) >"$WORK/md5.txt"
+python3 "$(dirname "$0")/fetch_server.py" "$WORK/src" "$WORK/port" 120 &
+server=$!
+trap 'kill $server 2>/dev/null; rm -rf "$WORK"' EXIT
+for _ in $(seq 1 100); do [ -s "$WORK/port" ] && break; sleep 0.1; done
+[ -s "$WORK/port" ] || fail "test server did not start"
+URL="http://127.0.0.1:$(cat "$WORK/port")"
+D="$VAE_BIN/vae-data"
+fetch() { "$D" fetch custom --md5-list "$WORK/md5.txt" "$@"; }
+
+# A good fetch: four verified files, nothing else, and check agrees.
+fetch --base-url "$URL/good/" --dir "$WORK/ok" 2>"$WORK/log"
+for f in "$WORK"/src/*.gz; do cmp -s "$f" "$WORK/ok/$(basename "$f")" || fail "bad copy of $f"; done
+[ "$(ls "$WORK/ok" | wc -l)" -eq 4 ] || fail "extra files: $(ls "$WORK/ok")"
+"$D" check --dir "$WORK/ok" >"$WORK/check" || fail "check failed on a good folder: $(cat "$WORK/check")"
+grep -q "300 images 28x28" "$WORK/check" || fail "check output: $(cat "$WORK/check")"
+# A second fetch keeps the verified files and downloads nothing (the server could be gone).
+fetch --base-url "http://127.0.0.1:9/nothing/" --dir "$WORK/ok"
+
+# 404, a dropped connection, and an HTML page with status 200 on the first
+# mirror: each is reported and the next mirror is used.
+for route in missing drop html; do
+  fetch --base-url "$URL/$route/" --base-url "$URL/good/" --dir "$WORK/$route" 2>"$WORK/log" ||
+    fail "$route then good failed: $(cat "$WORK/log")"
+  grep -q "trying the next mirror" "$WORK/log" || fail "$route: no retry logged"
+  cmp -s "$WORK/src/train-images-idx3-ubyte.gz" "$WORK/$route/train-images-idx3-ubyte.gz" || fail "$route: bad copy"
+done
+grep -q "HTML page" "$WORK/log" || fail "an HTML page was not named as such: $(cat "$WORK/log")"
+
+# Only bad mirrors: a clear error naming the file and both checksums, and
+# nothing left behind that looks complete.
+want=$(head -1 "$WORK/md5.txt" | cut -d' ' -f1)  # the first file fetched
+expect_error "md5 $want" "$D" fetch custom --md5-list "$WORK/md5.txt" --base-url "$URL/bad/" --dir "$WORK/bad"
+grep -q "checksum mismatch: md5 [0-9a-f]\{32\}, expected $want" "$WORK/err" || fail "both checksums not named: $(cat "$WORK/err")"
+[ -z "$(ls "$WORK/bad")" ] || fail "a failed fetch left files: $(ls "$WORK/bad")"
+expect_error "could not download a good copy" "$D" fetch custom --md5-list "$WORK/md5.txt" --base-url "$URL/drop/" --dir "$WORK/drop-only"
+[ -z "$(ls "$WORK/drop-only")" ] || fail "a dropped fetch left files: $(ls "$WORK/drop-only")"
+# The built-in table: generated files are not the official MNIST ones.
+expect_error "f68b3c2dcbeaaa9fbdd348bbdeb94873" "$D" fetch mnist --base-url "$URL/good/" --dir "$WORK/official"
+expect_error "unknown data set 'cifar'" "$D" fetch cifar --dir "$WORK/x"
+
+# check on damaged and incomplete folders.
+cp -r "$WORK/ok" "$WORK/damaged"
+head -c 2000 "$WORK/ok/train-images-idx3-ubyte.gz" >"$WORK/damaged/train-images-idx3-ubyte.gz"
+! "$D" check --dir "$WORK/damaged" >"$WORK/check" || fail "check passed a truncated file"
+grep -q "BAD: .*truncated" "$WORK/check" || fail "check output: $(cat "$WORK/check")"
+rm "$WORK/damaged/t10k-labels-idx1-ubyte.gz"
+! "$D" check --dir "$WORK/damaged" >"$WORK/check" || fail "check passed a missing file"
+grep -q "BAD: missing" "$WORK/check" || fail "check output: $(cat "$WORK/check")"
+! "$D" check --dir "$WORK/ok" --name mnist >"$WORK/check" || fail "generated files matched official MD5s"
+grep -q "but mnist has f68b3c2dcbeaaa9fbdd348bbdeb94873" "$WORK/check" || fail "check output: $(cat "$WORK/check")"
+echo "e2e fetch passed"

@@ -1,10 +1,13 @@
-// vae-sample: decode draws of z ~ N(0, I) from a checkpoint into a PNG grid.
+// vae-sample: decode draws of z ~ N(0, I), the 2-D latent manifold, or an
+// interpolation between two images, from a checkpoint into a PNG grid.
 #include <spdlog/spdlog.h>
 
 #include <cmath>
+#include <cstdio>
 
 #include "cli.hpp"
 #include "vae/checkpoint.hpp"
+#include "vae/data.hpp"
 #include "vae/image.hpp"
 #include "vae/inference.hpp"
 #include "vae/runtime.hpp"
@@ -13,25 +16,55 @@ int main(int argc, char** argv) {
   vae::cli::setup_logging();
   CLI::App app{"Generate digits from a trained VAE checkpoint.", "vae-sample"};
   vae::cli::add_version_flag(app);
-  std::string checkpoint, out, device = "auto";
-  int64_t num = 64, columns = 0;
+  std::string checkpoint, out, device = "auto", interpolate, data_dir, split = "test";
+  int64_t num = 64, columns = 0, grid = 15, steps = 10;
   uint64_t seed = 0;
+  bool manifold = false;
   app.add_option("--checkpoint", checkpoint, "checkpoint file (run/checkpoints/last.pt)")->required();
   app.add_option("--out", out, "PNG file to write")->required();
-  app.add_option("--num", num, "number of digits")->capture_default_str()->check(CLI::Range(1, 10000));
+  app.add_option("--num", num, "number of digits drawn from the prior")->capture_default_str()->check(CLI::Range(1, 10000));
   app.add_option("--seed", seed, "seed for z")->capture_default_str();
   app.add_option("--columns", columns, "grid columns (0: square-ish)")->capture_default_str()->check(CLI::Range(0, 10000));
+  auto* m = app.add_flag("--manifold", manifold, "decode a grid over the Gaussian quantiles of a 2-D latent space");
+  app.add_option("--grid", grid, "digits per side of the manifold")->capture_default_str()->check(CLI::Range(2, 100));
+  auto* i = app.add_option("--interpolate", interpolate,
+                           "I,J: decode the line between the latent means of images I and J");
+  app.add_option("--steps", steps, "decoded points of the interpolation")->capture_default_str()->check(CLI::Range(2, 1000));
+  app.add_option("--data-dir", data_dir, "images for --interpolate (default: the checkpoint's data.dir)");
+  app.add_option("--split", split, "train or test, for --interpolate")->capture_default_str()->check(CLI::IsMember({"train", "test"}));
   app.add_option("--device", device, "auto, cpu or cuda")->capture_default_str();
+  m->excludes(i);
   CLI11_PARSE(app, argc, argv);
 
   return vae::cli::run_guarded([&] {
     const torch::Device dev = vae::resolve_device(device);
-    vae::LoadedModel m = vae::load_model(checkpoint, dev);
-    const torch::Tensor images = vae::sample_images(m.model, num, seed, dev);
+    vae::LoadedModel lm = vae::load_model(checkpoint, dev);
+    const std::string what = vae::describe_layers(lm.meta.config.model) + ", epoch " +
+                             std::to_string(lm.meta.state.epoch);
+    if (manifold) {
+      vae::write_png_gray(out, vae::make_grid(vae::manifold_images(lm.model, grid, dev), grid, /*pad=*/0));
+      spdlog::info("wrote the {}x{} latent manifold of {} ({}) to {}", grid, grid, checkpoint, what, out);
+      return 0;
+    }
+    if (!interpolate.empty()) {
+      long long a = -1, b = -1;
+      char tail = 0;
+      if (std::sscanf(interpolate.c_str(), "%lld,%lld%c", &a, &b, &tail) != 2 || a < 0 || b < 0)
+        throw std::invalid_argument("--interpolate expects two image indices I,J, got '" + interpolate + "'");
+      const std::string dir = data_dir.empty() ? lm.meta.config.data.dir : data_dir;
+      const vae::Dataset data = vae::load_split(dir, vae::parse_split(split));
+      if (a >= data.size() || b >= data.size())
+        throw std::invalid_argument("--interpolate " + interpolate + ": the " + split + " split of " + dir +
+                                    " has images 0.." + std::to_string(data.size() - 1));
+      const torch::Tensor row = vae::interpolation_images(lm.model, data.images[a], data.images[b], steps, dev);
+      vae::write_png_gray(out, vae::make_grid(row, row.size(0)));
+      spdlog::info("wrote {} + 2 images from {} image {} to {} ({}) to {}", steps, split, a, b, what, out);
+      return 0;
+    }
+    const torch::Tensor images = vae::sample_images(lm.model, num, seed, dev);
     const int64_t cols = columns > 0 ? columns : static_cast<int64_t>(std::ceil(std::sqrt(num)));
     vae::write_png_gray(out, vae::make_grid(images, cols));
-    spdlog::info("wrote {} samples from {} (epoch {}, {}) to {}", num, checkpoint, m.meta.state.epoch,
-                 vae::describe_layers(m.meta.config.model), out);
+    spdlog::info("wrote {} samples from {} ({}) to {}", num, checkpoint, what, out);
     return 0;
   });
 }

@@ -11,17 +11,22 @@ RUN=runs/mnist_vae
 BIN=build/apps
 if [ -f "$RUN/samples.png" ] && [ -f "$RUN/checkpoints/last.pt" ]; then
   echo "run-default: $RUN already holds a finished run (rm -rf $RUN to train again)"
+elif [ -f "$RUN/checkpoints/last.pt" ]; then
+  # samples.png is written last: an earlier run was interrupted. Continue it.
+  "$BIN/vae-train" --resume "$RUN"
 else
-  # samples.png is written last, so without it an earlier run did not finish.
-  "$BIN/vae-train" --config configs/mnist_vae.toml --out-dir "$RUN" --force
+  "$BIN/vae-train" --config configs/mnist_vae.toml --out-dir "$RUN"
 fi
 "$BIN/vae-sample" --checkpoint "$RUN/checkpoints/last.pt" --num 100 --seed 0 --out "$RUN/generated.png"
+"$BIN/vae-sample" --checkpoint "$RUN/checkpoints/last.pt" --manifold --grid 20 --out "$RUN/manifold.png"
 "$BIN/vae-encode" --checkpoint "$RUN/checkpoints/last.pt" --split test --out "$RUN/latent_test.csv"
 
 cat <<MSG
 
 Outputs of the guide's VAE (784-512-256-2) on data/mnist:
   $RUN/generated.png        100 generated digits
+  $RUN/manifold.png         digits decoded over a 20 x 20 grid of the 2-D latent space
+  $RUN/images/              per epoch: test digits above their reconstructions, and samples
   $RUN/latent_test.csv      latent means of the 1,000 test digits (index,label,mu_0,mu_1)
   $RUN/samples.png          64 digits sampled at the end of training
   $RUN/metrics.jsonl        per-epoch train/test loss (nats per image)

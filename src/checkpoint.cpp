@@ -52,6 +52,9 @@ Manifest verify(const std::string& path, std::string_view bytes) {
     try {
       Manifest m = parse_manifest(read_or_fail(candidate), candidate);
       verify_against_manifest(m, path, bytes);
+      // Finish the interrupted commit, so the next save cannot clobber the
+      // only manifest that matches. Best effort: the folder may be read-only.
+      if (candidate != mpath) fs::rename(candidate, mpath, ec);
       return m;
     } catch (const CheckpointError& e) {
       if (first_error.empty()) first_error = e.what();
@@ -60,13 +63,15 @@ Manifest verify(const std::string& path, std::string_view bytes) {
   throw CheckpointError(first_error);
 }
 
-// Reads, verifies and opens a checkpoint archive.
-void open_archive(const std::string& path, torch::serialize::InputArchive& archive) {
+// Reads, verifies and opens a checkpoint archive, its tensors on `device`
+// (a checkpoint written on a GPU machine opens on a CPU-only one).
+void open_archive(const std::string& path, torch::serialize::InputArchive& archive,
+                  const torch::Device& device) {
   std::string bytes = read_or_fail(path);
   verify(path, bytes);
   std::istringstream in(std::move(bytes));
   try {
-    archive.load_from(in);
+    archive.load_from(in, device);
   } catch (const c10::Error& e) {
     fail(path, "damaged checkpoint: " + short_error(e));
   }
@@ -153,7 +158,7 @@ void save_checkpoint(const std::string& path, VAE& model, torch::optim::Optimize
 
 LoadedModel load_model(const std::string& path, const torch::Device& device) {
   torch::serialize::InputArchive archive;
-  open_archive(path, archive);
+  open_archive(path, archive, torch::kCPU);
   if (read_string(archive, path, "vae_format") != kCheckpointMagic)
     fail(path, "not a vae checkpoint (bad vae_format entry)");
   const int64_t version = read_int(archive, path, "format_version");
@@ -206,9 +211,10 @@ LoadedModel load_model(const std::string& path, const torch::Device& device) {
   return out;
 }
 
-void load_optimizer_state(const std::string& path, torch::optim::Optimizer& optimizer) {
+void load_optimizer_state(const std::string& path, torch::optim::Optimizer& optimizer,
+                          const torch::Device& device) {
   torch::serialize::InputArchive archive;
-  open_archive(path, archive);
+  open_archive(path, archive, device);
   torch::serialize::InputArchive opt_archive;
   if (!archive.try_read("optimizer", opt_archive)) fail(path, "holds no optimizer state");
   try {
@@ -225,14 +231,16 @@ std::string find_resume_checkpoint(const std::string& run_dir) {
   std::vector<fs::path> candidates;
   for (const auto& entry : fs::directory_iterator(dir, ec))
     if (entry.path().extension() == ".pt") candidates.push_back(entry.path());
+  // A complete last.pt is the run's newest state; the others (best.pt,
+  // epoch-NNNN.pt) stand in only when it is missing or damaged, newest first.
   std::string best;
   int64_t best_step = -1;
   std::string rejected;
   for (const auto& p : candidates) {
     try {
       const Manifest m = verify(p.string(), read_or_fail(p.string()));
-      // Ties go to last.pt, the one a mid-epoch stop writes.
-      if (m.step > best_step || (m.step == best_step && p.filename() == "last.pt")) {
+      if (p.filename() == "last.pt") return p.string();
+      if (m.step > best_step) {
         best_step = m.step;
         best = p.string();
       }

@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <iomanip>
@@ -75,9 +76,13 @@ const std::map<std::string, Setter>& setters() {
       {"train.epochs", set_int([](Config& c) -> int64_t& { return c.train.epochs; })},
       {"train.seed",
        [](Config& c, const auto& in, const auto& w) {
-         const int64_t v = parse_int(single(in, w), w);
-         if (v < 0) fail(w, "expects an integer >= 0, got " + std::to_string(v));
-         c.train.seed = static_cast<uint64_t>(v);
+         const std::string& v = single(in, w);
+         errno = 0;
+         char* end = nullptr;
+         const unsigned long long seed = std::strtoull(v.c_str(), &end, 10);
+         if (v.empty() || v[0] == '-' || end != v.c_str() + v.size() || errno == ERANGE)
+           fail(w, "expects an integer in [0, 2^64), got '" + v + "'");
+         c.train.seed = seed;
        }},
       {"train.device",
        [](Config& c, const auto& in, const auto& w) { c.train.device = single(in, w); }},
@@ -93,6 +98,7 @@ const std::map<std::string, Setter>& setters() {
          c.train.keep_best = v == "true";
        }},
       {"train.keep_every", set_int([](Config& c) -> int64_t& { return c.train.keep_every; })},
+      {"train.image_every", set_int([](Config& c) -> int64_t& { return c.train.image_every; })},
   };
   return table;
 }
@@ -137,6 +143,9 @@ Config parse_config(const std::string& toml_text, const std::string& origin) {
 }
 
 Config load_config_file(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::exists(path, ec) && !std::filesystem::is_regular_file(path, ec))
+    throw ConfigError(path + ": is not a file (a config file was expected)");
   std::ifstream f(path, std::ios::binary);
   if (!f) throw ConfigError(path + ": cannot open config file");
   std::ostringstream text;
@@ -146,6 +155,12 @@ Config load_config_file(const std::string& path) {
 }
 
 void validate(const Config& c) {
+  // CLI11's TOML reader cuts a line at '#' even inside quotes and unescapes
+  // nothing, so such paths could not be read back from config.toml.
+  for (const auto& [key, path] : {std::pair<const char*, const std::string&>{"data.dir", c.data.dir},
+                                  {"train.out_dir", c.train.out_dir}})
+    require(path.find_first_of("#\"\n") == std::string::npos, key,
+            "a path without '#', '\"' or a line break", quote(path));
   require(!c.data.dir.empty(), "data.dir", "a folder", "an empty string");
   require(c.model.image_height >= 1 && c.model.image_height <= 4096, "model.image_height",
           "in [1, 4096]", std::to_string(c.model.image_height));
@@ -173,6 +188,8 @@ void validate(const Config& c) {
           "\"stop\" or \"skip\"", quote(c.train.nonfinite));
   require(c.train.keep_every >= 0, "train.keep_every", ">= 0 (0: keep no per-epoch copies)",
           std::to_string(c.train.keep_every));
+  require(c.train.image_every >= 0, "train.image_every", ">= 0 (0: no per-epoch images)",
+          std::to_string(c.train.image_every));
 }
 
 std::string to_toml(const Config& c) {
@@ -199,6 +216,7 @@ std::string to_toml(const Config& c) {
   os << "nonfinite = " << quote(c.train.nonfinite) << "\n";
   os << "keep_best = " << (c.train.keep_best ? "true" : "false") << "\n";
   os << "keep_every = " << c.train.keep_every << "\n";
+  os << "image_every = " << c.train.image_every << "\n";
   return os.str();
 }
 

@@ -20,10 +20,11 @@ namespace {
 namespace fs = std::filesystem;
 
 std::vector<DatasetSpec> make_builtin() {
-  // Checksums and mirrors as in torchvision.datasets (MNIST, FashionMNIST, KMNIST).
+  // Checksums and mirrors as in torchvision.datasets (MNIST, FashionMNIST,
+  // KMNIST); for MNIST the mirror first, since the original host is often down.
   return {
       {"mnist",
-       {"http://yann.lecun.com/exdb/mnist/", "https://ossci-datasets.s3.amazonaws.com/mnist/"},
+       {"https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/"},
        {{"train-images-idx3-ubyte.gz", "f68b3c2dcbeaaa9fbdd348bbdeb94873"},
         {"train-labels-idx1-ubyte.gz", "d53e105ee54ea40749a09fcbcd1e9432"},
         {"t10k-images-idx3-ubyte.gz", "9fb629c4189551a2d022fa330f9573f3"},
@@ -183,16 +184,22 @@ void fetch_dataset(const DatasetSpec& spec, const std::string& dir, const FetchO
     bool done = false;
     for (const std::string& base : mirrors) {
       const std::string url = join_url(base, file.name);
-      std::string why = download(url, part, file.name, options);
-      if (why.empty()) {
-        const std::string got = md5_file(part);
-        if (got == file.md5) {
-          rename_durable(part, target);
-          done = true;
-          break;
+      std::string why;
+      try {
+        why = download(url, part, file.name, options);
+        if (why.empty()) {
+          const std::string got = md5_file(part);
+          if (got == file.md5) {
+            rename_durable(part, target);
+            done = true;
+            break;
+          }
+          why = "checksum mismatch: md5 " + got + ", expected " + file.md5 +
+                (looks_like_html(part) ? " (the server sent an HTML page)" : "");
         }
-        why = "checksum mismatch: md5 " + got + ", expected " + file.md5 +
-              (looks_like_html(part) ? " (the server sent an HTML page)" : "");
+      } catch (...) {
+        fs::remove(part, ec);
+        throw;
       }
       fs::remove(part, ec);
       if (options.on_retry) options.on_retry(file.name + " from " + url + ": " + why);
@@ -230,17 +237,17 @@ CheckReport check_folder(const std::string& dir, const DatasetSpec* spec) {
         report.lines.push_back({stem, false, "BAD: missing (neither " + stem + " nor " + stem + ".gz)"});
         continue;
       }
-      CheckLine line{path.string(), true, ""};
+      CheckLine line{path.string(), true, std::to_string(fs::file_size(path, ec)) + " bytes, "};
       try {
         const IdxArray a = read_idx_file(path.string(), k == 0 ? kIdxImagesMagic : kIdxLabelsMagic,
                                          k == 0 ? 3 : 1);
         counts[k] = a.shape[0];
-        line.what = std::to_string(a.shape[0]) + (k == 0 ? " images " + std::to_string(a.shape[1]) + "x" +
+        line.what += std::to_string(a.shape[0]) + (k == 0 ? " images " + std::to_string(a.shape[1]) + "x" +
                                                                std::to_string(a.shape[2])
                                                          : " labels");
       } catch (const DataError& e) {
         line.ok = false;
-        line.what = e.what();
+        line.what += e.what();
       }
       if (spec != nullptr && path == gz) {
         for (const auto& f : spec->files) {

@@ -173,8 +173,25 @@ IdxArray read_idx_file(const std::string& path, uint32_t magic, size_t ndims) {
     fail(path, std::to_string(available - payload) + " trailing bytes after the " +
                    std::to_string(shape[0]) + " items the header claims");
 
-  IdxArray out{shape, std::vector<uint8_t>(static_cast<size_t>(payload))};
-  const size_t n = src.read(out.bytes.data(), static_cast<size_t>(payload));
+  // Raw files were checked against their size above. A .gz can only be
+  // bounded loosely, so its buffer grows as data actually arrives: a lying
+  // header costs no more memory than the stream really holds.
+  IdxArray out{shape, {}};
+  size_t n = 0;
+  if (!src.compressed()) {
+    out.bytes.resize(static_cast<size_t>(payload));
+    n = src.read(out.bytes.data(), static_cast<size_t>(payload));
+  } else {
+    constexpr size_t kChunk = size_t{16} << 20;
+    while (n < payload) {
+      const size_t want = std::min<size_t>(kChunk, static_cast<size_t>(payload) - n);
+      out.bytes.resize(n + want);
+      const size_t got = src.read(out.bytes.data() + n, want);
+      n += got;
+      if (got < want) break;
+    }
+    out.bytes.resize(n);
+  }
   if (n < payload)
     fail(path, "truncated payload: header claims " + std::to_string(shape[0]) + " items (" +
                    std::to_string(payload) + " bytes) but the data ends after " +

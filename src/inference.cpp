@@ -3,8 +3,12 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <c10/core/InferenceMode.h>
 
+#include <cmath>
 #include <cstdio>
+#include <cstring>
+#include <stdexcept>
 
+#include "vae/image.hpp"
 #include "vae/io.hpp"
 
 namespace vae {
@@ -61,6 +65,92 @@ void write_latent_csv(const std::string& path, const torch::Tensor& mu,
     text += '\n';
   }
   write_file_atomic(path, text);
+}
+
+void write_npy(const std::string& path, const torch::Tensor& t) {
+  if (t.dim() < 1) throw std::invalid_argument("write_npy: needs at least one dimension");
+  const torch::Tensor c = t.to(torch::kCPU).contiguous();
+  std::string descr;
+  if (c.scalar_type() == torch::kFloat32)
+    descr = "<f4";
+  else if (c.scalar_type() == torch::kInt64)
+    descr = "<i8";
+  else
+    throw std::invalid_argument("write_npy: only float32 and int64 tensors");
+  std::string shape = "(";
+  for (int64_t d : c.sizes()) shape += std::to_string(d) + ", ";
+  if (c.dim() > 1) shape.resize(shape.size() - 2);  // "(3, 4)"; a 1-D shape keeps "(3,)"
+  else shape.resize(shape.size() - 1);
+  shape += ")";
+  std::string header = "{'descr': '" + descr + "', 'fortran_order': False, 'shape': " + shape + ", }";
+  // Magic (6) + version (2) + header length (2) + header, padded with spaces
+  // and ended by '\n' to a multiple of 64 bytes.
+  const size_t unpadded = 10 + header.size() + 1;
+  header.append((64 - unpadded % 64) % 64, ' ');
+  header.push_back('\n');
+  std::string out("\x93NUMPY\x01\x00", 8);
+  out.push_back(static_cast<char>(header.size() & 0xff));
+  out.push_back(static_cast<char>(header.size() >> 8));
+  out += header;
+  out.append(static_cast<const char*>(c.data_ptr()), c.numel() * c.element_size());
+  write_file_atomic(path, out);
+}
+
+torch::Tensor reconstruction_grid(VAE& model, const torch::Tensor& images, int64_t columns,
+                                  const torch::Device& device) {
+  c10::InferenceMode guard;
+  const bool was_training = model->is_training();
+  model->eval();
+  const int64_t n = images.size(0), h = images.size(1), w = images.size(2);
+  const torch::Tensor x = to_unit_float(images.to(device));
+  const torch::Tensor recon = model->decode(model->encode(x).first).to(torch::kCPU).reshape({n, h, w});
+  const torch::Tensor inputs = x.to(torch::kCPU).reshape({n, h, w});
+  model->train(was_training);
+  // Interleave rows: inputs[0:c], recon[0:c], inputs[c:2c], recon[c:2c], ...
+  std::vector<torch::Tensor> rows;
+  for (int64_t start = 0; start < n; start += columns) {
+    const int64_t len = std::min(columns, n - start);
+    rows.push_back(inputs.narrow(0, start, len));
+    rows.push_back(recon.narrow(0, start, len));
+    if (len < columns) {  // keep the grid rectangular
+      rows.back() = torch::cat({rows.back(), torch::zeros({columns - len, h, w})});
+      rows[rows.size() - 2] = torch::cat({rows[rows.size() - 2], torch::zeros({columns - len, h, w})});
+    }
+  }
+  return make_grid(torch::cat(rows), columns);
+}
+
+torch::Tensor manifold_images(VAE& model, int64_t n, const torch::Device& device) {
+  const ModelConfig& cfg = model->config();
+  if (cfg.latent != 2)
+    throw std::invalid_argument("the manifold needs a 2-D latent space; this model's latent size is " +
+                                std::to_string(cfg.latent) + " (train with model.latent = 2)");
+  if (n < 2) throw std::invalid_argument("the manifold needs a grid of at least 2 x 2");
+  c10::InferenceMode guard;
+  model->eval();
+  // Standard normal quantiles: Phi^-1(p) = sqrt(2) * erfinv(2p - 1).
+  const torch::Tensor p = torch::linspace(0.05, 0.95, n, torch::kFloat64);
+  const torch::Tensor q = (std::sqrt(2.0) * torch::erfinv(2 * p - 1)).to(torch::kFloat32);
+  const torch::Tensor z1 = q.flip({0}).view({n, 1}).expand({n, n});  // rows: top is high z_1
+  const torch::Tensor z0 = q.view({1, n}).expand({n, n});            // columns: z_0 rises
+  const torch::Tensor z = torch::stack({z0.reshape(-1), z1.reshape(-1)}, 1).to(device);
+  return model->decode(z).to(torch::kCPU).reshape({n * n, cfg.image_height, cfg.image_width});
+}
+
+torch::Tensor interpolation_images(VAE& model, const torch::Tensor& a, const torch::Tensor& b,
+                                   int64_t steps, const torch::Device& device) {
+  if (steps < 2) throw std::invalid_argument("an interpolation needs at least 2 steps");
+  c10::InferenceMode guard;
+  model->eval();
+  const ModelConfig& cfg = model->config();
+  const torch::Tensor ends = to_unit_float(torch::stack({a, b}).to(device));
+  const torch::Tensor mu = model->encode(ends).first;
+  const torch::Tensor t = torch::linspace(0, 1, steps, torch::kFloat32).to(device).view({steps, 1});
+  const torch::Tensor z = mu[0].view({1, -1}) * (1 - t) + mu[1].view({1, -1}) * t;
+  const torch::Tensor decoded = model->decode(z).to(torch::kCPU);
+  const torch::Tensor originals = ends.to(torch::kCPU);
+  return torch::cat({originals.narrow(0, 0, 1), decoded, originals.narrow(0, 1, 1)})
+      .reshape({steps + 2, cfg.image_height, cfg.image_width});
 }
 
 }  // namespace vae

@@ -35,16 +35,24 @@ double seconds_since(Clock::time_point t0) {
 // shifts the training noise stream.
 constexpr uint64_t kEvalSeedSalt = 0x5EEDE7A1ull;
 constexpr int64_t kSampleGridCount = 64;
+constexpr int64_t kReconCount = 32;  // test images in each reconstruction grid
 
-std::string metrics_json(const EpochMetrics& m) {
+// A JSON number, or null for NaN and Inf (which JSON cannot express).
+std::string json_number(double v) {
+  if (!std::isfinite(v)) return "null";
   std::ostringstream os;
   os.precision(10);
-  os << "{\"epoch\": " << m.epoch << ", \"step\": " << m.step
-     << ", \"train_loss\": " << m.train_loss << ", \"skipped\": " << m.skipped
-     << ", \"test_loss\": " << m.test.loss
-     << ", \"test_bce\": " << m.test.bce << ", \"test_kl\": " << m.test.kl
-     << ", \"seconds\": " << m.seconds << ", \"eval_seconds\": " << m.eval_seconds << "}";
+  os << v;
   return os.str();
+}
+
+std::string metrics_json(const EpochMetrics& m) {
+  return "{\"epoch\": " + std::to_string(m.epoch) + ", \"step\": " + std::to_string(m.step) +
+         ", \"train_loss\": " + json_number(m.train_loss) +
+         ", \"skipped\": " + std::to_string(m.skipped) +
+         ", \"test_loss\": " + json_number(m.test.loss) + ", \"test_bce\": " + json_number(m.test.bce) +
+         ", \"test_kl\": " + json_number(m.test.kl) + ", \"seconds\": " + json_number(m.seconds) +
+         ", \"eval_seconds\": " + json_number(m.eval_seconds) + "}";
 }
 
 void log_config_table(const Config& cfg, const Dataset& train_set, const Dataset& test_set) {
@@ -121,6 +129,10 @@ std::string resume_checkpoint_path(const std::string& what) {
 
 std::string run_dir_of(const std::string& checkpoint_path) {
   const fs::path p = fs::absolute(checkpoint_path).lexically_normal();
+  if (p.parent_path().filename() != "checkpoints")
+    throw CheckpointError(checkpoint_path +
+                          ": can only resume a checkpoint inside a run folder's checkpoints/ "
+                          "(pass the run folder, or copy the whole run folder first)");
   return p.parent_path().parent_path().string();
 }
 
@@ -171,15 +183,19 @@ void set_generator_state(c10::DeviceType type, const torch::Tensor& state) {
 
 // True when every gradient is finite. One host read per call.
 bool gradients_finite(VAE& model) {
-  torch::Tensor acc = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64));
-  for (const auto& p : model->parameters())
-    if (p.grad().defined()) acc += torch::sum(p.grad(), torch::kFloat64).to(torch::kCPU);
-  return std::isfinite(acc.item<double>());
+  torch::Tensor acc;
+  for (const auto& p : model->parameters()) {
+    if (!p.grad().defined()) continue;
+    const torch::Tensor g = torch::sum(p.grad(), torch::kFloat64);
+    acc = acc.defined() ? acc + g : g;
+  }
+  return !acc.defined() || std::isfinite(acc.item<double>());
 }
 
-std::string epoch_file(int64_t epoch) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "epoch-%04lld.pt", static_cast<long long>(epoch));
+// "0004": epoch numbers in file names sort in order.
+std::string epoch_tag(int64_t epoch) {
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "%04lld", static_cast<long long>(epoch));
   return buf;
 }
 
@@ -213,10 +229,19 @@ TrainResult train(const Config& cfg, const TrainOptions& options) {
   const fs::path metrics_path = run_dir / "metrics.jsonl";
   const bool resuming = !options.resume.empty();
   std::error_code ec;
-  if (!resuming && !options.force && (fs::exists(last, ec) || fs::exists(metrics_path, ec)))
-    throw IoError(run_dir.string() +
-                  ": already holds a run (metrics.jsonl or checkpoints/last.pt); resume it with "
-                  "--resume, choose another --out-dir, or pass --force to overwrite it");
+  bool has_checkpoints = false;
+  for (const auto& entry : fs::directory_iterator(ckpt_dir, ec))
+    has_checkpoints |= entry.path().extension() == ".pt";
+  if (!resuming && has_checkpoints) {
+    if (!options.force)
+      throw IoError(run_dir.string() +
+                    ": already holds a run (checkpoints/); resume it with --resume, choose "
+                    "another --out-dir, or pass --force to start it over");
+    // A new run must not leave the old run's checkpoints for a later resume.
+    for (const char* sub : {"checkpoints", "images"}) fs::remove_all(run_dir / sub, ec);
+    fs::remove(run_dir / "samples.png", ec);
+    spdlog::warn("--force: removed the previous run's checkpoints in {}", run_dir.string());
+  }
 
   VAE model{nullptr};
   std::unique_ptr<torch::optim::Optimizer> optimizer;
@@ -226,7 +251,7 @@ TrainResult train(const Config& cfg, const TrainOptions& options) {
     model->train();
     // Options (the learning rate) come from cfg; the moments from the file.
     optimizer = make_optimizer(cfg.train, model);
-    load_optimizer_state(options.resume, *optimizer);
+    load_optimizer_state(options.resume, *optimizer, device);
     st = loaded.meta.state;
     if (st.rng_cpu.defined()) set_generator_state(c10::DeviceType::CPU, st.rng_cpu);
     if (device.is_cuda() && st.rng_cuda.defined()) set_generator_state(c10::DeviceType::CUDA, st.rng_cuda);
@@ -256,10 +281,20 @@ TrainResult train(const Config& cfg, const TrainOptions& options) {
 
   TrainResult result;
   result.checkpoint = last.string();
+  // The step of the newest checkpoint on disk, for messages; -1: none yet.
+  int64_t saved_step = resuming ? st.step : -1;
   auto save = [&](const fs::path& path) {
+    saved_step = st.step;
     st.rng_cpu = generator_state(c10::DeviceType::CPU);
     if (device.is_cuda()) st.rng_cuda = generator_state(c10::DeviceType::CUDA);
     save_checkpoint(path.string(), model, *optimizer, {cfg, st});
+  };
+
+  int64_t batches_run = 0;  // this invocation's batches, for options.poison_batch
+  auto last_checkpoint_note = [&] {
+    return saved_step < 0 ? std::string("no checkpoint was written")
+                          : "the last checkpoint (step " + std::to_string(saved_step) +
+                                ") was left as it was";
   };
 
   auto stopped = [&](int sig, int64_t epoch, int64_t batch) {
@@ -284,7 +319,10 @@ TrainResult train(const Config& cfg, const TrainOptions& options) {
       const VAEOutput out = model->forward(x);
       const LossTerms terms = vae_loss(out.logits, x, out.mu, out.log_var);
       const torch::Tensor loss = terms.total();
-      const double loss_value = loss.item<double>();
+      ++batches_run;
+      const double loss_value = options.poison_batch && options.poison_batch(batches_run)
+                                    ? std::numeric_limits<double>::quiet_NaN()
+                                    : loss.item<double>();
       bool finite = std::isfinite(loss_value);
       if (finite) {
         loss.backward();
@@ -304,10 +342,9 @@ TrainResult train(const Config& cfg, const TrainOptions& options) {
         throw DivergedError("training diverged: non-finite " +
                             std::string(std::isfinite(loss_value) ? "gradient" : "loss") +
                             " at step " + std::to_string(st.step + 1) + " (epoch " +
-                            std::to_string(epoch) + ", batch " + std::to_string(b + 1) +
-                            "); the last checkpoint is from step " + std::to_string(st.step) +
-                            " and was left as it was. Try a smaller train.lr, or "
-                            "train.nonfinite = \"skip\"");
+                            std::to_string(epoch) + ", batch " + std::to_string(b + 1) + "); " +
+                            last_checkpoint_note() +
+                            ". Try a smaller train.lr, or train.nonfinite = \"skip\"");
       }
       const double elapsed = st.seconds + seconds_since(t0);
       if (options.on_progress && (Clock::now() >= next_report || b + 1 == batches)) {
@@ -335,6 +372,13 @@ TrainResult train(const Config& cfg, const TrainOptions& options) {
     m.test = evaluate(model, test_images, std::max<int64_t>(cfg.train.batch_size, 1000),
                       cfg.train.seed ^ kEvalSeedSalt);
     m.eval_seconds = seconds_since(te);
+    if (st.seen == 0 || !std::isfinite(m.test.loss))
+      throw DivergedError("training diverged: " +
+                          std::string(st.seen == 0 ? "every batch of epoch " + std::to_string(epoch) +
+                                                         " was non-finite"
+                                                   : "the test loss of epoch " + std::to_string(epoch) +
+                                                         " is not finite") +
+                          "; " + last_checkpoint_note() + ". Try a smaller train.lr");
 
     st.epoch = epoch;
     st.batch = 0;
@@ -347,8 +391,17 @@ TrainResult train(const Config& cfg, const TrainOptions& options) {
     if (best) st.best_test_loss = m.test.loss;
     save(last);
     if (cfg.train.keep_best && best) save(ckpt_dir / "best.pt");
-    if (cfg.train.keep_every > 0 && epoch % cfg.train.keep_every == 0) save(ckpt_dir / epoch_file(epoch));
+    if (cfg.train.keep_every > 0 && epoch % cfg.train.keep_every == 0) save(ckpt_dir / ("epoch-" + epoch_tag(epoch) + ".pt"));
     write_file_atomic(metrics_path.string(), st.history);
+    if (cfg.train.image_every > 0 && epoch % cfg.train.image_every == 0) {
+      make_dirs((run_dir / "images").string());
+      const std::string tag = epoch_tag(epoch);
+      const int64_t shown = std::min<int64_t>(kReconCount, test_set.size());
+      write_png_gray((run_dir / "images" / ("recon-" + tag + ".png")).string(),
+                     reconstruction_grid(model, test_set.images.narrow(0, 0, shown), 8, device));
+      write_png_gray((run_dir / "images" / ("samples-" + tag + ".png")).string(),
+                     make_grid(sample_images(model, kSampleGridCount, cfg.train.seed, device), 8));
+    }
     spdlog::info("epoch {:>3}/{}  train {:8.3f}  test {:8.3f} (bce {:8.3f} + kl {:7.3f})  {:6.2f} s{}",
                  epoch, cfg.train.epochs, m.train_loss, m.test.loss, m.test.bce, m.test.kl,
                  m.seconds, m.skipped ? "  skipped " + std::to_string(m.skipped) : "");

@@ -226,8 +226,10 @@ TEST(Checkpoint, AFailedWriteAtAnyByteLeavesThePreviousCheckpoint) {
     if (failed) {
       EXPECT_TRUE(read_file(s.path) == before) << "changed after a failure at byte " << n;
       EXPECT_EQ(m.meta.state.epoch, 1);
-      for (const auto& f : fs::directory_iterator(s.dir.path()))
+      for (const auto& f : fs::directory_iterator(s.dir.path())) {
         EXPECT_EQ(f.path().string().find(".tmp"), std::string::npos) << f.path();
+        EXPECT_EQ(f.path().string().find(".next"), std::string::npos) << f.path();
+      }
     } else {
       EXPECT_EQ(m.meta.state.epoch, 2);  // the budget sufficed: the new one is complete
     }
@@ -244,6 +246,9 @@ TEST(Checkpoint, CrashBetweenTheRenamesIsRecovered) {
   fs::rename(s.dir.file("last.manifest.json"), s.dir.file("last.manifest.json.next"));
   testing::write_bytes(s.dir.file("last.manifest.json"), old_manifest);
   EXPECT_EQ(load_model(s.path, torch::kCPU).meta.state.epoch, 2);
+  // Loading finished the commit: the .next manifest is now the manifest.
+  EXPECT_FALSE(fs::exists(s.dir.file("last.manifest.json.next")));
+  EXPECT_EQ(parse_manifest(read_file(s.dir.file("last.manifest.json")), "m").epoch, 2);
 }
 
 TEST(Checkpoint, ResumePicksTheNewestCompleteCheckpoint) {
@@ -256,6 +261,11 @@ TEST(Checkpoint, ResumePicksTheNewestCompleteCheckpoint) {
   save_checkpoint(dir.file("run/checkpoints/best.pt"), model, *opt, meta_at(cfg, 2, 20));
   save_checkpoint(dir.file("run/checkpoints/last.pt"), model, *opt, meta_at(cfg, 3, 30));
   EXPECT_EQ(find_resume_checkpoint(dir.file("run")), dir.file("run/checkpoints/last.pt"));
+  // A complete last.pt wins even over a later-looking leftover.
+  save_checkpoint(dir.file("run/checkpoints/epoch-0009.pt"), model, *opt, meta_at(cfg, 9, 90));
+  EXPECT_EQ(find_resume_checkpoint(dir.file("run")), dir.file("run/checkpoints/last.pt"));
+  fs::remove(dir.file("run/checkpoints/epoch-0009.pt"));
+  fs::remove(dir.file("run/checkpoints/epoch-0009.manifest.json"));
   // A damaged last.pt is passed over for the next newest.
   std::string bytes = read_file(dir.file("run/checkpoints/last.pt"));
   bytes[bytes.size() / 2] ^= 0x40;

@@ -108,8 +108,25 @@ TEST(Config, TomlRoundTrip) {
   EXPECT_TRUE(parse_config(to_toml(none), "x").model.hidden.empty());
 }
 
-TEST(Config, MissingFileIsAnError) {
+TEST(Config, MissingFileOrAFolderIsAnError) {
   EXPECT_THROW(load_config_file("/nonexistent/cfg.toml"), ConfigError);
+  EXPECT_THROW(load_config_file("/tmp"), ConfigError);
+}
+
+TEST(Config, EverySeedRoundTrips) {
+  Config c;
+  c.train.seed = 18446744073709551615ull;  // 2^64 - 1
+  EXPECT_EQ(parse_config(to_toml(c), "x").train.seed, c.train.seed);
+  EXPECT_NE(config_error("[train]\nseed = 18446744073709551616\n").find("'train.seed'"), std::string::npos);
+}
+
+TEST(Config, PathsThatCannotBeReadBackAreRefused) {
+  Config c;
+  c.data.dir = "data#1";
+  EXPECT_THROW(validate(c), ConfigError);
+  c.data.dir = "data";
+  c.train.out_dir = "runs/\"x\"";
+  EXPECT_THROW(validate(c), ConfigError);
 }
 
 TEST(Config, ShippedConfigsParseAndValidate) {

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -70,6 +71,62 @@ TEST(Inference, EncodeMeansMatchesTheEncoderInAnyBatching) {
   cfg.image_height = 32;
   VAE other(cfg);
   EXPECT_THROW(encode_means(other, d, 10, torch::kCPU), DataError);
+}
+
+TEST(Npy, HeaderShapeAndBytesFollowTheFormat) {
+  TempDir dir;
+  const torch::Tensor mu = torch::tensor({{1.5f, -2.0f, 3.25f}, {0.0f, 7.0f, -1.0f}});
+  write_npy(dir.file("a.npy"), mu);
+  const std::string bytes = read_file(dir.file("a.npy"));
+  ASSERT_GE(bytes.size(), 10u);
+  EXPECT_EQ(bytes.substr(0, 8), std::string("\x93NUMPY\x01\x00", 8));
+  const size_t header_len = static_cast<unsigned char>(bytes[8]) | (static_cast<unsigned char>(bytes[9]) << 8);
+  EXPECT_EQ((10 + header_len) % 64, 0u);  // the data starts 64-byte aligned
+  const std::string header = bytes.substr(10, header_len);
+  EXPECT_EQ(header.rfind("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", 0), 0u) << header;
+  EXPECT_EQ(header.back(), '\n');
+  ASSERT_EQ(bytes.size(), 10 + header_len + 6 * sizeof(float));
+  float values[6];
+  std::memcpy(values, bytes.data() + 10 + header_len, sizeof values);
+  EXPECT_EQ(values[2], 3.25f);
+  EXPECT_EQ(values[4], 7.0f);
+  write_npy(dir.file("l.npy"), torch::tensor({4, 2, 9}, torch::kInt64));
+  EXPECT_NE(read_file(dir.file("l.npy")).find("'descr': '<i8', 'fortran_order': False, 'shape': (3,), }"),
+            std::string::npos);
+  EXPECT_THROW(write_npy(dir.file("u.npy"), torch::zeros({2}, torch::kUInt8)), std::invalid_argument);
+}
+
+TEST(Inference, ManifoldCoversTheQuantilesInOrder) {
+  ModelConfig cfg;
+  cfg.hidden = {16};
+  cfg.latent = 2;
+  VAE model(cfg);
+  const torch::Tensor m = manifold_images(model, 4, torch::kCPU);
+  ASSERT_EQ(m.sizes(), (std::vector<int64_t>{16, 28, 28}));
+  // The grid's corners decode the extreme quantiles: Phi^-1(0.05) = -1.645.
+  torch::NoGradGuard ng;
+  model->eval();
+  const torch::Tensor corner = model->decode(torch::tensor({{-1.6448536f, 1.6448536f}})).reshape({28, 28});
+  EXPECT_TRUE(torch::allclose(m[0], corner, 1e-4, 1e-5));  // top left: z_0 low, z_1 high
+  cfg.latent = 3;
+  VAE three(cfg);
+  EXPECT_THROW(manifold_images(three, 4, torch::kCPU), std::invalid_argument);
+}
+
+TEST(Inference, InterpolationStartsAndEndsAtTheImagesMeans) {
+  ModelConfig cfg;
+  cfg.hidden = {16};
+  cfg.latent = 3;
+  VAE model(cfg);
+  const Dataset d = testing::synthetic_digits(2, 8);
+  const torch::Tensor row = interpolation_images(model, d.images[0], d.images[1], 5, torch::kCPU);
+  ASSERT_EQ(row.sizes(), (std::vector<int64_t>{7, 28, 28}));
+  EXPECT_TRUE(torch::allclose(row[0], to_unit_float(d.images.narrow(0, 0, 1)).reshape({28, 28})));
+  torch::NoGradGuard ng;
+  model->eval();
+  const torch::Tensor mu = model->encode(to_unit_float(d.images)).first;
+  EXPECT_TRUE(torch::allclose(row[1], model->decode(mu.narrow(0, 0, 1)).reshape({28, 28}), 1e-5, 1e-6));
+  EXPECT_TRUE(torch::allclose(row[5], model->decode(mu.narrow(0, 1, 1)).reshape({28, 28}), 1e-5, 1e-6));
 }
 
 TEST(Inference, LatentCsvHasHeaderAndExactValues) {

@@ -4,7 +4,9 @@
 
 #include <filesystem>
 #include <fstream>
+#include <cmath>
 #include <regex>
+#include <sstream>
 
 #include "test_util.hpp"
 #include "vae/checkpoint.hpp"
@@ -112,6 +114,12 @@ TEST(Resume, FourEpochsEqualTwoPlusTwoBitForBit) {
   cfg.train.epochs = 2;
   train(cfg, {});
   cfg.train.epochs = 4;
+  // A line of an epoch the checkpoint does not cover (a crash after writing
+  // it) must be dropped on resume.
+  {
+    std::ofstream extra(dir.file("split/metrics.jsonl"), std::ios::app);
+    extra << "{\"epoch\": 3, \"stale\": true}\n";
+  }
   TrainOptions resume;
   resume.resume = resume_checkpoint_path(dir.file("split"));
   const TrainResult r = train(cfg, resume);
@@ -202,15 +210,41 @@ TEST(NonFinite, StopLeavesTheLastGoodCheckpointUntouched) {
 
 TEST(NonFinite, SkipCountsTheBatchesAndGoesOn) {
   TempDir dir;
-  testing::write_synthetic_split(dir.file("data"), 128, 16, /*gz=*/false);
+  testing::write_synthetic_split(dir.file("data"), 256, 32, /*gz=*/false);
   Config cfg = small_run(dir);
-  cfg.train.epochs = 2;
-  cfg.train.lr = 1e9;
+  cfg.train.epochs = 2;  // 4 batches an epoch
   cfg.train.nonfinite = "skip";
-  const TrainResult r = train(cfg, {});
+  TrainOptions poison;
+  poison.poison_batch = [](int64_t batch) { return batch == 2 || batch == 7; };
+  const TrainResult r = train(cfg, poison);
   ASSERT_EQ(r.history.size(), 2u);
-  EXPECT_GT(r.history[0].skipped + r.history[1].skipped, 0);
-  EXPECT_NE(read_file(dir.file("run/metrics.jsonl")).find("\"skipped\": "), std::string::npos);
+  EXPECT_EQ(r.history[0].skipped, 1);
+  EXPECT_EQ(r.history[1].skipped, 1);
+  EXPECT_EQ(r.history[1].step, 8 - 2);  // skipped batches take no optimizer step
+  EXPECT_TRUE(std::isfinite(r.history[1].test.loss));
+  EXPECT_NE(read_file(dir.file("run/metrics.jsonl")).find("\"skipped\": 1"), std::string::npos);
+  // In "stop" mode the same batch ends the run before any checkpoint.
+  cfg.train.nonfinite = "stop";
+  TrainOptions poison_stop = poison;
+  poison_stop.force = true;
+  try {
+    train(cfg, poison_stop);
+    FAIL() << "a NaN did not stop the run";
+  } catch (const DivergedError& e) {
+    EXPECT_NE(std::string(e.what()).find("non-finite loss at step 2 (epoch 1, batch 2); no checkpoint was written"),
+              std::string::npos) << e.what();
+  }
+}
+
+TEST(NonFinite, AnEpochWithoutOneFiniteBatchStopsEvenWhenSkipping) {
+  TempDir dir;
+  testing::write_synthetic_split(dir.file("data"), 128, 32, /*gz=*/false);
+  Config cfg = small_run(dir);
+  cfg.train.nonfinite = "skip";
+  TrainOptions poison;
+  poison.poison_batch = [](int64_t) { return true; };
+  EXPECT_THROW(train(cfg, poison), DivergedError);
+  EXPECT_FALSE(std::filesystem::exists(dir.file("run/checkpoints/last.pt")));
 }
 
 TEST(Retention, KeepsLastBestAndEveryNth) {
@@ -224,10 +258,43 @@ TEST(Retention, KeepsLastBestAndEveryNth) {
     EXPECT_NO_THROW(load_model(dir.file("run/checkpoints/") + f, torch::kCPU)) << f;
   EXPECT_FALSE(std::filesystem::exists(dir.file("run/checkpoints/epoch-0001.pt")));
   EXPECT_EQ(load_model(dir.file("run/checkpoints/epoch-0002.pt"), torch::kCPU).meta.state.epoch, 2);
-  // best.pt is the epoch with the lowest test loss.
+  // best.pt is the epoch with the lowest test loss in metrics.jsonl.
+  std::istringstream metrics(read_file(dir.file("run/metrics.jsonl")));
+  std::string line;
+  int64_t best_epoch = 0;
+  double best_loss = 1e300;
+  const std::regex re("\"epoch\": ([0-9]+).*\"test_loss\": ([0-9.e+-]+)");
+  while (std::getline(metrics, line)) {
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(line, m, re)) << line;
+    if (std::stod(m[2]) < best_loss) {
+      best_loss = std::stod(m[2]);
+      best_epoch = std::stoll(m[1]);
+    }
+  }
   const TrainingState best = load_model(dir.file("run/checkpoints/best.pt"), torch::kCPU).meta.state;
-  EXPECT_EQ(best.best_test_loss,
-            load_model(dir.file("run/checkpoints/last.pt"), torch::kCPU).meta.state.best_test_loss);
+  EXPECT_EQ(best.epoch, best_epoch);
+  EXPECT_NEAR(best.best_test_loss, best_loss, 1e-6 * best_loss);
+}
+
+TEST(Trainer, ForceStartsOverWithoutTheOldRunsCheckpoints) {
+  TempDir dir;
+  testing::write_synthetic_split(dir.file("data"), 64, 16, /*gz=*/false);
+  Config cfg = small_run(dir);
+  cfg.train.keep_every = 1;
+  train(cfg, {});
+  ASSERT_TRUE(std::filesystem::exists(dir.file("run/checkpoints/epoch-0003.pt")));
+  cfg.train.epochs = 1;
+  TrainOptions force;
+  force.force = true;
+  train(cfg, force);
+  EXPECT_FALSE(std::filesystem::exists(dir.file("run/checkpoints/epoch-0003.pt")));
+  const std::string pick = resume_checkpoint_path(dir.file("run"));
+  EXPECT_EQ(load_model(pick, torch::kCPU).meta.state.epoch, 1);
+  // A checkpoint outside a run's checkpoints/ cannot name the run to continue.
+  std::filesystem::copy_file(dir.file("run/checkpoints/last.pt"), dir.file("loose.pt"));
+  EXPECT_THROW(run_dir_of(dir.file("loose.pt")), CheckpointError);
+  EXPECT_EQ(run_dir_of(pick), std::filesystem::absolute(dir.file("run")).lexically_normal().string());
 }
 
 TEST(Trainer, EvaluateIsDeterministicForASeed) {

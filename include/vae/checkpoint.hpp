@@ -70,12 +70,14 @@ struct LoadedModel {
 LoadedModel load_model(const std::string& path, const torch::Device& device);
 
 // Restores optimizer state (moments, step counts) saved by save_checkpoint
-// into `optimizer`, built over the loaded model's parameters.
-void load_optimizer_state(const std::string& path, torch::optim::Optimizer& optimizer);
+// into `optimizer`, built over the loaded model's parameters, which live on
+// `device`.
+void load_optimizer_state(const std::string& path, torch::optim::Optimizer& optimizer,
+                          const torch::Device& device = torch::kCPU);
 
-// The newest complete checkpoint in run_dir/checkpoints (last.pt first, then
-// best.pt and epoch-*.pt by progress); throws CheckpointError listing why each
-// candidate was rejected when none is usable.
+// The checkpoint to resume run_dir from: checkpoints/last.pt when complete,
+// else the newest complete best.pt or epoch-NNNN.pt; throws CheckpointError
+// listing why each candidate was rejected when none is usable.
 std::string find_resume_checkpoint(const std::string& run_dir);
 
 }  // namespace vae

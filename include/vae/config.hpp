@@ -61,6 +61,10 @@ struct TrainConfig {
   // when keep_best, and epoch-NNNN.pt every keep_every epochs (0: none).
   bool keep_best = true;
   int64_t keep_every = 0;
+  // Every this many epochs, images/recon-NNNN.png (test inputs above their
+  // reconstructions) and images/samples-NNNN.png (the same 64 z each time);
+  // 0: none.
+  int64_t image_every = 1;
 };
 
 struct Config {

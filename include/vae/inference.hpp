@@ -23,4 +23,25 @@ torch::Tensor encode_means(VAE& model, const Dataset& data, int64_t batch_size,
 void write_latent_csv(const std::string& path, const torch::Tensor& mu,
                       const torch::Tensor& labels);
 
+// Writes a float32 or int64 tensor in NumPy's .npy format (version 1.0,
+// little-endian, C order), atomically. numpy.load reads it back.
+void write_npy(const std::string& path, const torch::Tensor& t);
+
+// images: uint8 [N, H, W] -> uint8 grid image: rows of `columns` inputs, each
+// followed by a row of their reconstructions (decode(mu), deterministic).
+torch::Tensor reconstruction_grid(VAE& model, const torch::Tensor& images, int64_t columns,
+                                  const torch::Device& device);
+
+// For a 2-D latent space: decodes an n x n grid of z over the standard normal
+// quantiles of 0.05..0.95 on each axis (z_0 left to right, z_1 bottom to
+// top), like the Keras post's manifold figure -> float [n*n, H, W].
+// Throws std::invalid_argument for another latent size.
+torch::Tensor manifold_images(VAE& model, int64_t n, const torch::Device& device);
+
+// a, b: uint8 [H, W] images -> float [steps + 2, H, W]: a, then the decoded
+// points of the line between their latent means (steps of them, ends
+// included), then b.
+torch::Tensor interpolation_images(VAE& model, const torch::Tensor& a, const torch::Tensor& b,
+                                   int64_t steps, const torch::Device& device);
+
 }  // namespace vae

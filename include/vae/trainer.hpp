@@ -62,6 +62,9 @@ struct TrainOptions {
   // last step); a non-zero value (a signal number) makes the trainer write
   // checkpoints/last.pt at that step and return.
   std::function<int()> stop_requested;
+  // Test seam: when it returns true for a batch (numbered from 1 over the
+  // whole run), that batch's loss is taken as NaN.
+  std::function<bool(int64_t batch)> poison_batch;
 };
 
 struct TrainResult {

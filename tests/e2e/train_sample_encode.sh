@@ -42,4 +42,26 @@ awk -F, 'NR>1 && (NF!=4 || $1!=NR-2 || $2<0 || $2>9) {exit 1}' "$WORK/z.csv" || 
 # Without --data-dir the checkpoint's own data.dir is used.
 "$VAE_BIN/vae-encode" --checkpoint "$WORK/run/checkpoints/last.pt" --split train --out "$WORK/t.csv"
 [ "$(wc -l <"$WORK/t.csv")" -eq 601 ] || fail "train CSV should have 600 rows + header"
+# Per-epoch pictures, the 2-D manifold, an interpolation, and .npy output.
+png_size() { od -An -tu1 -j16 -N8 "$1" | tr -s ' '; }
+is_png "$WORK/run/images/recon-0001.png" || fail "no reconstruction grid"
+is_png "$WORK/run/images/samples-0001.png" || fail "no per-epoch sample grid"
+# 32 test images in rows of 8, each row followed by its reconstructions: 8 rows.
+[ "$(png_size "$WORK/run/images/recon-0001.png")" = " 0 0 0 242 0 0 0 242" ] || fail "recon grid size"
+"$VAE_BIN/vae-sample" --checkpoint "$WORK/run/checkpoints/last.pt" --manifold --grid 5 --out "$WORK/m.png"
+[ "$(png_size "$WORK/m.png")" = " 0 0 0 140 0 0 0 140" ] || fail "manifold should be 5 x 28 px square"
+"$VAE_BIN/vae-sample" --checkpoint "$WORK/run/checkpoints/last.pt" --interpolate 0,1 --steps 6 \
+  --data-dir "$WORK/data" --out "$WORK/i.png"
+[ "$(png_size "$WORK/i.png")" = " 0 0 0 242 0 0 0 32" ] || fail "interpolation should be 8 images in a row"
+expect_error "the test split of" "$VAE_BIN/vae-sample" --checkpoint "$WORK/run/checkpoints/last.pt" \
+  --interpolate 0,150 --data-dir "$WORK/data" --out "$WORK/i.png"
+"$VAE_BIN/vae-encode" --checkpoint "$WORK/run/checkpoints/last.pt" --data-dir "$WORK/data" --out "$WORK/z.npy"
+head -c 120 "$WORK/z.npy" | grep -aq "'descr': '<f4', 'fortran_order': False, 'shape': (150, 2)" || fail "bad .npy header"
+head -c 120 "$WORK/z_labels.npy" | grep -aq "'descr': '<i8', 'fortran_order': False, 'shape': (150,)" || fail "bad labels .npy"
+[ "$(stat -c %s "$WORK/z.npy")" -eq $((128 + 150 * 2 * 4)) ] || fail ".npy size"
+
+# A 20-D model has no manifold to draw.
+"$VAE_BIN/vae-train" --config "$VAE_SOURCE_DIR/configs/mnist_vae_classic.toml" --data-dir "$WORK/data" \
+  --out-dir "$WORK/run20" --epochs 1 --device cpu 2>/dev/null
+expect_error "needs a 2-D latent space" "$VAE_BIN/vae-sample" --checkpoint "$WORK/run20/checkpoints/last.pt" --manifold --out "$WORK/x.png"
 echo "e2e train/sample/encode passed"

@@ -8,7 +8,7 @@ dpkg-deb -I "$deb" | grep -E "Package|Version|Depends"
 dpkg-deb -I "$deb" | grep -q "Depends:.*libtorch" || fail "the package does not depend on LibTorch"
 dpkg -x "$deb" "$WORK/root"
 R="$WORK/root/usr"
-for tool in vae-train vae-sample vae-encode vae-data; do
+for tool in vae-train vae-sample vae-encode vae-eval vae-data; do
   [ "$("$R/bin/$tool" --version)" = "$tool $VAE_VERSION" ] || fail "$tool --version from the package"
 done
 [ -f "$R/share/vae/configs/mnist_vae.toml" ] || fail "configs not installed"

@@ -60,6 +60,18 @@ head -c 120 "$WORK/z.npy" | grep -aq "'descr': '<f4', 'fortran_order': False, 's
 head -c 120 "$WORK/z_labels.npy" | grep -aq "'descr': '<i8', 'fortran_order': False, 'shape': (150,)" || fail "bad labels .npy"
 [ "$(stat -c %s "$WORK/z.npy")" -eq $((128 + 150 * 2 * 4)) ] || fail ".npy size"
 
+# vae-eval: the IW estimate is a tighter bound than the ELBO.
+"$VAE_BIN/vae-eval" --checkpoint "$WORK/run/checkpoints/last.pt" --data-dir "$WORK/data" --iw-samples 50 \
+  --out "$WORK/eval.json" >/dev/null
+python3 - "$WORK/eval.json" <<'PY' || fail "vae-eval output: $(cat "$WORK/eval.json")"
+import json, sys
+e = json.load(open(sys.argv[1]))
+assert e["images"] == 150 and e["iw_samples"] == 50, e
+assert 0 < e["nll_iw"] < e["neg_elbo"], e
+assert abs(e["neg_elbo"] - e["bce"] - e["kl"]) < 1e-3, e
+assert 0 <= e["active_units"] <= e["latent"] == 2, e
+PY
+
 # A 20-D model has no manifold to draw.
 "$VAE_BIN/vae-train" --config "$VAE_SOURCE_DIR/configs/mnist_vae_classic.toml" --data-dir "$WORK/data" \
   --out-dir "$WORK/run20" --epochs 1 --device cpu 2>/dev/null

@@ -1,0 +1,47 @@
+// Evaluating a trained VAE the way papers do: the negative ELBO with its
+// terms, the importance-weighted estimate of the negative log-likelihood
+// (Burda et al., 2016), and the number of active latent units.
+//
+//   vae::Evaluation e = vae::evaluate_model(model, test.images, {5000, 1, 100});
+//   // e.nll_iw <= e.neg_elbo (in expectation), both nats per image
+#pragma once
+
+#include <torch/types.h>
+
+#include <cstdint>
+
+#include "vae/model.hpp"
+
+namespace vae {
+
+struct EvalOptions {
+  int64_t iw_samples = 5000;    // K; 0 skips the IW estimate
+  uint64_t seed = 1;            // draws of z, independent of the global generator
+  int64_t batch_images = 100;   // images per chunk; memory ~ batch * chunk of K * D floats
+  int64_t sample_chunk = 500;   // samples of z per chunk
+};
+
+struct Evaluation {
+  int64_t images = 0;
+  double neg_elbo = 0;  // nats per image: bce + kl, one z per image
+  double bce = 0;
+  double kl = 0;
+  double nll_iw = 0;    // nats per image, -log (1/K) sum_k p(x, z_k) / q(z_k | x); NaN if K = 0
+  int64_t iw_samples = 0;
+  int64_t active_units = 0;  // units whose posterior mean varies over the data by > 0.01
+  int64_t latent = 0;
+};
+
+// log p(x) for each image of x ([B, D] in [0, 1]) by importance sampling with
+// K draws from q(z|x), in nats -> [B] float64.
+torch::Tensor iw_log_likelihood(VAE& model, const torch::Tensor& x, int64_t k, at::Generator& gen,
+                                int64_t sample_chunk);
+
+// Number of latent units whose posterior mean has variance > threshold over
+// the images, given mu [N, Z].
+int64_t active_units(const torch::Tensor& mu, double threshold = 0.01);
+
+// images: uint8 [N, H, W] on any device.
+Evaluation evaluate_model(VAE& model, const torch::Tensor& images, const EvalOptions& options);
+
+}  // namespace vae

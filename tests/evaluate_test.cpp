@@ -1,0 +1,111 @@
+#include "vae/evaluate.hpp"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "test_util.hpp"
+#include "vae/checkpoint.hpp"
+#include "vae/data.hpp"
+#include "vae/loss.hpp"
+#include "vae/trainer.hpp"
+
+namespace vae {
+namespace {
+
+// A model small enough that log p(x) = log \int p(x|z) N(z; 0, 1) dz can be
+// computed by quadrature: two pixels, a 1-D latent.
+VAE tiny_model() {
+  ModelConfig cfg;
+  cfg.image_height = 1;
+  cfg.image_width = 2;
+  cfg.hidden = {8};
+  cfg.latent = 1;
+  torch::manual_seed(3);
+  VAE model(cfg);
+  model->eval();
+  return model;
+}
+
+double exact_log_likelihood(VAE& model, const torch::Tensor& x) {
+  torch::NoGradGuard ng;
+  const int64_t points = 48001;
+  const torch::Tensor z = torch::linspace(-12, 12, points, torch::kFloat64).view({points, 1});
+  const torch::Tensor logits = model->decoder()->forward(z.to(torch::kFloat32)).to(torch::kFloat64);
+  const torch::Tensor log_px_z =
+      -torch::binary_cross_entropy_with_logits(logits, x.to(torch::kFloat64).expand_as(logits), {}, {},
+                                                at::Reduction::None)
+           .sum(1);
+  const torch::Tensor log_pz = -0.5 * (std::log(2 * M_PI) + z.view({points}).pow(2));
+  const double dz = 24.0 / (points - 1);
+  return (torch::logsumexp(log_px_z + log_pz, 0) + std::log(dz)).item<double>();
+}
+
+TEST(ImportanceWeighted, MatchesQuadratureOnATinyModel) {
+  VAE model = tiny_model();
+  auto gen = at::detail::createCPUGenerator(7);
+  for (const auto& pixels : {std::vector<float>{1, 0}, std::vector<float>{0.2f, 0.9f}}) {
+    const torch::Tensor x = torch::tensor(pixels).view({1, 2});
+    const double exact = exact_log_likelihood(model, x);
+    const double iw = iw_log_likelihood(model, x, 20000, gen, 5000).item<double>();
+    EXPECT_NEAR(iw, exact, 0.01) << "pixels " << pixels[0] << ", " << pixels[1];
+  }
+}
+
+TEST(ImportanceWeighted, OneSampleIsTheElboInExpectation) {
+  VAE model = tiny_model();
+  auto gen = at::detail::createCPUGenerator(11);
+  const int64_t n = 200000;
+  const torch::Tensor x = torch::tensor({0.2f, 0.9f}).view({1, 2}).expand({n, 2}).contiguous();
+  // K = 1 for n copies of the same image: the mean is a Monte Carlo ELBO.
+  const torch::Tensor k1 = iw_log_likelihood(model, x, 1, gen, 1);
+  // The ELBO with the analytic KL and many samples of the reconstruction term.
+  torch::NoGradGuard ng;
+  auto [mu, log_var] = model->encode(x);
+  const torch::Tensor z = mu + torch::exp(0.5 * log_var) * torch::randn(mu.sizes(), gen, torch::kFloat32);
+  const LossTerms t = vae_loss(model->decoder()->forward(z), x, mu, log_var);
+  const double elbo = -t.total().item<double>() / n;
+  const double se = k1.std().item<double>() / std::sqrt(static_cast<double>(n));
+  EXPECT_NEAR(k1.mean().item<double>(), elbo, 4 * se + 1e-3);
+  // And more samples tighten the bound: K = 1000 is above the ELBO.
+  const double k1000 = iw_log_likelihood(model, x.narrow(0, 0, 1), 1000, gen, 500).item<double>();
+  EXPECT_GT(k1000, elbo);
+}
+
+TEST(ImportanceWeighted, NllIsBelowTheNegativeElboOnData) {
+  testing::TempDir dir;
+  testing::write_synthetic_split(dir.file("data"), 256, 64, /*gz=*/false);
+  Config cfg;
+  cfg.data.dir = dir.file("data");
+  cfg.model.hidden = {64};
+  cfg.train.epochs = 2;
+  cfg.train.batch_size = 64;
+  cfg.train.device = "cpu";
+  cfg.train.image_every = 0;
+  cfg.train.out_dir = dir.file("run");
+  train(cfg, {});
+  LoadedModel m = load_model(dir.file("run/checkpoints/last.pt"), torch::kCPU);
+  const Dataset test = load_split(cfg.data.dir, Split::kTest);
+  const Evaluation e = evaluate_model(m.model, test.images, {200, 1, 32, 100});
+  EXPECT_EQ(e.images, 64);
+  EXPECT_LT(e.nll_iw, e.neg_elbo);
+  EXPECT_GT(e.nll_iw, 0.0);
+  EXPECT_NEAR(e.neg_elbo, e.bce + e.kl, 1e-9);
+  EXPECT_LE(e.active_units, 2);  // counted on constructed codes in ActiveUnits.*
+}
+
+TEST(ActiveUnits, CountsUnitsWhoseMeansVary) {
+  torch::manual_seed(0);
+  const int64_t n = 10000;
+  const torch::Tensor mu = torch::stack({torch::randn({n}),               // variance 1: active
+                                         torch::full({n}, 3.0),           // constant: inactive
+                                         torch::randn({n}) * 0.07,        // variance 0.0049: inactive
+                                         torch::randn({n}) * 0.2},        // variance 0.04: active
+                                        1);
+  EXPECT_EQ(active_units(mu), 2);
+  EXPECT_EQ(active_units(mu, 0.001), 3);
+}
+
+}  // namespace
+}  // namespace vae

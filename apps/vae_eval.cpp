@@ -7,8 +7,7 @@
 #include <cstdio>
 
 #include "cli.hpp"
-#include "vae/checkpoint.hpp"
-#include "vae/data.hpp"
+#include "model_and_data.hpp"
 #include "vae/evaluate.hpp"
 #include "vae/io.hpp"
 #include "vae/runtime.hpp"
@@ -30,10 +29,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   return vae::cli::run_guarded([&] {
-    const torch::Device dev = vae::resolve_device(device);
-    vae::LoadedModel m = vae::load_model(checkpoint, dev);
-    const std::string dir = data_dir.empty() ? m.meta.config.data.dir : data_dir;
-    const vae::Dataset data = vae::load_split(dir, vae::parse_split(split));
+    auto [dev, m, dir, data] = vae::cli::load_model_and_split(checkpoint, data_dir, split, device);
     const auto t0 = std::chrono::steady_clock::now();
     const vae::Evaluation e = vae::evaluate_model(m.model, data.images.to(dev), opt);
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -1,0 +1,30 @@
+// For the tools that run a checkpoint over a data split (vae-encode,
+// vae-eval): one place that resolves the device, loads the checkpoint, and
+// reads the split from --data-dir or, by default, the folder it trained on.
+#pragma once
+
+#include <string>
+
+#include "vae/checkpoint.hpp"
+#include "vae/data.hpp"
+#include "vae/runtime.hpp"
+
+namespace vae::cli {
+
+struct ModelAndData {
+  torch::Device device;
+  LoadedModel loaded;
+  std::string data_dir;
+  Dataset data;
+};
+
+inline ModelAndData load_model_and_split(const std::string& checkpoint, const std::string& data_dir,
+                                         const std::string& split, const std::string& device) {
+  const torch::Device dev = resolve_device(device);
+  LoadedModel loaded = load_model(checkpoint, dev);
+  const std::string dir = data_dir.empty() ? loaded.meta.config.data.dir : data_dir;
+  Dataset data = load_split(dir, parse_split(split));
+  return {dev, std::move(loaded), dir, std::move(data)};
+}
+
+}  // namespace vae::cli

@@ -22,7 +22,7 @@ torch::Tensor log_normal(const torch::Tensor& z, const torch::Tensor& mean, cons
 }  // namespace
 
 torch::Tensor iw_log_likelihood(VAE& model, const torch::Tensor& x, int64_t k, at::Generator& gen,
-                                int64_t sample_chunk) {
+                                int64_t chunk_rows) {
   c10::InferenceMode guard;
   auto [mu, log_var] = model->encode(x);  // [B, Z]
   const int64_t b = x.size(0), z_dim = mu.size(1);
@@ -30,6 +30,7 @@ torch::Tensor iw_log_likelihood(VAE& model, const torch::Tensor& x, int64_t k, a
   // running logsumexp over chunks of samples so K = 5000 fits in memory.
   torch::Tensor running = torch::full({b}, -std::numeric_limits<double>::infinity(),
                                       torch::TensorOptions().dtype(torch::kFloat64).device(x.device()));
+  const int64_t sample_chunk = std::max<int64_t>(1, chunk_rows / std::max<int64_t>(b, 1));
   for (int64_t done = 0; done < k; done += sample_chunk) {
     const int64_t s = std::min(sample_chunk, k - done);
     const torch::Tensor eps = torch::randn({s, b, z_dim}, gen, torch::kFloat32).to(x.device());
@@ -56,6 +57,8 @@ Evaluation evaluate_model(VAE& model, const torch::Tensor& images, const EvalOpt
   model->eval();
   const int64_t n = images.size(0);
   auto gen = at::detail::createCPUGenerator(options.seed);
+  const int64_t chunk_rows =
+      options.chunk_rows > 0 ? options.chunk_rows : (images.device().is_cuda() ? 1 << 16 : 2048);
   Evaluation e;
   e.images = n;
   e.iw_samples = options.iw_samples;
@@ -72,7 +75,7 @@ Evaluation evaluate_model(VAE& model, const torch::Tensor& images, const EvalOpt
     bce += t.bce.item<double>();
     kl += t.kl.item<double>();
     if (options.iw_samples > 0)
-      nll -= iw_log_likelihood(model, x, options.iw_samples, gen, options.sample_chunk).sum().item<double>();
+      nll -= iw_log_likelihood(model, x, options.iw_samples, gen, chunk_rows).sum().item<double>();
   }
   e.bce = bce / static_cast<double>(n);
   e.kl = kl / static_cast<double>(n);

@@ -17,8 +17,11 @@ namespace vae {
 struct EvalOptions {
   int64_t iw_samples = 5000;    // K; 0 skips the IW estimate
   uint64_t seed = 1;            // draws of z, independent of the global generator
-  int64_t batch_images = 100;   // images per chunk; memory ~ batch * chunk of K * D floats
-  int64_t sample_chunk = 500;   // samples of z per chunk
+  int64_t batch_images = 100;   // images encoded together
+  // Decoder rows (samples x images) per chunk of the IW pass; 0 picks by
+  // device. On CPU the logits of a chunk must stay in cache: 2,000 rows ran
+  // about 10x faster than 50,000 here (docs/RESULTS.md). GPUs want large ones.
+  int64_t chunk_rows = 0;
 };
 
 struct Evaluation {
@@ -33,9 +36,10 @@ struct Evaluation {
 };
 
 // log p(x) for each image of x ([B, D] in [0, 1]) by importance sampling with
-// K draws from q(z|x), in nats -> [B] float64.
+// K draws from q(z|x), in nats -> [B] float64. The decoder sees at most
+// max(chunk_rows, B) rows at a time.
 torch::Tensor iw_log_likelihood(VAE& model, const torch::Tensor& x, int64_t k, at::Generator& gen,
-                                int64_t sample_chunk);
+                                int64_t chunk_rows);
 
 // Number of latent units whose posterior mean has variance > threshold over
 // the images, given mu [N, Z].

@@ -28,6 +28,7 @@ int main(int argc, char** argv) {
   app.add_option("--device", device, "auto, cpu or cuda")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
+  vae::tune_allocator();
   return vae::cli::run_guarded([&] {
     auto [dev, m, dir, data] = vae::cli::load_model_and_split(checkpoint, data_dir, split, device);
     const auto t0 = std::chrono::steady_clock::now();

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Side by side: vae-train and the same recipe in Python PyTorch (Debian's
 # python3-torch), 784-400-20 VAE, BCE sum + KL, Adam 1e-3, batch 128,
-# 10 epochs, on the same Fashion-MNIST files. Writes docs/RESULTS.md.
+# 10 epochs, on the same Fashion-MNIST files. Writes its section of
+# docs/RESULTS.md.
 #
 #   bash bench/compare_python.sh [EPOCHS]
 set -euo pipefail
@@ -23,7 +24,7 @@ echo "bench: Python PyTorch, $EPOCHS epochs"
 /usr/bin/python3 bench/pytorch_vae.py --data-dir "$DATA" --epochs "$EPOCHS" --hidden 400 --latent 20 \
   >"$OUT/py.jsonl"
 
-/usr/bin/python3 - "$OUT/cpp/metrics.jsonl" "$OUT/py.jsonl" "$EPOCHS" <<'PY' >docs/RESULTS.md
+/usr/bin/python3 - "$OUT/cpp/metrics.jsonl" "$OUT/py.jsonl" "$EPOCHS" <<'PY' | /usr/bin/python3 bench/put_section.py docs/RESULTS.md python
 import json, platform, statistics, subprocess, sys
 cpp = [json.loads(l) for l in open(sys.argv[1])]
 py_lines = [json.loads(l) for l in open(sys.argv[2])]
@@ -32,7 +33,7 @@ epochs = int(sys.argv[3])
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
 ncpu = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
 med = lambda rows: statistics.median(r["seconds"] for r in rows)
-print("# Results: vae-train against Python PyTorch\n")
+print("## Training: vae-train against Python PyTorch\n")
 print("Produced by `bash bench/compare_python.sh` on this state of the code. Machine:",
       f"{cpu}, {ncpu} cores, {platform.platform()}; LibTorch 1.13.1 (Debian, OpenBLAS) for C++,",
       f"PyTorch {info['torch']} (Debian python3-torch, {info['threads']} intra-op thread) for Python.\n")

@@ -56,7 +56,9 @@ Evaluation evaluate_model(VAE& model, const torch::Tensor& images, const EvalOpt
   c10::InferenceMode guard;
   model->eval();
   const int64_t n = images.size(0);
+  // Separate streams, so the ELBO's draws do not depend on K.
   auto gen = at::detail::createCPUGenerator(options.seed);
+  auto gen_iw = at::detail::createCPUGenerator(options.seed ^ 0x9e3779b97f4a7c15ULL);
   const int64_t chunk_rows =
       options.chunk_rows > 0 ? options.chunk_rows : (images.device().is_cuda() ? 1 << 16 : 2048);
   Evaluation e;
@@ -75,7 +77,7 @@ Evaluation evaluate_model(VAE& model, const torch::Tensor& images, const EvalOpt
     bce += t.bce.item<double>();
     kl += t.kl.item<double>();
     if (options.iw_samples > 0)
-      nll -= iw_log_likelihood(model, x, options.iw_samples, gen, chunk_rows).sum().item<double>();
+      nll -= iw_log_likelihood(model, x, options.iw_samples, gen_iw, chunk_rows).sum().item<double>();
   }
   e.bce = bce / static_cast<double>(n);
   e.kl = kl / static_cast<double>(n);

@@ -1,6 +1,9 @@
 #include "vae/runtime.hpp"
 
 #include <dlfcn.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 #include <torch/cuda.h>
 #include <torch/version.h>
 
@@ -46,6 +49,13 @@ BlasInfo detect_blas() {
                          ::dlsym(RTLD_DEFAULT, "mkl_get_version");
   info.reference = !optimized && info.library.find("/blas/") != std::string::npos;
   return info;
+}
+
+void tune_allocator() {
+#if defined(__GLIBC__)
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);  // glibc's maximum
+  mallopt(M_TRIM_THRESHOLD, 256 << 20);
+#endif
 }
 
 int64_t configure_threads(int64_t threads) {

@@ -93,6 +93,13 @@ TEST(ImportanceWeighted, NllIsBelowTheNegativeElboOnData) {
   EXPECT_GT(e.nll_iw, 0.0);
   EXPECT_NEAR(e.neg_elbo, e.bce + e.kl, 1e-9);
   EXPECT_LE(e.active_units, 2);  // counted on constructed codes in ActiveUnits.*
+  // The ELBO's draws are a stream of their own: asking for a different K
+  // must not change it, and the chunk size must not change the IW estimate.
+  const Evaluation no_iw = evaluate_model(m.model, test.images, {0, 1, 32, 100});
+  EXPECT_EQ(no_iw.neg_elbo, e.neg_elbo);
+  EXPECT_TRUE(std::isnan(no_iw.nll_iw));
+  const Evaluation big_chunks = evaluate_model(m.model, test.images, {200, 1, 32, 1 << 14});
+  EXPECT_NEAR(big_chunks.nll_iw, e.nll_iw, 1e-3);
 }
 
 TEST(ActiveUnits, CountsUnitsWhoseMeansVary) {

@@ -1,7 +1,9 @@
-// vae-encode: write the latent means of a data split as CSV.
+// vae-encode: write the latent means of a data split as CSV or .npy, and
+// plot them.
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <cstdio>
 
 #include "cli.hpp"
 #include "model_and_data.hpp"
@@ -16,27 +18,39 @@ int main(int argc, char** argv) {
   std::string checkpoint, out, data_dir, split = "test", device = "auto";
   int64_t batch_size = 1000;
   app.add_option("--checkpoint", checkpoint, "checkpoint file (run/checkpoints/last.pt)")->required();
+  std::string plot;
   app.add_option("--out", out,
-                 "FILE.csv (index,label,mu_0,...) or FILE.npy (float32 [N, Z], labels in FILE_labels.npy)")
-      ->required();
+                 "FILE.csv (index,label,mu_0,...) or FILE.npy (float32 [N, Z], labels in FILE_labels.npy)");
+  app.add_option("--plot", plot,
+                 "FILE.png: scatter plot of the means coloured by label (Z > 2: first two principal components)");
   app.add_option("--data-dir", data_dir, "folder with the IDX files (default: the checkpoint's data.dir)");
   app.add_option("--split", split, "train or test")->capture_default_str()->check(CLI::IsMember({"train", "test"}));
   app.add_option("--batch-size", batch_size, "images per forward pass")->capture_default_str()->check(CLI::Range(1, 1 << 20));
   app.add_option("--device", device, "auto, cpu or cuda")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+  if (out.empty() && plot.empty()) {
+    std::fprintf(stderr, "vae-encode: nothing to write: give --out FILE.csv|FILE.npy, --plot FILE.png, or both\n");
+    return 2;
+  }
 
   return vae::cli::run_guarded([&] {
     auto [dev, m, dir, data] = vae::cli::load_model_and_split(checkpoint, data_dir, split, device);
     const auto t0 = std::chrono::steady_clock::now();
     const torch::Tensor mu = vae::encode_means(m.model, data, batch_size, dev);
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    spdlog::info("encoded {} {} images from {} in {:.3f} s", data.size(), split, dir, secs);
     if (vae::ends_with(out, ".npy")) {
       vae::write_npy(out, mu);
       vae::write_npy(out.substr(0, out.size() - 4) + "_labels.npy", data.labels);
-    } else {
+    } else if (!out.empty()) {
       vae::write_latent_csv(out, mu, data.labels);
     }
-    spdlog::info("encoded {} {} images from {} in {:.3f} s; wrote {}", data.size(), split, dir, secs, out);
+    if (!out.empty()) spdlog::info("wrote {}", out);
+    if (!plot.empty()) {
+      vae::write_latent_plot(plot, mu, data.labels,
+                             "Latent means of the " + std::to_string(data.size()) + " " + split + " images");
+      spdlog::info("wrote {}", plot);
+    }
     return 0;
   });
 }

@@ -19,6 +19,7 @@
 #include "vae/inference.hpp"
 #include "vae/io.hpp"
 #include "vae/loss.hpp"
+#include "vae/plot.hpp"
 #include "vae/runtime.hpp"
 
 namespace vae {
@@ -227,6 +228,9 @@ TrainResult train(const Config& cfg, const TrainOptions& options) {
   const fs::path ckpt_dir = run_dir / "checkpoints";
   const fs::path last = ckpt_dir / "last.pt";
   const fs::path metrics_path = run_dir / "metrics.jsonl";
+  // Train and test loss per epoch, redrawn with the epoch images.
+  const std::string loss_plot_path = (run_dir / "loss.png").string();
+  const std::string loss_title = "VAE " + describe_layers(cfg.model) + ": loss per epoch";
   const bool resuming = !options.resume.empty();
   std::error_code ec;
   bool has_checkpoints = false;
@@ -240,6 +244,7 @@ TrainResult train(const Config& cfg, const TrainOptions& options) {
     // A new run must not leave the old run's checkpoints for a later resume.
     for (const char* sub : {"checkpoints", "images"}) fs::remove_all(run_dir / sub, ec);
     fs::remove(run_dir / "samples.png", ec);
+    fs::remove(run_dir / "loss.png", ec);
     spdlog::warn("--force: removed the previous run's checkpoints in {}", run_dir.string());
   }
 
@@ -401,6 +406,7 @@ TrainResult train(const Config& cfg, const TrainOptions& options) {
                      reconstruction_grid(model, test_set.images.narrow(0, 0, shown), 8, device));
       write_png_gray((run_dir / "images" / ("samples-" + tag + ".png")).string(),
                      make_grid(sample_images(model, kSampleGridCount, cfg.train.seed, device), 8));
+      plot::loss_plot(loss_plot_path, st.history, loss_title);
     }
     spdlog::info("epoch {:>3}/{}  train {:8.3f}  test {:8.3f} (bce {:8.3f} + kl {:7.3f})  {:6.2f} s{}",
                  epoch, cfg.train.epochs, m.train_loss, m.test.loss, m.test.bce, m.test.kl,
@@ -415,9 +421,11 @@ TrainResult train(const Config& cfg, const TrainOptions& options) {
   result.samples = (run_dir / "samples.png").string();
   const torch::Tensor samples = sample_images(model, kSampleGridCount, cfg.train.seed, device);
   write_png_gray(result.samples, make_grid(samples, /*columns=*/8));
+  if (cfg.train.image_every > 0 && !st.history.empty()) plot::loss_plot(loss_plot_path, st.history, loss_title);
   spdlog::info("checkpoint {}", result.checkpoint);
   spdlog::info("samples    {}", result.samples);
   spdlog::info("metrics    {}", metrics_path.string());
+  if (cfg.train.image_every > 0 && !st.history.empty()) spdlog::info("loss plot  {}", loss_plot_path);
   return result;
 }
 

@@ -59,6 +59,13 @@ expect_error "the test split of" "$VAE_BIN/vae-sample" --checkpoint "$WORK/run/c
 head -c 120 "$WORK/z.npy" | grep -aq "'descr': '<f4', 'fortran_order': False, 'shape': (150, 2)" || fail "bad .npy header"
 head -c 120 "$WORK/z_labels.npy" | grep -aq "'descr': '<i8', 'fortran_order': False, 'shape': (150,)" || fail "bad labels .npy"
 [ "$(stat -c %s "$WORK/z.npy")" -eq $((128 + 150 * 2 * 4)) ] || fail ".npy size"
+# The loss curve and the latent scatter plot (cairo), at their documented sizes.
+is_png "$WORK/run/loss.png" || fail "no loss plot"
+[ "$(png_size "$WORK/run/loss.png")" = " 0 0 3 32 0 0 2 48" ] || fail "loss plot should be 800 x 560"
+grep -q "loss plot  .*loss.png" "$WORK/train.log" || fail "the log does not say where the loss plot is"
+"$VAE_BIN/vae-encode" --checkpoint "$WORK/run/checkpoints/last.pt" --data-dir "$WORK/data" --plot "$WORK/z.png"
+[ "$(png_size "$WORK/z.png")" = " 0 0 3 72 0 0 2 168" ] || fail "latent plot should be 840 x 680"
+expect_error "nothing to write" "$VAE_BIN/vae-encode" --checkpoint "$WORK/run/checkpoints/last.pt"
 
 # vae-eval: the IW estimate is a tighter bound than the ELBO.
 "$VAE_BIN/vae-eval" --checkpoint "$WORK/run/checkpoints/last.pt" --data-dir "$WORK/data" --iw-samples 50 \

@@ -52,7 +52,9 @@ int main(int argc, char** argv) {
       if (std::sscanf(interpolate.c_str(), "%lld,%lld%c", &a, &b, &tail) != 2 || a < 0 || b < 0)
         throw std::invalid_argument("--interpolate expects two image indices I,J, got '" + interpolate + "'");
       const std::string dir = data_dir.empty() ? lm.meta.config.data.dir : data_dir;
-      const vae::Dataset data = vae::load_split(dir, vae::parse_split(split));
+      const vae::Config& cfg = lm.meta.config;
+      const vae::Dataset data = vae::load_split(dir, vae::parse_split(split), vae::parse_binarize(cfg.data.binarize),
+                                                /*for_training=*/false, cfg.train.seed);
       if (a >= data.size() || b >= data.size())
         throw std::invalid_argument("--interpolate " + interpolate + ": the " + split + " split of " + dir +
                                     " has images 0.." + std::to_string(data.size() - 1));

@@ -55,7 +55,7 @@ int main(int argc, char** argv) {
   CLI::App app{"Train a variational autoencoder on MNIST-format data.", "vae-train"};
   vae::cli::add_version_flag(app);
   std::string config_path;
-  std::optional<std::string> data_dir, out_dir, device, optimizer;
+  std::optional<std::string> data_dir, out_dir, device, optimizer, binarize;
   std::optional<int64_t> epochs, batch_size, threads;
   std::optional<uint64_t> seed;
   std::optional<double> lr;
@@ -65,6 +65,7 @@ int main(int argc, char** argv) {
   app.add_option("--resume", resume,
                  "continue a run: its folder (newest complete checkpoint) or a checkpoint file");
   app.add_option("--data-dir", data_dir, "folder with the four IDX files (overrides data.dir)");
+  app.add_option("--binarize", binarize, "none, static or dynamic (overrides data.binarize)");
   app.add_option("--out-dir", out_dir, "run folder (overrides train.out_dir)");
   app.add_option("--epochs", epochs, "overrides train.epochs");
   app.add_option("--device", device, "auto, cpu or cuda (overrides train.device)");
@@ -92,6 +93,7 @@ int main(int argc, char** argv) {
     }
     if (data_dir) cfg.data.dir = *data_dir;
     if (out_dir) cfg.train.out_dir = *out_dir;
+    if (binarize) cfg.data.binarize = *binarize;
     if (epochs) cfg.train.epochs = *epochs;
     if (device) cfg.train.device = *device;
     if (seed) cfg.train.seed = *seed;

@@ -57,6 +57,8 @@ const std::map<std::string, Setter>& setters() {
   static const std::map<std::string, Setter> table = {
       {"data.dir",
        [](Config& c, const auto& in, const auto& w) { c.data.dir = single(in, w); }},
+      {"data.binarize",
+       [](Config& c, const auto& in, const auto& w) { c.data.binarize = single(in, w); }},
       {"model.image_height", set_int([](Config& c) -> int64_t& { return c.model.image_height; })},
       {"model.image_width", set_int([](Config& c) -> int64_t& { return c.model.image_width; })},
       {"model.hidden",
@@ -162,6 +164,8 @@ void validate(const Config& c) {
     require(path.find_first_of("#\"\n") == std::string::npos, key,
             "a path without '#', '\"' or a line break", quote(path));
   require(!c.data.dir.empty(), "data.dir", "a folder", "an empty string");
+  require(c.data.binarize == "none" || c.data.binarize == "static" || c.data.binarize == "dynamic",
+          "data.binarize", "\"none\", \"static\" or \"dynamic\"", quote(c.data.binarize));
   require(c.model.image_height >= 1 && c.model.image_height <= 4096, "model.image_height",
           "in [1, 4096]", std::to_string(c.model.image_height));
   require(c.model.image_width >= 1 && c.model.image_width <= 4096, "model.image_width",
@@ -196,7 +200,8 @@ std::string to_toml(const Config& c) {
   std::ostringstream os;
   os << std::setprecision(std::numeric_limits<double>::max_digits10);
   os << "[data]\n";
-  os << "dir = " << quote(c.data.dir) << "\n\n";
+  os << "dir = " << quote(c.data.dir) << "\n";
+  os << "binarize = " << quote(c.data.binarize) << "\n\n";
   os << "[model]\n";
   os << "image_height = " << c.model.image_height << "\n";
   os << "image_width = " << c.model.image_width << "\n";

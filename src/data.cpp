@@ -115,6 +115,31 @@ Dataset load_split(const std::string& dir, Split split) {
   return ds;
 }
 
+Binarize parse_binarize(const std::string& name) {
+  if (name == "none") return Binarize::kNone;
+  if (name == "static") return Binarize::kStatic;
+  if (name == "dynamic") return Binarize::kDynamic;
+  throw DataError("data.binarize must be \"none\", \"static\" or \"dynamic\", not \"" + name + "\"");
+}
+
+torch::Tensor binarize_images(const torch::Tensor& images, Binarize mode, bool for_training, uint64_t seed) {
+  if (mode == Binarize::kNone || (mode == Binarize::kDynamic && for_training)) return images;
+  if (mode == Binarize::kStatic) return (images >= 128).to(torch::kUInt8) * 255;
+  auto gen = at::detail::createCPUGenerator(seed ^ 0x5bd1e9955bd1e995ull);
+  const torch::Tensor p = images.to(torch::kCPU, torch::kFloat64) / 255.0;
+  return (torch::bernoulli(p, gen) * 255).to(torch::kUInt8).to(images.device());
+}
+
+Dataset load_split(const std::string& dir, Split split, Binarize mode, bool for_training, uint64_t seed) {
+  Dataset ds = load_split(dir, split);
+  ds.images = binarize_images(ds.images, mode, for_training, seed);
+  return ds;
+}
+
+torch::Tensor binarize_batch(const torch::Tensor& x, Binarize mode) {
+  return mode == Binarize::kDynamic ? torch::bernoulli(x) : x;
+}
+
 torch::Tensor epoch_permutation(int64_t n, uint64_t seed, int64_t epoch) {
   // splitmix64 of (seed, epoch): independent streams per epoch, and the order
   // does not depend on how many random numbers training drew before.

@@ -58,6 +58,7 @@ std::string metrics_json(const EpochMetrics& m) {
 
 void log_config_table(const Config& cfg, const Dataset& train_set, const Dataset& test_set) {
   spdlog::info("{:<22} {}", "data.dir", cfg.data.dir);
+  spdlog::info("{:<22} {}", "data.binarize", cfg.data.binarize);
   spdlog::info("{:<22} {} train / {} test, {}x{}", "data.images", train_set.size(),
                test_set.size(), train_set.height(), train_set.width());
   spdlog::info("{:<22} {}", "model.layers", describe_layers(cfg.model));
@@ -149,6 +150,9 @@ void check_resume_config(const Config& saved, const Config& now, const std::stri
     throw ConfigError(path + ": cannot resume with a different train.batch_size (" +
                       std::to_string(saved.train.batch_size) + " vs " +
                       std::to_string(now.train.batch_size) + "): it changes the data order");
+  if (saved.data.binarize != now.data.binarize)
+    throw ConfigError(path + ": cannot resume with a different data.binarize (" + saved.data.binarize + " vs " +
+                      now.data.binarize + "): it changes the data the model learns");
   if (saved.train.seed != now.train.seed)
     throw ConfigError(path + ": cannot resume with a different train.seed (" +
                       std::to_string(saved.train.seed) + " vs " +
@@ -219,8 +223,9 @@ TrainResult train(const Config& cfg, const TrainOptions& options) {
     loaded = load_model(options.resume, device);
     check_resume_config(loaded.meta.config, cfg, options.resume);
   }
-  const Dataset train_set = load_split(cfg.data.dir, Split::kTrain);
-  const Dataset test_set = load_split(cfg.data.dir, Split::kTest);
+  const Binarize binarize = parse_binarize(cfg.data.binarize);
+  const Dataset train_set = load_split(cfg.data.dir, Split::kTrain, binarize, /*for_training=*/true, cfg.train.seed);
+  const Dataset test_set = load_split(cfg.data.dir, Split::kTest, binarize, /*for_training=*/false, cfg.train.seed);
   check_image_size(cfg, train_set, "train");
   check_image_size(cfg, test_set, "test");
 
@@ -319,7 +324,8 @@ TrainResult train(const Config& cfg, const TrainOptions& options) {
     for (int64_t b = first_batch; b < batches; ++b) {
       const int64_t start = b * cfg.train.batch_size;
       const int64_t len = std::min(cfg.train.batch_size, n - start);
-      const torch::Tensor x = to_unit_float(train_images.index_select(0, order.narrow(0, start, len)));
+      const torch::Tensor x =
+          binarize_batch(to_unit_float(train_images.index_select(0, order.narrow(0, start, len))), binarize);
       optimizer->zero_grad();
       const VAEOutput out = model->forward(x);
       const LossTerms terms = vae_loss(out.logits, x, out.mu, out.log_var);

@@ -89,6 +89,8 @@ TEST(Config, OutOfRangeValuesNameKeyAndRange) {
             std::string::npos);
   EXPECT_NE(config_error("[train]\nseed = -1\n").find("'train.seed'"), std::string::npos);
   EXPECT_NE(config_error("[model]\nhidden = [0]\n").find("'model.hidden'"), std::string::npos);
+  EXPECT_NE(config_error("[data]\nbinarize = \"yes\"\n").find("'data.binarize' must be \"none\", \"static\" or"),
+            std::string::npos);
 }
 
 TEST(Config, TomlRoundTrip) {
@@ -99,7 +101,9 @@ TEST(Config, TomlRoundTrip) {
   c.train.lr = 0.000123456789;
   c.train.seed = 987654321;
   c.train.optimizer = "rmsprop";
+  c.data.binarize = "dynamic";
   const Config back = parse_config(to_toml(c), "roundtrip");
+  EXPECT_EQ(back.data.binarize, "dynamic");
   EXPECT_EQ(to_toml(back), to_toml(c));
   EXPECT_TRUE(back.model == c.model);
   EXPECT_EQ(back.train.lr, c.train.lr);  // exact, not approximately

@@ -242,5 +242,39 @@ TEST(DefaultData, HoldsTheConvertedNpmDigits) {
   EXPECT_EQ(train.images.max().item<int>(), 255);
 }
 
+TEST(Binarize, StaticThresholdsAtHalf) {
+  const torch::Tensor img = torch::tensor({0, 127, 128, 255}, torch::kUInt8).reshape({1, 2, 2});
+  const torch::Tensor want = torch::tensor({0, 0, 255, 255}, torch::kUInt8).reshape({1, 2, 2});
+  EXPECT_TRUE(torch::equal(binarize_images(img, Binarize::kStatic, true, 1), want));
+  EXPECT_TRUE(torch::equal(binarize_images(img, Binarize::kStatic, false, 1), want));
+  EXPECT_TRUE(torch::equal(binarize_images(img, Binarize::kNone, false, 1), img));
+}
+
+TEST(Binarize, DynamicEvaluationImagesAreOneFixedDraw) {
+  const torch::Tensor img = torch::full({200, 28, 28}, 64, torch::kUInt8);  // p = 0.251
+  // Training images stay grey: each batch is drawn anew.
+  EXPECT_TRUE(torch::equal(binarize_images(img, Binarize::kDynamic, true, 1), img));
+  const torch::Tensor a = binarize_images(img, Binarize::kDynamic, false, 1);
+  EXPECT_TRUE(((a == 0) | (a == 255)).all().item<bool>());
+  EXPECT_NEAR((a == 255).to(torch::kFloat64).mean().item<double>(), 64.0 / 255, 0.005);
+  EXPECT_TRUE(torch::equal(a, binarize_images(img, Binarize::kDynamic, false, 1)));    // fixed by the seed
+  EXPECT_FALSE(torch::equal(a, binarize_images(img, Binarize::kDynamic, false, 2)));   // and by nothing else
+  const torch::Tensor edges = torch::tensor({0, 255}, torch::kUInt8).reshape({1, 1, 2});
+  EXPECT_TRUE(torch::equal(binarize_images(edges, Binarize::kDynamic, false, 3), edges));
+}
+
+TEST(Binarize, DynamicBatchesAreFreshBernoulliDraws) {
+  const torch::Tensor x = torch::full({100, 784}, 0.75);
+  torch::manual_seed(0);
+  const torch::Tensor a = binarize_batch(x, Binarize::kDynamic);
+  const torch::Tensor b = binarize_batch(x, Binarize::kDynamic);
+  EXPECT_TRUE(((a == 0) | (a == 1)).all().item<bool>());
+  EXPECT_NEAR(a.mean().item<double>(), 0.75, 0.01);
+  EXPECT_FALSE(torch::equal(a, b));
+  EXPECT_TRUE(torch::equal(binarize_batch(x, Binarize::kStatic), x));  // already thresholded at load
+  EXPECT_THROW(parse_binarize("yes"), DataError);
+  EXPECT_EQ(parse_binarize("dynamic"), Binarize::kDynamic);
+}
+
 }  // namespace
 }  // namespace vae

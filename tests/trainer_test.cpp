@@ -311,3 +311,50 @@ TEST(Trainer, EvaluateIsDeterministicForASeed) {
 
 }  // namespace
 }  // namespace vae
+
+namespace vae {
+namespace {
+
+// Dynamic binarization draws from the generator a checkpoint saves: a stop
+// mid-epoch and a resume must still match the uninterrupted run exactly, and
+// the draws must matter (the static run learns something else).
+TEST(Binarize, DynamicRunsResumeExactlyAndDifferFromStatic) {
+  testing::TempDir dir;
+  testing::write_synthetic_split(dir.file("data"), 256, 64, /*gz=*/false);
+  Config cfg = small_run(dir);
+  cfg.data.binarize = "dynamic";
+  cfg.train.out_dir = dir.file("whole");
+  train(cfg, {});
+
+  cfg.train.out_dir = dir.file("stopped");
+  TrainOptions stop_at_6;
+  int polls = 0;
+  stop_at_6.stop_requested = [&polls] { return ++polls >= 6 ? 15 : 0; };
+  EXPECT_EQ(train(cfg, stop_at_6).stopped_by, 15);
+  TrainOptions resume;
+  resume.resume = resume_checkpoint_path(dir.file("stopped"));
+  train(cfg, resume);
+  LoadedModel a = load_model(dir.file("whole/checkpoints/last.pt"), torch::kCPU);
+  LoadedModel b = load_model(dir.file("stopped/checkpoints/last.pt"), torch::kCPU);
+  EXPECT_TRUE(testing::same_parameters(a.model, b.model));
+  EXPECT_EQ(a.meta.config.data.binarize, "dynamic");
+
+  Config other = cfg;
+  other.data.binarize = "static";
+  TrainOptions changed;
+  changed.resume = resume.resume;
+  try {
+    train(other, changed);
+    FAIL() << "a resume with another data.binarize was accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("data.binarize (dynamic vs static)"), std::string::npos) << e.what();
+  }
+
+  other.train.out_dir = dir.file("static");
+  train(other, {});
+  LoadedModel c = load_model(dir.file("static/checkpoints/last.pt"), torch::kCPU);
+  EXPECT_FALSE(testing::same_parameters(a.model, c.model));
+}
+
+}  // namespace
+}  // namespace vae

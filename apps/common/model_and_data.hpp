@@ -1,6 +1,7 @@
 // For the tools that run a checkpoint over a data split (vae-encode,
 // vae-eval): one place that resolves the device, loads the checkpoint, and
-// reads the split from --data-dir or, by default, the folder it trained on.
+// reads the split from --data-dir or, by default, the folder it trained on,
+// binarized as in training (data.binarize).
 #pragma once
 
 #include <string>
@@ -23,7 +24,10 @@ inline ModelAndData load_model_and_split(const std::string& checkpoint, const st
   const torch::Device dev = resolve_device(device);
   LoadedModel loaded = load_model(checkpoint, dev);
   const std::string dir = data_dir.empty() ? loaded.meta.config.data.dir : data_dir;
-  Dataset data = load_split(dir, parse_split(split));
+  // The images the model was scored on in training: binarized as it was.
+  const Config& cfg = loaded.meta.config;
+  Dataset data = load_split(dir, parse_split(split), parse_binarize(cfg.data.binarize), /*for_training=*/false,
+                            cfg.train.seed);
   return {dev, std::move(loaded), dir, std::move(data)};
 }
 

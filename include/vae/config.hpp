@@ -25,6 +25,9 @@ class ConfigError : public std::runtime_error {
 struct DataConfig {
   // Folder holding the four IDX files (raw or .gz, official MNIST names).
   std::string dir = "data/mnist";
+  // "none", "static" or "dynamic": whether pixels are binarized, once or per
+  // use, to compare with binarized-MNIST results (see vae/data.hpp).
+  std::string binarize = "none";
 };
 
 struct ModelConfig {

@@ -54,6 +54,30 @@ struct Dataset {
 // Loads a split's images and labels from dir; checks that their counts match.
 Dataset load_split(const std::string& dir, Split split);
 
+// data.binarize: "none" (grey levels in [0, 1] as targets), "static" (each
+// pixel thresholded once: byte >= 128 -> 1, else 0) or "dynamic" (training
+// images redrawn as Bernoulli(byte / 255) each time they are used; the
+// evaluation images drawn once from a fixed seed, so every epoch and tool
+// scores the same binary test set). Binarized MNIST papers use the last two.
+enum class Binarize { kNone, kStatic, kDynamic };
+// "none", "static" or "dynamic"; anything else throws DataError.
+Binarize parse_binarize(const std::string& name);
+
+// The images a split is trained or evaluated on, uint8: as stored (kNone),
+// thresholded to 0/255 (kStatic), or for kDynamic left as stored when
+// `for_training` (batches are drawn with binarize_batch) and otherwise one
+// Bernoulli draw to 0/255 from `seed`, independent of the global generator.
+torch::Tensor binarize_images(const torch::Tensor& images, Binarize mode, bool for_training, uint64_t seed);
+
+// Loads a split and applies binarize_images with the run's settings
+// (for_training: the train split when training).
+Dataset load_split(const std::string& dir, Split split, Binarize mode, bool for_training, uint64_t seed);
+
+// A training batch x (float [B, D] in [0, 1]): for kDynamic a fresh
+// Bernoulli draw from the default generator of x's device (saved in
+// checkpoints, so a resumed run draws the same), else x itself.
+torch::Tensor binarize_batch(const torch::Tensor& x, Binarize mode);
+
 // A permutation of [0, n) that depends only on (seed, epoch): int64 [n], on CPU.
 torch::Tensor epoch_permutation(int64_t n, uint64_t seed, int64_t epoch);
 

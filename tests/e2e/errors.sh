@@ -9,6 +9,7 @@ expect_error "unknown key 'model.latnet'" "$T" --config "$WORK/typo.toml" --data
 printf '[train]\nbatch_size = -4\n' >"$WORK/neg.toml"
 expect_error "'train.batch_size' must be in [1" "$T" --config "$WORK/neg.toml" --data-dir "$WORK/data"
 expect_error "'train.lr' must be a finite number > 0" "$T" --lr 0 --data-dir "$WORK/data"
+expect_error "'data.binarize' must be \"none\", \"static\" or \"dynamic\"" "$T" --binarize yes --data-dir "$WORK/data"
 expect_error "cannot open config file" "$T" --config "$WORK/absent.toml"
 expect_error "data folder does not exist" "$T" --data-dir "$WORK/nowhere" --out-dir "$WORK/r2"
 expect_error "--bogus" "$T" --bogus 1

@@ -1,0 +1,154 @@
+#!/usr/bin/env python3
+"""Open a vae checkpoint in Python PyTorch, without the C++ tools.
+
+A checkpoint (run/checkpoints/last.pt) is a TorchScript archive:
+torch.jit.load reads it. Its parameters are named like the guide's PyTorch
+module (encoder.fc1.weight, ..., decoder.fc6.bias) and its config is kept as
+TOML text, so the equivalent nn.Module below is built from the config and
+loaded with load_state_dict(strict=True).
+
+    python3 examples/python/vae_from_checkpoint.py runs/mnist_vae/checkpoints/last.pt \\
+        --data-dir data/mnist --split test --out mu.npy    # the means vae-encode writes
+    python3 examples/python/vae_from_checkpoint.py CKPT --sample 16 --out x.npy
+
+Needs python3-torch and python3-numpy (Debian), and Python 3.11 for tomllib.
+"""
+import argparse
+import gzip
+import os
+import struct
+import sys
+import tomllib
+
+import numpy as np
+import torch
+from torch import nn
+
+
+class Encoder(nn.Module):
+    """x [B, D] -> (mu, log_var): fc1..fcK with ReLU, then the two heads."""
+
+    def __init__(self, d, hidden, latent):
+        super().__init__()
+        widths = [d] + hidden
+        self.hidden = [f"fc{i + 1}" for i in range(len(hidden))]
+        for name, (a, b) in zip(self.hidden, zip(widths, widths[1:])):
+            setattr(self, name, nn.Linear(a, b))
+        self.fc_mean = nn.Linear(widths[-1], latent)
+        self.fc_sd = nn.Linear(widths[-1], latent)  # gives log_var, as in the guide
+
+    def forward(self, x):
+        h = x
+        for name in self.hidden:
+            h = torch.relu(getattr(self, name)(h))
+        return self.fc_mean(h), self.fc_sd(h)
+
+
+class Decoder(nn.Module):
+    """z [B, Z] -> logits [B, D]: fc(K+2)..fc(2K+2), ReLU between, no sigmoid."""
+
+    def __init__(self, d, hidden, latent):
+        super().__init__()
+        k = len(hidden)
+        widths = [latent] + hidden[::-1] + [d]
+        self.layers = [f"fc{k + 2 + i}" for i in range(k + 1)]
+        for name, (a, b) in zip(self.layers, zip(widths, widths[1:])):
+            setattr(self, name, nn.Linear(a, b))
+
+    def forward(self, z):
+        h = z
+        for i, name in enumerate(self.layers):
+            h = getattr(self, name)(h)
+            if i + 1 < len(self.layers):
+                h = torch.relu(h)
+        return h
+
+
+class VAE(nn.Module):
+    """The guide's VAE: encoder, reparameterized sampling, decoder."""
+
+    def __init__(self, d, hidden, latent):
+        super().__init__()
+        self.encoder = Encoder(d, hidden, latent)
+        self.decoder = Decoder(d, hidden, latent)
+
+    def sampling(self, mu, log_var):
+        return mu + torch.exp(0.5 * log_var) * torch.randn_like(mu)
+
+    def decode(self, z):
+        return torch.sigmoid(self.decoder(z))
+
+    def forward(self, x):
+        mu, log_var = self.encoder(x.flatten(1))
+        return self.decoder(self.sampling(mu, log_var)), mu, log_var
+
+
+def load_vae(path):
+    """Returns (VAE with the checkpoint's weights, config dict, TorchScript archive)."""
+    archive = torch.jit.load(path, map_location="cpu")
+    if getattr(archive, "vae_format", None) != "vae-checkpoint":
+        raise ValueError(f"{path}: not a vae checkpoint")
+    cfg = tomllib.loads(archive.config)
+    m = cfg["model"]
+    model = VAE(m["image_height"] * m["image_width"], list(m["hidden"]), m["latent"])
+    state = {k: v for k, v in archive.state_dict().items() if k.startswith(("encoder.", "decoder."))}
+    model.load_state_dict(state, strict=True)  # every name and shape must match
+    return model.eval(), cfg, archive
+
+
+def read_idx(path):
+    """An IDX file (raw or .gz) as a uint8 or int64 array."""
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rb") as f:
+        data = f.read()
+    zero, dtype, dims = struct.unpack(">HBB", data[:4])
+    if zero != 0 or dtype != 0x08:
+        raise ValueError(f"{path}: not an unsigned-byte IDX file")
+    shape = struct.unpack(f">{dims}I", data[4:4 + 4 * dims])
+    return np.frombuffer(data, np.uint8, offset=4 + 4 * dims).reshape(shape)
+
+
+def find_idx(data_dir, stem):
+    for name in (stem, stem + ".gz"):
+        if os.path.exists(os.path.join(data_dir, name)):
+            return os.path.join(data_dir, name)
+    raise FileNotFoundError(f"{data_dir}: neither {stem} nor {stem}.gz")
+
+
+def model_inputs(images, binarize):
+    """uint8 [N, H, W] -> float32 [N, D] as the tools feed the model."""
+    if binarize == "static":
+        images = np.where(images >= 128, 255, 0).astype(np.uint8)
+    elif binarize == "dynamic":
+        raise SystemExit("data.binarize = dynamic: the tools score one fixed Bernoulli draw of the test set, "
+                         "made by LibTorch's generator; use vae-encode's output for such runs")
+    return torch.from_numpy(images.reshape(len(images), -1).astype(np.float32) / 255.0)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("checkpoint")
+    p.add_argument("--data-dir", help="IDX folder (default: the checkpoint's data.dir)")
+    p.add_argument("--split", choices=["train", "test"], default="test")
+    p.add_argument("--sample", type=int, default=0, help="decode this many z ~ N(0, I) instead of encoding")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help=".npy: latent means [N, Z], or samples [n, H, W]")
+    a = p.parse_args()
+
+    model, cfg, _ = load_vae(a.checkpoint)
+    with torch.inference_mode():
+        if a.sample:
+            torch.manual_seed(a.seed)
+            z = torch.randn(a.sample, cfg["model"]["latent"])
+            out = model.decode(z).reshape(a.sample, cfg["model"]["image_height"], cfg["model"]["image_width"])
+        else:
+            stem = "train-images-idx3-ubyte" if a.split == "train" else "t10k-images-idx3-ubyte"
+            images = read_idx(find_idx(a.data_dir or cfg["data"]["dir"], stem))
+            x = model_inputs(images, cfg["data"].get("binarize", "none"))
+            out = torch.cat([model.encoder(x[i:i + 1000])[0] for i in range(0, len(x), 1000)])
+    np.save(a.out, out.numpy())
+    print(f"wrote {tuple(out.shape)} to {a.out}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -19,7 +19,8 @@ else
 fi
 "$BIN/vae-sample" --checkpoint "$RUN/checkpoints/last.pt" --num 100 --seed 0 --out "$RUN/generated.png"
 "$BIN/vae-sample" --checkpoint "$RUN/checkpoints/last.pt" --manifold --grid 20 --out "$RUN/manifold.png"
-"$BIN/vae-encode" --checkpoint "$RUN/checkpoints/last.pt" --split test --out "$RUN/latent_test.csv"
+"$BIN/vae-encode" --checkpoint "$RUN/checkpoints/last.pt" --split test --out "$RUN/latent_test.csv" \
+  --plot "$RUN/latent_test.png"
 
 cat <<MSG
 
@@ -28,6 +29,8 @@ Outputs of the guide's VAE (784-512-256-2) on data/mnist:
   $RUN/manifold.png         digits decoded over a 20 x 20 grid of the 2-D latent space
   $RUN/images/              per epoch: test digits above their reconstructions, and samples
   $RUN/latent_test.csv      latent means of the 1,000 test digits (index,label,mu_0,mu_1)
+  $RUN/latent_test.png      those means as a scatter plot coloured by digit
+  $RUN/loss.png             train and test loss per epoch
   $RUN/samples.png          64 digits sampled at the end of training
   $RUN/metrics.jsonl        per-epoch train/test loss (nats per image)
   $RUN/checkpoints/last.pt  weights + optimizer state + config

@@ -2,6 +2,8 @@
 // checkpoint on a data split, printed and written as JSON.
 #include <spdlog/spdlog.h>
 
+#include <nlohmann/json.hpp>
+
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -34,19 +36,18 @@ int main(int argc, char** argv) {
     const auto t0 = std::chrono::steady_clock::now();
     const vae::Evaluation e = vae::evaluate_model(m.model, data.images.to(dev), opt);
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    char json[1024];
-    std::snprintf(json, sizeof json,
-                  "{\"checkpoint\": \"%s\", \"data_dir\": \"%s\", \"split\": \"%s\", \"images\": %lld, "
-                  "\"neg_elbo\": %.6f, \"bce\": %.6f, \"kl\": %.6f, \"iw_samples\": %lld, \"nll_iw\": %s, "
-                  "\"active_units\": %lld, \"latent\": %lld, \"seconds\": %.3f}\n",
-                  checkpoint.c_str(), dir.c_str(), split.c_str(), static_cast<long long>(e.images), e.neg_elbo,
-                  e.bce, e.kl, static_cast<long long>(e.iw_samples),
-                  std::isfinite(e.nll_iw) ? std::to_string(e.nll_iw).c_str() : "null",
-                  static_cast<long long>(e.active_units), static_cast<long long>(e.latent), secs);
-    std::fputs(json, stdout);
+    nlohmann::ordered_json j = {
+        {"checkpoint", checkpoint}, {"data_dir", dir},       {"split", split},
+        {"images", e.images},       {"likelihood", m.meta.config.model.likelihood},
+        {"neg_elbo", e.neg_elbo},   {"recon", e.recon},      {"kl", e.kl},
+        {"iw_samples", e.iw_samples}, {"nll_iw", nullptr},   {"active_units", e.active_units},
+        {"latent", e.latent},       {"seconds", secs}};
+    if (std::isfinite(e.nll_iw)) j["nll_iw"] = e.nll_iw;
+    const std::string json = j.dump() + "\n";
+    std::fputs(json.c_str(), stdout);
     if (!out.empty()) vae::write_file_atomic(out, json);
-    spdlog::info("{} {} images: -ELBO {:.3f} (bce {:.3f} + kl {:.3f}), IW NLL (K={}) {:.3f}, active units {}/{}, {:.1f} s",
-                 split, e.images, e.neg_elbo, e.bce, e.kl, e.iw_samples, e.nll_iw, e.active_units, e.latent, secs);
+    spdlog::info("{} {} images: -ELBO {:.3f} (recon {:.3f} + kl {:.3f}), IW NLL (K={}) {:.3f}, active units {}/{}, {:.1f} s",
+                 split, e.images, e.neg_elbo, e.recon, e.kl, e.iw_samples, e.nll_iw, e.active_units, e.latent, secs);
     return 0;
   });
 }

@@ -58,7 +58,7 @@ int main(int argc, char** argv) {
   std::optional<std::string> data_dir, out_dir, device, optimizer, binarize;
   std::optional<int64_t> epochs, batch_size, threads;
   std::optional<uint64_t> seed;
-  std::optional<double> lr;
+  std::optional<double> lr, beta;
   bool force = false;
   std::string resume;
   app.add_option("--config", config_path, "TOML config file (see configs/); defaults apply without it");
@@ -72,6 +72,7 @@ int main(int argc, char** argv) {
   app.add_option("--seed", seed, "overrides train.seed");
   app.add_option("--batch-size", batch_size, "overrides train.batch_size");
   app.add_option("--lr", lr, "overrides train.lr");
+  app.add_option("--beta", beta, "weight of the KL term (overrides loss.beta)");
   app.add_option("--optimizer", optimizer, "adam or rmsprop (overrides train.optimizer)");
   app.add_option("--threads", threads, "LibTorch intra-op threads, 0 = LibTorch's default");
   app.add_flag("--force", force, "overwrite a run folder that already holds a run");
@@ -99,6 +100,7 @@ int main(int argc, char** argv) {
     if (seed) cfg.train.seed = *seed;
     if (batch_size) cfg.train.batch_size = *batch_size;
     if (lr) cfg.train.lr = *lr;
+    if (beta) cfg.loss.beta = *beta;
     if (optimizer) cfg.train.optimizer = *optimizer;
     if (threads) cfg.train.threads = *threads;
     vae::validate(cfg);

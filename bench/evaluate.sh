@@ -47,13 +47,13 @@ print("Nats per image. The negative ELBO draws one z per image; the IW NLL is th
       "(`data.binarize = none`) except in the last row, so only that row is on the scale of",
       "binarized-MNIST papers (there the test digits are one fixed Bernoulli draw, and the model saw",
       "9,000 training digits, not 60,000).\n")
-print("| config | data | test images | -ELBO | BCE | KL | IW NLL | K | active units | eval seconds |")
+print("| config | data | test images | -ELBO | recon (BCE) | KL | IW NLL | K | active units | eval seconds |")
 print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 for row in rows:
     name, config, extra = row.split("|")
     e = json.load(open(f"{out}/{name}.eval.json"))
     cfg = f"`{config}`" + (f" `{extra}`" if extra else "")
-    print(f"| {cfg} | `{e['data_dir']}` | {e['images']:,} | {e['neg_elbo']:.2f} | {e['bce']:.2f} |",
+    print(f"| {cfg} | `{e['data_dir']}` | {e['images']:,} | {e['neg_elbo']:.2f} | {e['recon']:.2f} |",
           f"{e['kl']:.2f} | {e['nll_iw']:.2f} | {e['iw_samples']} | {e['active_units']}/{e['latent']} |",
           f"{e['seconds']:.0f} |")
 PY

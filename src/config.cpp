@@ -91,6 +91,11 @@ const std::map<std::string, Setter>& setters() {
       {"train.threads", set_int([](Config& c) -> int64_t& { return c.train.threads; })},
       {"train.out_dir",
        [](Config& c, const auto& in, const auto& w) { c.train.out_dir = single(in, w); }},
+      {"model.likelihood",
+       [](Config& c, const auto& in, const auto& w) { c.model.likelihood = single(in, w); }},
+      {"loss.beta",
+       [](Config& c, const auto& in, const auto& w) { c.loss.beta = parse_double(single(in, w), w); }},
+      {"loss.kl_warmup_epochs", set_int([](Config& c) -> int64_t& { return c.loss.kl_warmup_epochs; })},
       {"train.nonfinite",
        [](Config& c, const auto& in, const auto& w) { c.train.nonfinite = single(in, w); }},
       {"train.keep_best",
@@ -175,6 +180,11 @@ void validate(const Config& c) {
             std::to_string(h));
   require(c.model.latent >= 1 && c.model.latent <= 65536, "model.latent", "in [1, 65536]",
           std::to_string(c.model.latent));
+  require(c.model.likelihood == "bernoulli" || c.model.likelihood == "gaussian", "model.likelihood",
+          "\"bernoulli\" or \"gaussian\"", quote(c.model.likelihood));
+  require(c.loss.beta >= 0 && c.loss.beta <= 1e6, "loss.beta", "in [0, 1e6]", number(c.loss.beta));
+  require(c.loss.kl_warmup_epochs >= 0 && c.loss.kl_warmup_epochs <= 1000000, "loss.kl_warmup_epochs",
+          "in [0, 1000000]", std::to_string(c.loss.kl_warmup_epochs));
   require(c.train.optimizer == "adam" || c.train.optimizer == "rmsprop", "train.optimizer",
           "\"adam\" or \"rmsprop\"", quote(c.train.optimizer));
   require(c.train.lr > 0 && std::isfinite(c.train.lr), "train.lr", "a finite number > 0",
@@ -208,7 +218,11 @@ std::string to_toml(const Config& c) {
   os << "hidden = [";
   for (size_t i = 0; i < c.model.hidden.size(); ++i) os << (i ? ", " : "") << c.model.hidden[i];
   os << "]\n";
-  os << "latent = " << c.model.latent << "\n\n";
+  os << "latent = " << c.model.latent << "\n";
+  os << "likelihood = " << quote(c.model.likelihood) << "\n\n";
+  os << "[loss]\n";
+  os << "beta = " << c.loss.beta << "\n";
+  os << "kl_warmup_epochs = " << c.loss.kl_warmup_epochs << "\n\n";
   os << "[train]\n";
   os << "optimizer = " << quote(c.train.optimizer) << "\n";
   os << "lr = " << c.train.lr << "\n";
@@ -247,6 +261,7 @@ std::string model_difference(const ModelConfig& a, const ModelConfig& b) {
   if (a.hidden != b.hidden) return diff("model.hidden", list(a.hidden), list(b.hidden));
   if (a.latent != b.latent)
     return diff("model.latent", std::to_string(a.latent), std::to_string(b.latent));
+  if (a.likelihood != b.likelihood) return diff("model.likelihood", a.likelihood, b.likelihood);
   return "";
 }
 

@@ -24,6 +24,7 @@ torch::Tensor log_normal(const torch::Tensor& z, const torch::Tensor& mean, cons
 torch::Tensor iw_log_likelihood(VAE& model, const torch::Tensor& x, int64_t k, at::Generator& gen,
                                 int64_t chunk_rows) {
   c10::InferenceMode guard;
+  const Likelihood lik = likelihood_of(model->config());
   auto [mu, log_var] = model->encode(x);  // [B, Z]
   const int64_t b = x.size(0), z_dim = mu.size(1);
   // log w_k = log p(x|z_k) + log p(z_k) - log q(z_k|x), reduced with a
@@ -36,9 +37,7 @@ torch::Tensor iw_log_likelihood(VAE& model, const torch::Tensor& x, int64_t k, a
     const torch::Tensor eps = torch::randn({s, b, z_dim}, gen, torch::kFloat32).to(x.device());
     const torch::Tensor z = mu.unsqueeze(0) + torch::exp(0.5 * log_var).unsqueeze(0) * eps;  // [s, B, Z]
     const torch::Tensor logits = model->decoder()->forward(z.reshape({s * b, z_dim})).reshape({s, b, -1});
-    const torch::Tensor target = x.unsqueeze(0).expand_as(logits);
-    const torch::Tensor log_px_z =
-        -torch::binary_cross_entropy_with_logits(logits, target, {}, {}, at::Reduction::None).sum(-1);
+    const torch::Tensor log_px_z = log_likelihood(logits, x.unsqueeze(0).expand_as(logits), lik);
     const torch::Tensor log_pz = (-0.5 * (kLog2Pi + z.pow(2))).sum(-1);
     const torch::Tensor log_qz = log_normal(z, mu.unsqueeze(0), log_var.unsqueeze(0));
     const torch::Tensor log_w = (log_px_z + log_pz - log_qz).to(torch::kFloat64);  // [s, B]
@@ -65,7 +64,8 @@ Evaluation evaluate_model(VAE& model, const torch::Tensor& images, const EvalOpt
   e.images = n;
   e.iw_samples = options.iw_samples;
   e.latent = model->config().latent;
-  double bce = 0, kl = 0, nll = 0;
+  const Likelihood lik = likelihood_of(model->config());
+  double recon = 0, kl = 0, nll = 0;
   std::vector<torch::Tensor> mus;
   for (int64_t start = 0; start < n; start += options.batch_images) {
     const int64_t len = std::min(options.batch_images, n - start);
@@ -73,15 +73,16 @@ Evaluation evaluate_model(VAE& model, const torch::Tensor& images, const EvalOpt
     auto [mu, log_var] = model->encode(x);
     mus.push_back(mu.to(torch::kCPU));
     const torch::Tensor eps = torch::randn(mu.sizes(), gen, torch::kFloat32).to(mu.device());
-    const LossTerms t = vae_loss(model->decoder()->forward(mu + torch::exp(0.5 * log_var) * eps), x, mu, log_var);
-    bce += t.bce.item<double>();
+    const LossTerms t =
+        vae_loss(model->decoder()->forward(mu + torch::exp(0.5 * log_var) * eps), x, mu, log_var, lik);
+    recon += t.recon.item<double>();
     kl += t.kl.item<double>();
     if (options.iw_samples > 0)
       nll -= iw_log_likelihood(model, x, options.iw_samples, gen_iw, chunk_rows).sum().item<double>();
   }
-  e.bce = bce / static_cast<double>(n);
+  e.recon = recon / static_cast<double>(n);
   e.kl = kl / static_cast<double>(n);
-  e.neg_elbo = e.bce + e.kl;
+  e.neg_elbo = e.recon + e.kl;
   e.nll_iw = options.iw_samples > 0 ? nll / static_cast<double>(n) : std::numeric_limits<double>::quiet_NaN();
   e.active_units = active_units(torch::cat(mus));
   return e;

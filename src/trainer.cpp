@@ -51,7 +51,7 @@ std::string metrics_json(const EpochMetrics& m) {
   return "{\"epoch\": " + std::to_string(m.epoch) + ", \"step\": " + std::to_string(m.step) +
          ", \"train_loss\": " + json_number(m.train_loss) +
          ", \"skipped\": " + std::to_string(m.skipped) +
-         ", \"test_loss\": " + json_number(m.test.loss) + ", \"test_bce\": " + json_number(m.test.bce) +
+         ", \"test_loss\": " + json_number(m.test.loss) + ", \"test_recon\": " + json_number(m.test.recon) +
          ", \"test_kl\": " + json_number(m.test.kl) + ", \"seconds\": " + json_number(m.seconds) +
          ", \"eval_seconds\": " + json_number(m.eval_seconds) + "}";
 }
@@ -59,6 +59,8 @@ std::string metrics_json(const EpochMetrics& m) {
 void log_config_table(const Config& cfg, const Dataset& train_set, const Dataset& test_set) {
   spdlog::info("{:<22} {}", "data.dir", cfg.data.dir);
   spdlog::info("{:<22} {}", "data.binarize", cfg.data.binarize);
+  spdlog::info("{:<22} {}", "model.likelihood", cfg.model.likelihood);
+  spdlog::info("{:<22} {} (KL warm-up over {} epochs)", "loss.beta", cfg.loss.beta, cfg.loss.kl_warmup_epochs);
   spdlog::info("{:<22} {} train / {} test, {}x{}", "data.images", train_set.size(),
                test_set.size(), train_set.height(), train_set.width());
   spdlog::info("{:<22} {}", "model.layers", describe_layers(cfg.model));
@@ -98,10 +100,11 @@ EvalResult evaluate(VAE& model, const torch::Tensor& images, int64_t batch_size,
   c10::InferenceMode guard;
   const bool was_training = model->is_training();
   model->eval();
+  const Likelihood lik = likelihood_of(model->config());
   auto gen = at::detail::createCPUGenerator(seed);
   const int64_t n = images.size(0);
-  torch::Tensor bce = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(images.device()));
-  torch::Tensor kl = bce.clone();
+  torch::Tensor recon = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(images.device()));
+  torch::Tensor kl = recon.clone();
   for (int64_t start = 0; start < n; start += batch_size) {
     const int64_t len = std::min(batch_size, n - start);
     const torch::Tensor x = to_unit_float(images.narrow(0, start, len));
@@ -110,15 +113,15 @@ EvalResult evaluate(VAE& model, const torch::Tensor& images, int64_t batch_size,
     // be an estimate of the ELBO.
     const torch::Tensor eps = torch::randn(mu.sizes(), gen, torch::kFloat32).to(mu.device());
     const torch::Tensor z = mu + torch::exp(0.5 * log_var) * eps;
-    const LossTerms t = vae_loss(model->decoder()->forward(z), x, mu, log_var);
-    bce += t.bce.to(torch::kFloat64);
+    const LossTerms t = vae_loss(model->decoder()->forward(z), x, mu, log_var, lik);
+    recon += t.recon.to(torch::kFloat64);
     kl += t.kl.to(torch::kFloat64);
   }
   model->train(was_training);
   EvalResult r;
-  r.bce = bce.item<double>() / static_cast<double>(n);
+  r.recon = recon.item<double>() / static_cast<double>(n);
   r.kl = kl.item<double>() / static_cast<double>(n);
-  r.loss = r.bce + r.kl;
+  r.loss = r.recon + r.kl;
   return r;
 }
 
@@ -162,6 +165,8 @@ void check_resume_config(const Config& saved, const Config& now, const std::stri
   };
   note("train.epochs", saved.train.epochs, now.train.epochs);
   note("train.lr", saved.train.lr, now.train.lr);
+  note("loss.beta", saved.loss.beta, now.loss.beta);
+  note("loss.kl_warmup_epochs", saved.loss.kl_warmup_epochs, now.loss.kl_warmup_epochs);
   note("train.optimizer", saved.train.optimizer, now.train.optimizer);
   note("train.device", saved.train.device, now.train.device);
   note("train.threads", saved.train.threads, now.train.threads);
@@ -224,6 +229,7 @@ TrainResult train(const Config& cfg, const TrainOptions& options) {
     check_resume_config(loaded.meta.config, cfg, options.resume);
   }
   const Binarize binarize = parse_binarize(cfg.data.binarize);
+  const Likelihood likelihood = likelihood_of(cfg.model);
   const Dataset train_set = load_split(cfg.data.dir, Split::kTrain, binarize, /*for_training=*/true, cfg.train.seed);
   const Dataset test_set = load_split(cfg.data.dir, Split::kTest, binarize, /*for_training=*/false, cfg.train.seed);
   check_image_size(cfg, train_set, "train");
@@ -328,8 +334,9 @@ TrainResult train(const Config& cfg, const TrainOptions& options) {
           binarize_batch(to_unit_float(train_images.index_select(0, order.narrow(0, start, len))), binarize);
       optimizer->zero_grad();
       const VAEOutput out = model->forward(x);
-      const LossTerms terms = vae_loss(out.logits, x, out.mu, out.log_var);
-      const torch::Tensor loss = terms.total();
+      const LossTerms terms = vae_loss(out.logits, x, out.mu, out.log_var, likelihood);
+      const double w = kl_weight(cfg.loss, epoch, b, batches);
+      const torch::Tensor loss = w == 1.0 ? terms.total() : terms.recon + w * terms.kl;
       ++batches_run;
       const double loss_value = options.poison_batch && options.poison_batch(batches_run)
                                     ? std::numeric_limits<double>::quiet_NaN()
@@ -414,9 +421,11 @@ TrainResult train(const Config& cfg, const TrainOptions& options) {
                      make_grid(sample_images(model, kSampleGridCount, cfg.train.seed, device), 8));
       plot::loss_plot(loss_plot_path, st.history, loss_title);
     }
-    spdlog::info("epoch {:>3}/{}  train {:8.3f}  test {:8.3f} (bce {:8.3f} + kl {:7.3f})  {:6.2f} s{}",
-                 epoch, cfg.train.epochs, m.train_loss, m.test.loss, m.test.bce, m.test.kl,
-                 m.seconds, m.skipped ? "  skipped " + std::to_string(m.skipped) : "");
+    const double w_end = kl_weight(cfg.loss, epoch, batches, batches);
+    spdlog::info("epoch {:>3}/{}  train {:8.3f}  test {:8.3f} (recon {:8.3f} + kl {:7.3f})  {:6.2f} s{}{}",
+                 epoch, cfg.train.epochs, m.train_loss, m.test.loss, m.test.recon, m.test.kl,
+                 m.seconds, m.skipped ? "  skipped " + std::to_string(m.skipped) : "",
+                 w_end != 1.0 ? fmt::format("  kl weight {:.3g}", w_end) : std::string());
     result.history.push_back(m);
     if (options.stop_requested && epoch < cfg.train.epochs) {
       if (const int sig = options.stop_requested()) return stopped(sig, epoch + 1, 0);

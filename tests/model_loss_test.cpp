@@ -93,7 +93,7 @@ TEST(Loss, MatchesHandComputedTinyCase) {
   const torch::Tensor mu = torch::tensor({{1.0, 0.0}});
   const torch::Tensor lv = torch::tensor({{0.0, std::log(2.0)}});
   const LossTerms t = vae_loss(logits, x, mu, lv);
-  EXPECT_NEAR(t.bce.item<double>(), 2.820075, 1e-5);
+  EXPECT_NEAR(t.recon.item<double>(), 2.820075, 1e-5);
   EXPECT_NEAR(t.kl.item<double>(), 0.653426, 1e-5);
   EXPECT_NEAR(t.total().item<double>(), 3.473501, 1e-5);
 }
@@ -107,7 +107,7 @@ TEST(Loss, SumsOverBatchAndEqualsTheGuidesSigmoidBce) {
   const LossTerms t = vae_loss(logits, x, mu, lv);
   const torch::Tensor guide_bce =
       torch::binary_cross_entropy(torch::sigmoid(logits), x, {}, at::Reduction::Sum);
-  EXPECT_NEAR(t.bce.item<double>(), guide_bce.item<double>(), 1e-3 * guide_bce.item<double>());
+  EXPECT_NEAR(t.recon.item<double>(), guide_bce.item<double>(), 1e-3 * guide_bce.item<double>());
   const LossTerms first = vae_loss(logits.narrow(0, 0, 3), x.narrow(0, 0, 3), mu.narrow(0, 0, 3), lv.narrow(0, 0, 3));
   const LossTerms rest = vae_loss(logits.narrow(0, 3, 3), x.narrow(0, 3, 3), mu.narrow(0, 3, 3), lv.narrow(0, 3, 3));
   EXPECT_NEAR(t.kl.item<double>(), (first.kl + rest.kl).item<double>(), 1e-4);
@@ -119,7 +119,44 @@ TEST(Loss, StableForSaturatedLogits) {
   // sigmoid(100) rounds to 1 in float; the logit form still gives 100 nats.
   const LossTerms t = vae_loss(torch::tensor({{100.0f}}), torch::tensor({{0.0f}}),
                                torch::zeros({1, 1}), torch::zeros({1, 1}));
-  EXPECT_NEAR(t.bce.item<double>(), 100.0, 1e-4);
+  EXPECT_NEAR(t.recon.item<double>(), 100.0, 1e-4);
+}
+
+TEST(Loss, GaussianIsSquaredErrorPlusTheStatedConstant) {
+  // Logits (0, 2) -> means (0.5, 0.880797); targets (1, 0):
+  //   squared error 0.25 + 0.775803 = 1.025803; constant D/2 * log(pi) = log(pi) = 1.144730
+  const torch::Tensor logits = torch::tensor({{0.0, 2.0}});
+  const torch::Tensor x = torch::tensor({{1.0, 0.0}});
+  const LossTerms t = vae_loss(logits, x, torch::zeros({1, 1}), torch::zeros({1, 1}), Likelihood::kGaussian);
+  EXPECT_NEAR(t.recon.item<double>(), 1.025803 + 1.144730, 1e-5);
+  EXPECT_NEAR(-log_likelihood(logits, x, Likelihood::kGaussian).item<double>(), t.recon.item<double>(), 1e-6);
+  // Bernoulli's per-row form agrees with the fused sum.
+  EXPECT_NEAR(-log_likelihood(logits, x, Likelihood::kBernoulli).item<double>(), 2.820075, 1e-5);
+}
+
+TEST(Loss, GaussianLikelihoodIsANormalizedDensity) {
+  // One pixel: the density over x integrates to 1 (the constant is right).
+  const int64_t points = 200001;
+  const torch::Tensor xs = torch::linspace(-8, 8, points, torch::kFloat64).view({points, 1});
+  const torch::Tensor logits = torch::full({points, 1}, 0.7, torch::kFloat64);
+  const double integral =
+      (torch::exp(log_likelihood(logits, xs, Likelihood::kGaussian)).sum() * (16.0 / (points - 1))).item<double>();
+  EXPECT_NEAR(integral, 1.0, 1e-6);
+  EXPECT_EQ(parse_likelihood("gaussian"), Likelihood::kGaussian);
+  EXPECT_THROW(parse_likelihood("laplace"), ConfigError);
+}
+
+TEST(Loss, KlWeightRampsOverTheWarmUpThenStaysAtBeta) {
+  LossConfig plain;
+  EXPECT_EQ(kl_weight(plain, 1, 0, 10), 1.0);
+  LossConfig beta{4.0, 2};
+  EXPECT_DOUBLE_EQ(kl_weight(beta, 1, 0, 10), 0.0);   // the first step
+  EXPECT_DOUBLE_EQ(kl_weight(beta, 1, 5, 10), 1.0);   // a quarter through
+  EXPECT_DOUBLE_EQ(kl_weight(beta, 2, 0, 10), 2.0);   // half
+  EXPECT_DOUBLE_EQ(kl_weight(beta, 2, 10, 10), 4.0);  // the end of the warm-up
+  EXPECT_DOUBLE_EQ(kl_weight(beta, 7, 3, 10), 4.0);
+  LossConfig no_warmup{0.5, 0};
+  EXPECT_DOUBLE_EQ(kl_weight(no_warmup, 1, 0, 10), 0.5);
 }
 
 }  // namespace

@@ -5,7 +5,7 @@
 //   vae::validate(cfg);              // throws vae::ConfigError naming the key
 //   std::string text = vae::to_toml(cfg);  // what the run folder keeps
 //
-// A config file has three sections, [data], [model] and [train]; every key
+// A config file has four sections, [data], [model], [loss] and [train]; every key
 // is optional and an unknown key is an error. See configs/*.toml.
 #pragma once
 
@@ -39,6 +39,19 @@ struct ModelConfig {
   std::vector<int64_t> hidden = {512, 256};
   // Dimension Z of the latent code.
   int64_t latent = 2;
+  // p(x|z): "bernoulli" (BCE on the decoder's logits, summed over pixels;
+  // the guide's) or "gaussian" (mean sigmoid(logits), fixed variance 1/2 per
+  // pixel: the summed squared error plus D/2 * log(pi), in nats).
+  std::string likelihood = "bernoulli";
+};
+
+struct LossConfig {
+  // Weight of the KL term in the training objective (beta-VAE; 1 is the
+  // plain VAE). Test losses are always the unweighted negative ELBO.
+  double beta = 1.0;
+  // Linear KL warm-up: the weight rises from 0 to beta over this many epochs
+  // (per step), then stays at beta; 0: no warm-up.
+  int64_t kl_warmup_epochs = 0;
 };
 
 struct TrainConfig {
@@ -73,6 +86,7 @@ struct TrainConfig {
 struct Config {
   DataConfig data;
   ModelConfig model;
+  LossConfig loss;
   TrainConfig train;
 };
 

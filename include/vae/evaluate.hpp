@@ -26,8 +26,8 @@ struct EvalOptions {
 
 struct Evaluation {
   int64_t images = 0;
-  double neg_elbo = 0;  // nats per image: bce + kl, one z per image
-  double bce = 0;
+  double neg_elbo = 0;  // nats per image: recon + kl, one z per image
+  double recon = 0;     // -log p(x|z) under model.likelihood (BCE for Bernoulli)
   double kl = 0;
   double nll_iw = 0;    // nats per image, -log (1/K) sum_k p(x, z_k) / q(z_k | x); NaN if K = 0
   int64_t iw_samples = 0;

@@ -25,15 +25,15 @@ namespace vae {
 
 // Mean per image, in nats.
 struct EvalResult {
-  double loss = 0;  // negative ELBO estimate: bce + kl
-  double bce = 0;
+  double loss = 0;   // negative ELBO estimate: recon + kl (beta does not apply)
+  double recon = 0;  // -log p(x|z): BCE for the Bernoulli likelihood
   double kl = 0;
 };
 
 struct EpochMetrics {
   int64_t epoch = 0;  // 1-based
   int64_t step = 0;   // optimizer steps so far
-  double train_loss = 0;  // mean per image over the epoch's batches, nats
+  double train_loss = 0;  // mean training objective per image (recon + KL weight * kl), nats
   int64_t skipped = 0;    // batches skipped for a non-finite loss or gradient
   EvalResult test;
   double seconds = 0;       // training time of the epoch (no evaluation)

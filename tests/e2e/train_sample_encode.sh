@@ -22,7 +22,7 @@ done
 grep -q '^epochs = 1$' "$WORK/run/config.toml" || fail "effective config lacks the override"
 grep -q '^seed = 3$' "$WORK/run/config.toml" || fail "effective config lacks the seed"
 [ "$(wc -l <"$WORK/run/metrics.jsonl")" -eq 1 ] || fail "metrics.jsonl should have 1 line"
-for key in epoch train_loss test_loss test_bce test_kl seconds; do
+for key in epoch train_loss test_loss test_recon test_kl seconds; do
   grep -q "\"$key\": " "$WORK/run/metrics.jsonl" || fail "metrics lacks $key"
 done
 is_png "$WORK/run/samples.png" || fail "samples.png is not a PNG"
@@ -75,7 +75,7 @@ import json, sys
 e = json.load(open(sys.argv[1]))
 assert e["images"] == 150 and e["iw_samples"] == 50, e
 assert 0 < e["nll_iw"] < e["neg_elbo"], e
-assert abs(e["neg_elbo"] - e["bce"] - e["kl"]) < 1e-3, e
+assert abs(e["neg_elbo"] - e["recon"] - e["kl"]) < 1e-3, e
 assert 0 <= e["active_units"] <= e["latent"] == 2, e
 PY
 

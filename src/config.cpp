@@ -93,6 +93,16 @@ const std::map<std::string, Setter>& setters() {
        [](Config& c, const auto& in, const auto& w) { c.train.out_dir = single(in, w); }},
       {"model.likelihood",
        [](Config& c, const auto& in, const auto& w) { c.model.likelihood = single(in, w); }},
+      {"model.kind", [](Config& c, const auto& in, const auto& w) { c.model.kind = single(in, w); }},
+      {"model.sparsity", [](Config& c, const auto& in, const auto& w) { c.model.sparsity = single(in, w); }},
+      {"data.noise", [](Config& c, const auto& in, const auto& w) { c.data.noise = single(in, w); }},
+      {"data.noise_level",
+       [](Config& c, const auto& in, const auto& w) { c.data.noise_level = parse_double(single(in, w), w); }},
+      {"loss.l1_weight",
+       [](Config& c, const auto& in, const auto& w) { c.loss.l1_weight = parse_double(single(in, w), w); }},
+      {"loss.sparsity_weight",
+       [](Config& c, const auto& in, const auto& w) { c.loss.sparsity_weight = parse_double(single(in, w), w); }},
+      {"loss.rho", [](Config& c, const auto& in, const auto& w) { c.loss.rho = parse_double(single(in, w), w); }},
       {"loss.beta",
        [](Config& c, const auto& in, const auto& w) { c.loss.beta = parse_double(single(in, w), w); }},
       {"loss.kl_warmup_epochs", set_int([](Config& c) -> int64_t& { return c.loss.kl_warmup_epochs; })},
@@ -182,6 +192,21 @@ void validate(const Config& c) {
           std::to_string(c.model.latent));
   require(c.model.likelihood == "bernoulli" || c.model.likelihood == "gaussian", "model.likelihood",
           "\"bernoulli\" or \"gaussian\"", quote(c.model.likelihood));
+  require(c.model.kind == "vae" || c.model.kind == "ae" || c.model.kind == "sparse_ae" ||
+              c.model.kind == "denoising_ae",
+          "model.kind", "\"vae\", \"ae\", \"sparse_ae\" or \"denoising_ae\"", quote(c.model.kind));
+  require(c.model.sparsity == "l1" || c.model.sparsity == "kl", "model.sparsity", "\"l1\" or \"kl\"",
+          quote(c.model.sparsity));
+  require(c.data.noise == "gaussian" || c.data.noise == "mask" || c.data.noise == "salt_pepper", "data.noise",
+          "\"gaussian\", \"mask\" or \"salt_pepper\"", quote(c.data.noise));
+  require(c.data.noise_level >= 0 && c.data.noise_level <= (c.data.noise == "gaussian" ? 10.0 : 1.0),
+          "data.noise_level", c.data.noise == "gaussian" ? "in [0, 10]" : "a fraction in [0, 1]",
+          number(c.data.noise_level));
+  require(c.loss.l1_weight >= 0 && c.loss.l1_weight <= 1e3, "loss.l1_weight", "in [0, 1000]",
+          number(c.loss.l1_weight));
+  require(c.loss.sparsity_weight >= 0 && c.loss.sparsity_weight <= 1e6, "loss.sparsity_weight", "in [0, 1e6]",
+          number(c.loss.sparsity_weight));
+  require(c.loss.rho > 0 && c.loss.rho < 1, "loss.rho", "in (0, 1)", number(c.loss.rho));
   require(c.loss.beta >= 0 && c.loss.beta <= 1e6, "loss.beta", "in [0, 1e6]", number(c.loss.beta));
   require(c.loss.kl_warmup_epochs >= 0 && c.loss.kl_warmup_epochs <= 1000000, "loss.kl_warmup_epochs",
           "in [0, 1000000]", std::to_string(c.loss.kl_warmup_epochs));
@@ -211,7 +236,9 @@ std::string to_toml(const Config& c) {
   os << std::setprecision(std::numeric_limits<double>::max_digits10);
   os << "[data]\n";
   os << "dir = " << quote(c.data.dir) << "\n";
-  os << "binarize = " << quote(c.data.binarize) << "\n\n";
+  os << "binarize = " << quote(c.data.binarize) << "\n";
+  os << "noise = " << quote(c.data.noise) << "\n";
+  os << "noise_level = " << c.data.noise_level << "\n\n";
   os << "[model]\n";
   os << "image_height = " << c.model.image_height << "\n";
   os << "image_width = " << c.model.image_width << "\n";
@@ -219,10 +246,15 @@ std::string to_toml(const Config& c) {
   for (size_t i = 0; i < c.model.hidden.size(); ++i) os << (i ? ", " : "") << c.model.hidden[i];
   os << "]\n";
   os << "latent = " << c.model.latent << "\n";
-  os << "likelihood = " << quote(c.model.likelihood) << "\n\n";
+  os << "likelihood = " << quote(c.model.likelihood) << "\n";
+  os << "kind = " << quote(c.model.kind) << "\n";
+  os << "sparsity = " << quote(c.model.sparsity) << "\n\n";
   os << "[loss]\n";
   os << "beta = " << c.loss.beta << "\n";
-  os << "kl_warmup_epochs = " << c.loss.kl_warmup_epochs << "\n\n";
+  os << "kl_warmup_epochs = " << c.loss.kl_warmup_epochs << "\n";
+  os << "l1_weight = " << c.loss.l1_weight << "\n";
+  os << "sparsity_weight = " << c.loss.sparsity_weight << "\n";
+  os << "rho = " << c.loss.rho << "\n\n";
   os << "[train]\n";
   os << "optimizer = " << quote(c.train.optimizer) << "\n";
   os << "lr = " << c.train.lr << "\n";
@@ -262,6 +294,8 @@ std::string model_difference(const ModelConfig& a, const ModelConfig& b) {
   if (a.latent != b.latent)
     return diff("model.latent", std::to_string(a.latent), std::to_string(b.latent));
   if (a.likelihood != b.likelihood) return diff("model.likelihood", a.likelihood, b.likelihood);
+  if (a.kind != b.kind) return diff("model.kind", a.kind, b.kind);
+  if (a.kind == "sparse_ae" && a.sparsity != b.sparsity) return diff("model.sparsity", a.sparsity, b.sparsity);
   return "";
 }
 

@@ -28,6 +28,12 @@ struct DataConfig {
   // "none", "static" or "dynamic": whether pixels are binarized, once or per
   // use, to compare with binarized-MNIST results (see vae/data.hpp).
   std::string binarize = "none";
+  // denoising_ae's corruption of the input (the target stays clean), drawn
+  // fresh for each batch: "gaussian" (x + level * N(0, 1), clipped to
+  // [0, 1]; the Keras post uses 0.5), "mask" (a fraction `level` of the
+  // pixels set to 0) or "salt_pepper" (a fraction `level` set to 0 or 1).
+  std::string noise = "gaussian";
+  double noise_level = 0.5;
 };
 
 struct ModelConfig {
@@ -43,7 +49,18 @@ struct ModelConfig {
   // the guide's) or "gaussian" (mean sigmoid(logits), fixed variance 1/2 per
   // pixel: the summed squared error plus D/2 * log(pi), in nats).
   std::string likelihood = "bernoulli";
+  // "vae" (the guide's variational autoencoder), "ae" (plain), "sparse_ae"
+  // or "denoising_ae". The autoencoders share the encoder and decoder; their
+  // code layer is encoder.fc_code with a ReLU (a sigmoid for sparse_ae with
+  // sparsity "kl") instead of the two heads and the sampling.
+  std::string kind = "vae";
+  // sparse_ae's penalty: "l1" (activity penalty on the code, as in the Keras
+  // post) or "kl" (KL toward a target mean activation rho, sigmoid code).
+  std::string sparsity = "l1";
 };
+
+// Whether the model has a prior to sample from (only the VAE).
+inline bool is_variational(const ModelConfig& m) { return m.kind == "vae"; }
 
 struct LossConfig {
   // Weight of the KL term in the training objective (beta-VAE; 1 is the
@@ -52,6 +69,14 @@ struct LossConfig {
   // Linear KL warm-up: the weight rises from 0 to beta over this many epochs
   // (per step), then stays at beta; 0: no warm-up.
   int64_t kl_warmup_epochs = 0;
+  // sparse_ae, sparsity "l1": weight of sum |code|, relative to the mean BCE
+  // per pixel as in the Keras post, so the penalty in nats per image is
+  // l1_weight * D * sum |code|.
+  double l1_weight = 1e-5;
+  // sparse_ae, sparsity "kl": weight * sum_j KL(rho || mean activation of
+  // unit j over the batch), per image.
+  double sparsity_weight = 1.0;
+  double rho = 0.05;
 };
 
 struct TrainConfig {

@@ -43,7 +43,7 @@ int main(int argc, char** argv) {
         {"iw_samples", e.iw_samples}, {"nll_iw", nullptr},   {"active_units", e.active_units},
         {"latent", e.latent},       {"seconds", secs}};
     if (std::isfinite(e.nll_iw)) j["nll_iw"] = e.nll_iw;
-    const std::string json = j.dump() + "\n";
+    const std::string json = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
     std::fputs(json.c_str(), stdout);
     if (!out.empty()) vae::write_file_atomic(out, json);
     spdlog::info("{} {} images: -ELBO {:.3f} (recon {:.3f} + kl {:.3f}), IW NLL (K={}) {:.3f}, active units {}/{}, {:.1f} s",

@@ -54,7 +54,7 @@ int main(int argc, char** argv) {
       const std::string dir = data_dir.empty() ? lm.meta.config.data.dir : data_dir;
       const vae::Config& cfg = lm.meta.config;
       const vae::Dataset data = vae::load_split(dir, vae::parse_split(split), vae::parse_binarize(cfg.data.binarize),
-                                                /*for_training=*/false, cfg.train.seed);
+                                                /*for_training=*/false);
       if (a >= data.size() || b >= data.size())
         throw std::invalid_argument("--interpolate " + interpolate + ": the " + split + " split of " + dir +
                                     " has images 0.." + std::to_string(data.size() - 1));

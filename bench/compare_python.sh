@@ -24,7 +24,7 @@ echo "bench: Python PyTorch, $EPOCHS epochs"
 /usr/bin/python3 bench/pytorch_vae.py --data-dir "$DATA" --epochs "$EPOCHS" --hidden 400 --latent 20 \
   >"$OUT/py.jsonl"
 
-/usr/bin/python3 - "$OUT/cpp/metrics.jsonl" "$OUT/py.jsonl" "$EPOCHS" <<'PY' | /usr/bin/python3 bench/put_section.py docs/RESULTS.md python
+/usr/bin/python3 - "$OUT/cpp/metrics.jsonl" "$OUT/py.jsonl" "$EPOCHS" <<'PY' >"$OUT/section.md"
 import json, platform, statistics, subprocess, sys
 cpp = [json.loads(l) for l in open(sys.argv[1])]
 py_lines = [json.loads(l) for l in open(sys.argv[2])]
@@ -54,4 +54,5 @@ print(f"| C++ vae-train | {med(cpp):.2f} |")
 print(f"| Python, in-memory loop | {med(py):.2f} |")
 print(f"\nRatio C++ / Python: {med(cpp) / med(py):.2f}.")
 PY
+/usr/bin/python3 bench/put_section.py docs/RESULTS.md python <"$OUT/section.md"
 cat docs/RESULTS.md

@@ -30,7 +30,8 @@ for row in "${RUNS[@]}"; do
     --device cpu --out "$OUT/$name.eval.json" 2>"$OUT/$name.eval.log"
 done
 
-/usr/bin/python3 - "$K" "$OUT" "${RUNS[@]}" <<'PY' | /usr/bin/python3 bench/put_section.py docs/RESULTS.md eval
+# The table goes to a file first: a failure must not replace the section with half a table.
+/usr/bin/python3 - "$K" "$OUT" "${RUNS[@]}" <<'PY' >"$OUT/eval-section.md"
 import json, platform, subprocess, sys
 k, out, rows = sys.argv[1], sys.argv[2], sys.argv[3:]
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
@@ -54,7 +55,9 @@ for row in rows:
     e = json.load(open(f"{out}/{name}.eval.json"))
     cfg = f"`{config}`" + (f" `{extra}`" if extra else "")
     print(f"| {cfg} | `{e['data_dir']}` | {e['images']:,} | {e['neg_elbo']:.2f} | {e['recon']:.2f} |",
-          f"{e['kl']:.2f} | {e['nll_iw']:.2f} | {e['iw_samples']} | {e['active_units']}/{e['latent']} |",
+          f"{e['kl']:.2f} | {'-' if e['nll_iw'] is None else format(e['nll_iw'], '.2f')} | {e['iw_samples']} |",
+          f"{e['active_units']}/{e['latent']} |",
           f"{e['seconds']:.0f} |")
 PY
+/usr/bin/python3 bench/put_section.py docs/RESULTS.md eval <"$OUT/eval-section.md"
 echo "bench: wrote docs/RESULTS.md (section eval)"

@@ -126,13 +126,14 @@ torch::Tensor binarize_images(const torch::Tensor& images, Binarize mode, bool f
   if (mode == Binarize::kNone || (mode == Binarize::kDynamic && for_training)) return images;
   if (mode == Binarize::kStatic) return (images >= 128).to(torch::kUInt8) * 255;
   auto gen = at::detail::createCPUGenerator(seed ^ 0x5bd1e9955bd1e995ull);
-  const torch::Tensor p = images.to(torch::kCPU, torch::kFloat64) / 255.0;
+  const torch::Tensor p = images.to(torch::kCPU, torch::kFloat32) / 255.0f;
   return (torch::bernoulli(p, gen) * 255).to(torch::kUInt8).to(images.device());
 }
 
-Dataset load_split(const std::string& dir, Split split, Binarize mode, bool for_training, uint64_t seed) {
+Dataset load_split(const std::string& dir, Split split, Binarize mode, bool for_training) {
   Dataset ds = load_split(dir, split);
-  ds.images = binarize_images(ds.images, mode, for_training, seed);
+  // One draw per split, independent of the run: train and test differ.
+  ds.images = binarize_images(ds.images, mode, for_training, split == Split::kTrain ? 60000 : 10000);
   return ds;
 }
 

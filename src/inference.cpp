@@ -157,6 +157,8 @@ torch::Tensor interpolation_images(VAE& model, const torch::Tensor& a, const tor
 LatentPlane latent_plane(const torch::Tensor& mu, const torch::Tensor& labels) {
   const torch::Tensor m = mu.to(torch::kCPU, torch::kFloat64);
   const int64_t n = m.size(0), z = m.size(1);
+  if (!torch::isfinite(m).all().item<bool>())
+    throw std::invalid_argument("the latent means contain NaN or Inf values (a diverged model?)");
   if (z == 1)
     return {torch::stack({m.select(1, 0), labels.to(torch::kCPU, torch::kFloat64)}, 1), "z_0 (mean)", "label", ""};
   if (z == 2) return {m, "z_0 (mean)", "z_1 (mean)", ""};

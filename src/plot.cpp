@@ -73,8 +73,7 @@ struct Range {
     lo = std::min(lo, v);
     hi = std::max(hi, v);
   }
-  // Ticks covering the range padded by 2% (markers at the ends stay whole);
-  // an empty or single-valued range is widened.
+  // Ticks covering the range; an empty or single-valued range is widened.
   std::vector<double> ticks(bool integer) const {
     double a = lo, b = hi;
     if (!(a <= b)) a = 0, b = 1;
@@ -83,8 +82,7 @@ struct Range {
       a -= d;
       b += d;
     }
-    const double pad = 0.02 * (b - a);
-    return nice_ticks(a - pad, b + pad, 6, integer ? 1 : 0);
+    return nice_ticks(a, b, 6, integer ? 1 : 0);
   }
 };
 
@@ -135,8 +133,16 @@ class Frame {
     text(cr, axes.xlabel, (left_ + right_) / 2, axes.height - 10, 0.5, 1, 14);
     text(cr, axes.ylabel, 16, (top_ + bottom_) / 2, 0.5, 0, 14, false, -M_PI / 2);
   }
-  double x(double v) const { return left_ + (v - xt_.front()) / (xt_.back() - xt_.front()) * (right_ - left_); }
-  double y(double v) const { return bottom_ - (v - yt_.front()) / (yt_.back() - yt_.front()) * (bottom_ - top_); }
+  // The tick range fills the frame less a 3% inset at each end, so markers
+  // on the first and last ticks stay whole.
+  double x(double v) const {
+    const double inset = 0.03 * (right_ - left_);
+    return left_ + inset + (v - xt_.front()) / (xt_.back() - xt_.front()) * (right_ - left_ - 2 * inset);
+  }
+  double y(double v) const {
+    const double inset = 0.03 * (bottom_ - top_);
+    return bottom_ - inset - (v - yt_.front()) / (yt_.back() - yt_.front()) * (bottom_ - top_ - 2 * inset);
+  }
   void clip() const {
     cairo_rectangle(cr_, left_, top_, right_ - left_, bottom_ - top_);
     cairo_clip(cr_);
@@ -218,7 +224,7 @@ void legend(cairo_t* cr, double x_right, double y_top, const std::vector<std::st
 }  // namespace
 
 std::vector<double> nice_ticks(double lo, double hi, int target, double min_step) {
-  if (!std::isfinite(lo) || !std::isfinite(hi) || !(lo < hi) || target < 2)
+  if (!std::isfinite(lo) || !std::isfinite(hi) || !std::isfinite(hi - lo) || !(lo < hi) || target < 2)
     throw std::invalid_argument("nice_ticks needs finite lo < hi and target >= 2");
   const double raw = (hi - lo) / target;
   const double mag = std::pow(10.0, std::floor(std::log10(raw)));

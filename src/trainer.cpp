@@ -230,8 +230,8 @@ TrainResult train(const Config& cfg, const TrainOptions& options) {
   }
   const Binarize binarize = parse_binarize(cfg.data.binarize);
   const Likelihood likelihood = likelihood_of(cfg.model);
-  const Dataset train_set = load_split(cfg.data.dir, Split::kTrain, binarize, /*for_training=*/true, cfg.train.seed);
-  const Dataset test_set = load_split(cfg.data.dir, Split::kTest, binarize, /*for_training=*/false, cfg.train.seed);
+  const Dataset train_set = load_split(cfg.data.dir, Split::kTrain, binarize, /*for_training=*/true);
+  const Dataset test_set = load_split(cfg.data.dir, Split::kTest, binarize, /*for_training=*/false);
   check_image_size(cfg, train_set, "train");
   check_image_size(cfg, test_set, "test");
 

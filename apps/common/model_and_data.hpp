@@ -26,8 +26,7 @@ inline ModelAndData load_model_and_split(const std::string& checkpoint, const st
   const std::string dir = data_dir.empty() ? loaded.meta.config.data.dir : data_dir;
   // The images the model was scored on in training: binarized as it was.
   const Config& cfg = loaded.meta.config;
-  Dataset data = load_split(dir, parse_split(split), parse_binarize(cfg.data.binarize), /*for_training=*/false,
-                            cfg.train.seed);
+  Dataset data = load_split(dir, parse_split(split), parse_binarize(cfg.data.binarize), /*for_training=*/false);
   return {dev, std::move(loaded), dir, std::move(data)};
 }
 

@@ -57,8 +57,8 @@ Dataset load_split(const std::string& dir, Split split);
 // data.binarize: "none" (grey levels in [0, 1] as targets), "static" (each
 // pixel thresholded once: byte >= 128 -> 1, else 0) or "dynamic" (training
 // images redrawn as Bernoulli(byte / 255) each time they are used; the
-// evaluation images drawn once from a fixed seed, so every epoch and tool
-// scores the same binary test set). Binarized MNIST papers use the last two.
+// evaluation images drawn once from a fixed seed per split, the same for
+// every run, so every epoch, tool and run scores the same binary test set). Binarized MNIST papers use the last two.
 enum class Binarize { kNone, kStatic, kDynamic };
 // "none", "static" or "dynamic"; anything else throws DataError.
 Binarize parse_binarize(const std::string& name);
@@ -70,8 +70,8 @@ Binarize parse_binarize(const std::string& name);
 torch::Tensor binarize_images(const torch::Tensor& images, Binarize mode, bool for_training, uint64_t seed);
 
 // Loads a split and applies binarize_images with the run's settings
-// (for_training: the train split when training).
-Dataset load_split(const std::string& dir, Split split, Binarize mode, bool for_training, uint64_t seed);
+// (for_training: the train split when training) and the split's fixed seed.
+Dataset load_split(const std::string& dir, Split split, Binarize mode, bool for_training);
 
 // A training batch x (float [B, D] in [0, 1]): for kDynamic a fresh
 // Bernoulli draw from the default generator of x's device (saved in

@@ -20,7 +20,8 @@ struct EvalOptions {
   int64_t batch_images = 100;   // images encoded together
   // Decoder rows (samples x images) per chunk of the IW pass; 0 picks by
   // device. On CPU the logits of a chunk must stay in cache: 2,000 rows ran
-  // about 10x faster than 50,000 here (docs/RESULTS.md). GPUs want large ones.
+  // about 10x faster than 50,000 here (a Python micro-benchmark of the same
+  // decoder and BCE; see the README's performance notes). GPUs want large ones.
   int64_t chunk_rows = 0;
 };
 

@@ -26,7 +26,7 @@ train_and_compare() {
   "$VAE_BIN/vae-train" --config "$WORK/$name.toml" --data-dir "$WORK/data" --out-dir "$WORK/$name" --epochs 1 \
     --device cpu --binarize "$binarize" 2>"$WORK/$name.log" || { cat "$WORK/$name.log"; fail "training $name"; }
   "$VAE_BIN/vae-encode" --checkpoint "$WORK/$name/checkpoints/last.pt" --data-dir "$WORK/grey" \
-    --out "$WORK/$name.cpp.npy" 2>/dev/null
+    --out "$WORK/$name.cpp.npy" 2>"$WORK/$name.encode.log" || { cat "$WORK/$name.encode.log"; fail "vae-encode $name"; }
   $PY "$SCRIPT" "$WORK/$name/checkpoints/last.pt" --data-dir "$WORK/grey" --out "$WORK/$name.py.npy" \
     || fail "the script failed on $name"
   $PY - "$WORK/$name.cpp.npy" "$WORK/$name.py.npy" "$latent" <<'PY' || fail "Python's means differ from vae-encode's ($name)"
@@ -53,7 +53,7 @@ assert names == want, names
 PY
 # Samples decode through the same module.
 $PY "$SCRIPT" "$WORK/classic/checkpoints/last.pt" --sample 5 --out "$WORK/s.npy" || fail "--sample"
-$PY -c "import numpy as np, sys; s = np.load('$WORK/s.npy'); assert s.shape == (5, 28, 28) and 0 < s.min() and s.max() < 1, s.shape" \
+$PY -c "import numpy as np, sys; s = np.load('$WORK/s.npy'); assert s.shape == (5, 28, 28) and 0 <= s.min() and s.max() <= 1, s.shape" \
   || fail "samples should be 5 x 28 x 28 probabilities"
 # Not a checkpoint: a clear error, not a wrong model.
 printf 'not a checkpoint' >"$WORK/bad.pt"

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <stdexcept>
 
 #include "cli.hpp"
 #include "model_and_data.hpp"
@@ -33,6 +34,10 @@ int main(int argc, char** argv) {
   vae::tune_allocator();
   return vae::cli::run_guarded([&] {
     auto [dev, m, dir, data] = vae::cli::load_model_and_split(checkpoint, data_dir, split, device);
+    if (!vae::is_variational(m.meta.config.model))
+      throw std::invalid_argument(checkpoint + ": model.kind = " + m.meta.config.model.kind +
+                                  " has no ELBO or likelihood to evaluate (only model.kind = vae has); "
+                                  "its test reconstruction error is in the run's metrics.jsonl");
     const auto t0 = std::chrono::steady_clock::now();
     const vae::Evaluation e = vae::evaluate_model(m.model, data.images.to(dev), opt);
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -41,6 +41,11 @@ int main(int argc, char** argv) {
     vae::LoadedModel lm = vae::load_model(checkpoint, dev);
     const std::string what = vae::describe_layers(lm.meta.config.model) + ", epoch " +
                              std::to_string(lm.meta.state.epoch);
+    const vae::ModelConfig& mc = lm.meta.config.model;
+    if (!vae::is_variational(mc) && interpolate.empty())
+      throw std::invalid_argument(checkpoint + ": model.kind = " + mc.kind +
+                                  " has no prior to sample from (only a VAE's codes follow N(0, I)); "
+                                  "--interpolate I,J decodes between two images' codes");
     if (manifold) {
       vae::write_png_gray(out, vae::make_grid(vae::manifold_images(lm.model, grid, dev), grid, /*pad=*/0));
       spdlog::info("wrote the {}x{} latent manifold of {} ({}) to {}", grid, grid, checkpoint, what, out);

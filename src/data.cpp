@@ -141,6 +141,22 @@ torch::Tensor binarize_batch(const torch::Tensor& x, Binarize mode) {
   return mode == Binarize::kDynamic ? torch::bernoulli(x) : x;
 }
 
+torch::Tensor corrupt(const torch::Tensor& x, const std::string& noise, double level, at::Generator* gen) {
+  const auto draw = [&](bool normal) {
+    if (!gen) return normal ? torch::randn_like(x) : torch::rand_like(x);
+    const auto opts = torch::TensorOptions().dtype(x.scalar_type());
+    return (normal ? torch::randn(x.sizes(), *gen, opts) : torch::rand(x.sizes(), *gen, opts)).to(x.device());
+  };
+  if (noise == "gaussian") return (x + level * draw(true)).clamp(0, 1);
+  if (noise == "mask") return x * (draw(false) >= level).to(x.scalar_type());
+  if (noise == "salt_pepper") {
+    const torch::Tensor hit = draw(false) < level;
+    const torch::Tensor salt = (draw(false) < 0.5).to(x.scalar_type());
+    return torch::where(hit, salt, x);
+  }
+  throw DataError("data.noise must be \"gaussian\", \"mask\" or \"salt_pepper\", not \"" + noise + "\"");
+}
+
 torch::Tensor epoch_permutation(int64_t n, uint64_t seed, int64_t epoch) {
   // splitmix64 of (seed, epoch): independent streams per epoch, and the order
   // does not depend on how many random numbers training drew before.

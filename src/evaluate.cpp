@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <limits>
+#include <stdexcept>
 
 #include "vae/data.hpp"
 #include "vae/loss.hpp"
@@ -52,6 +53,10 @@ int64_t active_units(const torch::Tensor& mu, double threshold) {
 }
 
 Evaluation evaluate_model(VAE& model, const torch::Tensor& images, const EvalOptions& options) {
+  if (!is_variational(model->config()))
+    throw std::invalid_argument("model.kind = " + model->config().kind +
+                                " has no ELBO or likelihood to evaluate (only model.kind = vae has); "
+                                "vae-train reports its test reconstruction error");
   c10::InferenceMode guard;
   model->eval();
   const int64_t n = images.size(0);

@@ -17,13 +17,22 @@ EncoderImpl::EncoderImpl(const ModelConfig& cfg) {
     hidden_.push_back(register_module(fc_name(i + 1), torch::nn::Linear(in, cfg.hidden[i])));
     in = cfg.hidden[i];
   }
-  fc_mean_ = register_module("fc_mean", torch::nn::Linear(in, cfg.latent));
-  fc_sd_ = register_module("fc_sd", torch::nn::Linear(in, cfg.latent));
+  if (is_variational(cfg)) {
+    fc_mean_ = register_module("fc_mean", torch::nn::Linear(in, cfg.latent));
+    fc_sd_ = register_module("fc_sd", torch::nn::Linear(in, cfg.latent));
+  } else {
+    fc_mean_ = register_module("fc_code", torch::nn::Linear(in, cfg.latent));
+    sigmoid_code_ = cfg.kind == "sparse_ae" && cfg.sparsity == "kl";
+  }
 }
 
 std::pair<torch::Tensor, torch::Tensor> EncoderImpl::forward(const torch::Tensor& x) {
   torch::Tensor h = x;
   for (auto& fc : hidden_) h = torch::relu(fc->forward(h));
+  if (!fc_sd_) {  // an autoencoder's code layer
+    const torch::Tensor a = fc_mean_->forward(h);
+    return {sigmoid_code_ ? torch::sigmoid(a) : torch::relu(a), torch::Tensor()};
+  }
   return {fc_mean_->forward(h), fc_sd_->forward(h)};
 }
 
@@ -66,7 +75,7 @@ torch::Tensor VAEImpl::decode(const torch::Tensor& z) { return torch::sigmoid(de
 
 VAEOutput VAEImpl::forward(const torch::Tensor& x) {
   auto [mu, log_var] = encode(x);
-  const torch::Tensor z = sampling(mu, log_var);
+  const torch::Tensor z = log_var.defined() ? sampling(mu, log_var) : mu;
   return {decoder_->forward(z), mu, log_var};
 }
 

@@ -52,13 +52,14 @@ std::string metrics_json(const EpochMetrics& m) {
          ", \"train_loss\": " + json_number(m.train_loss) +
          ", \"skipped\": " + std::to_string(m.skipped) +
          ", \"test_loss\": " + json_number(m.test.loss) + ", \"test_recon\": " + json_number(m.test.recon) +
-         ", \"test_kl\": " + json_number(m.test.kl) + ", \"seconds\": " + json_number(m.seconds) +
+         ", \"test_kl\": " + json_number(m.test.kl) + ", \"test_code_abs\": " + json_number(m.test.code_abs) + ", \"seconds\": " + json_number(m.seconds) +
          ", \"eval_seconds\": " + json_number(m.eval_seconds) + "}";
 }
 
 void log_config_table(const Config& cfg, const Dataset& train_set, const Dataset& test_set) {
   spdlog::info("{:<22} {}", "data.dir", cfg.data.dir);
   spdlog::info("{:<22} {}", "data.binarize", cfg.data.binarize);
+  spdlog::info("{:<22} {}", "model.kind", cfg.model.kind);
   spdlog::info("{:<22} {}", "model.likelihood", cfg.model.likelihood);
   spdlog::info("{:<22} {} (KL warm-up over {} epochs)", "loss.beta", cfg.loss.beta, cfg.loss.kl_warmup_epochs);
   spdlog::info("{:<22} {} train / {} test, {}x{}", "data.images", train_set.size(),
@@ -96,19 +97,29 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const TrainConfig& cfg, 
                     cfg.optimizer + "\"");
 }
 
-EvalResult evaluate(VAE& model, const torch::Tensor& images, int64_t batch_size, uint64_t seed) {
+EvalResult evaluate(VAE& model, const torch::Tensor& images, int64_t batch_size, uint64_t seed,
+                    const DataConfig& data) {
   c10::InferenceMode guard;
   const bool was_training = model->is_training();
   model->eval();
   const Likelihood lik = likelihood_of(model->config());
+  const bool variational = is_variational(model->config());
+  const bool denoising = model->config().kind == "denoising_ae";
   auto gen = at::detail::createCPUGenerator(seed);
   const int64_t n = images.size(0);
   torch::Tensor recon = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(images.device()));
   torch::Tensor kl = recon.clone();
+  torch::Tensor code_abs = recon.clone();
   for (int64_t start = 0; start < n; start += batch_size) {
     const int64_t len = std::min(batch_size, n - start);
     const torch::Tensor x = to_unit_float(images.narrow(0, start, len));
-    auto [mu, log_var] = model->encode(x);
+    const torch::Tensor x_in = denoising ? corrupt(x, data.noise, data.noise_level, &gen) : x;
+    auto [mu, log_var] = model->encode(x_in);
+    code_abs += mu.abs().sum().to(torch::kFloat64);
+    if (!variational) {
+      recon -= log_likelihood(model->decoder()->forward(mu), x, lik).sum().to(torch::kFloat64);
+      continue;
+    }
     // Sample z explicitly: eval-mode `sampling` returns mu, which would not
     // be an estimate of the ELBO.
     const torch::Tensor eps = torch::randn(mu.sizes(), gen, torch::kFloat32).to(mu.device());
@@ -122,6 +133,7 @@ EvalResult evaluate(VAE& model, const torch::Tensor& images, int64_t batch_size,
   r.recon = recon.item<double>() / static_cast<double>(n);
   r.kl = kl.item<double>() / static_cast<double>(n);
   r.loss = r.recon + r.kl;
+  r.code_abs = code_abs.item<double>() / static_cast<double>(n * model->config().latent);
   return r;
 }
 
@@ -229,7 +241,8 @@ TrainResult train(const Config& cfg, const TrainOptions& options) {
     check_resume_config(loaded.meta.config, cfg, options.resume);
   }
   const Binarize binarize = parse_binarize(cfg.data.binarize);
-  const Likelihood likelihood = likelihood_of(cfg.model);
+  const bool denoising = cfg.model.kind == "denoising_ae";
+  const bool variational = is_variational(cfg.model);
   const Dataset train_set = load_split(cfg.data.dir, Split::kTrain, binarize, /*for_training=*/true);
   const Dataset test_set = load_split(cfg.data.dir, Split::kTest, binarize, /*for_training=*/false);
   check_image_size(cfg, train_set, "train");
@@ -241,7 +254,8 @@ TrainResult train(const Config& cfg, const TrainOptions& options) {
   const fs::path metrics_path = run_dir / "metrics.jsonl";
   // Train and test loss per epoch, redrawn with the epoch images.
   const std::string loss_plot_path = (run_dir / "loss.png").string();
-  const std::string loss_title = "VAE " + describe_layers(cfg.model) + ": loss per epoch";
+  const std::string loss_title = (is_variational(cfg.model) ? std::string("VAE") : cfg.model.kind) + " " +
+                                 describe_layers(cfg.model) + ": loss per epoch";
   const bool resuming = !options.resume.empty();
   std::error_code ec;
   bool has_checkpoints = false;
@@ -333,10 +347,13 @@ TrainResult train(const Config& cfg, const TrainOptions& options) {
       const torch::Tensor x =
           binarize_batch(to_unit_float(train_images.index_select(0, order.narrow(0, start, len))), binarize);
       optimizer->zero_grad();
-      const VAEOutput out = model->forward(x);
-      const LossTerms terms = vae_loss(out.logits, x, out.mu, out.log_var, likelihood);
+      // denoising_ae sees a corrupted input and is scored against x itself.
+      const VAEOutput out =
+          model->forward(denoising ? corrupt(x, cfg.data.noise, cfg.data.noise_level) : x);
+      const LossTerms terms = model_loss(cfg, out.logits, x, out.mu, out.log_var);
       const double w = kl_weight(cfg.loss, epoch, b, batches);
-      const torch::Tensor loss = w == 1.0 ? terms.total() : terms.recon + w * terms.kl;
+      torch::Tensor loss = w == 1.0 ? terms.total() : terms.recon + w * terms.kl;
+      if (terms.penalty.defined()) loss = loss + terms.penalty;
       ++batches_run;
       const double loss_value = options.poison_batch && options.poison_batch(batches_run)
                                     ? std::numeric_limits<double>::quiet_NaN()
@@ -388,7 +405,7 @@ TrainResult train(const Config& cfg, const TrainOptions& options) {
     m.seconds = st.seconds + seconds_since(t0);
     const auto te = Clock::now();
     m.test = evaluate(model, test_images, std::max<int64_t>(cfg.train.batch_size, 1000),
-                      cfg.train.seed ^ kEvalSeedSalt);
+                      cfg.train.seed ^ kEvalSeedSalt, cfg.data);
     m.eval_seconds = seconds_since(te);
     if (st.seen == 0 || !std::isfinite(m.test.loss))
       throw DivergedError("training diverged: " +
@@ -417,15 +434,18 @@ TrainResult train(const Config& cfg, const TrainOptions& options) {
       const int64_t shown = std::min<int64_t>(kReconCount, test_set.size());
       write_png_gray((run_dir / "images" / ("recon-" + tag + ".png")).string(),
                      reconstruction_grid(model, test_set.images.narrow(0, 0, shown), 8, device));
-      write_png_gray((run_dir / "images" / ("samples-" + tag + ".png")).string(),
-                     make_grid(sample_images(model, kSampleGridCount, cfg.train.seed, device), 8));
+      if (variational)
+        write_png_gray((run_dir / "images" / ("samples-" + tag + ".png")).string(),
+                       make_grid(sample_images(model, kSampleGridCount, cfg.train.seed, device), 8));
       plot::loss_plot(loss_plot_path, st.history, loss_title);
     }
     const double w_end = kl_weight(cfg.loss, epoch, batches, batches);
     spdlog::info("epoch {:>3}/{}  train {:8.3f}  test {:8.3f} (recon {:8.3f} + kl {:7.3f})  {:6.2f} s{}{}",
                  epoch, cfg.train.epochs, m.train_loss, m.test.loss, m.test.recon, m.test.kl,
                  m.seconds, m.skipped ? "  skipped " + std::to_string(m.skipped) : "",
-                 w_end != 1.0 ? fmt::format("  kl weight {:.3g}", w_end) : std::string());
+                 !variational             ? fmt::format("  mean |code| {:.4f}", m.test.code_abs)
+                 : w_end != 1.0           ? fmt::format("  kl weight {:.3g}", w_end)
+                                          : std::string());
     result.history.push_back(m);
     if (options.stop_requested && epoch < cfg.train.epochs) {
       if (const int sig = options.stop_requested()) return stopped(sig, epoch + 1, 0);
@@ -433,12 +453,14 @@ TrainResult train(const Config& cfg, const TrainOptions& options) {
   }
 
   if (!fs::exists(last, ec)) save(last);  // epochs = 0: the initial model
-  result.samples = (run_dir / "samples.png").string();
-  const torch::Tensor samples = sample_images(model, kSampleGridCount, cfg.train.seed, device);
-  write_png_gray(result.samples, make_grid(samples, /*columns=*/8));
+  if (variational) {  // the autoencoders have no prior to sample from
+    result.samples = (run_dir / "samples.png").string();
+    const torch::Tensor samples = sample_images(model, kSampleGridCount, cfg.train.seed, device);
+    write_png_gray(result.samples, make_grid(samples, /*columns=*/8));
+  }
   if (cfg.train.image_every > 0 && !st.history.empty()) plot::loss_plot(loss_plot_path, st.history, loss_title);
   spdlog::info("checkpoint {}", result.checkpoint);
-  spdlog::info("samples    {}", result.samples);
+  if (!result.samples.empty()) spdlog::info("samples    {}", result.samples);
   spdlog::info("metrics    {}", metrics_path.string());
   if (cfg.train.image_every > 0 && !st.history.empty()) spdlog::info("loss plot  {}", loss_plot_path);
   return result;

@@ -26,21 +26,33 @@ from torch import nn
 
 
 class Encoder(nn.Module):
-    """x [B, D] -> (mu, log_var): fc1..fcK with ReLU, then the two heads."""
+    """x [B, D] -> (mu, log_var): fc1..fcK with ReLU, then the two heads.
 
-    def __init__(self, d, hidden, latent):
+    For the autoencoder kinds (model.kind ae, sparse_ae, denoising_ae) the
+    heads are one code layer, fc_code, with a ReLU (a sigmoid for sparse_ae
+    with sparsity "kl"), and the result is (code, None).
+    """
+
+    def __init__(self, d, hidden, latent, kind="vae", sparsity="l1"):
         super().__init__()
         widths = [d] + hidden
         self.hidden = [f"fc{i + 1}" for i in range(len(hidden))]
         for name, (a, b) in zip(self.hidden, zip(widths, widths[1:])):
             setattr(self, name, nn.Linear(a, b))
-        self.fc_mean = nn.Linear(widths[-1], latent)
-        self.fc_sd = nn.Linear(widths[-1], latent)  # gives log_var, as in the guide
+        self.variational = kind == "vae"
+        if self.variational:
+            self.fc_mean = nn.Linear(widths[-1], latent)
+            self.fc_sd = nn.Linear(widths[-1], latent)  # gives log_var, as in the guide
+        else:
+            self.fc_code = nn.Linear(widths[-1], latent)
+            self.code_activation = torch.sigmoid if kind == "sparse_ae" and sparsity == "kl" else torch.relu
 
     def forward(self, x):
         h = x
         for name in self.hidden:
             h = torch.relu(getattr(self, name)(h))
+        if not self.variational:
+            return self.code_activation(self.fc_code(h)), None
         return self.fc_mean(h), self.fc_sd(h)
 
 
@@ -67,9 +79,9 @@ class Decoder(nn.Module):
 class VAE(nn.Module):
     """The guide's VAE: encoder, reparameterized sampling, decoder."""
 
-    def __init__(self, d, hidden, latent):
+    def __init__(self, d, hidden, latent, kind="vae", sparsity="l1"):
         super().__init__()
-        self.encoder = Encoder(d, hidden, latent)
+        self.encoder = Encoder(d, hidden, latent, kind, sparsity)
         self.decoder = Decoder(d, hidden, latent)
 
     def sampling(self, mu, log_var):
@@ -80,7 +92,8 @@ class VAE(nn.Module):
 
     def forward(self, x):
         mu, log_var = self.encoder(x.flatten(1))
-        return self.decoder(self.sampling(mu, log_var)), mu, log_var
+        z = mu if log_var is None else self.sampling(mu, log_var)
+        return self.decoder(z), mu, log_var
 
 
 def load_vae(path):
@@ -90,7 +103,8 @@ def load_vae(path):
         raise ValueError(f"{path}: not a vae checkpoint")
     cfg = tomllib.loads(archive.config)
     m = cfg["model"]
-    model = VAE(m["image_height"] * m["image_width"], list(m["hidden"]), m["latent"])
+    model = VAE(m["image_height"] * m["image_width"], list(m["hidden"]), m["latent"],
+                m.get("kind", "vae"), m.get("sparsity", "l1"))
     state = {k: v for k, v in archive.state_dict().items() if k.startswith(("encoder.", "decoder."))}
     model.load_state_dict(state, strict=True)  # every name and shape must match
     return model.eval(), cfg, archive
@@ -138,6 +152,8 @@ def main():
     model, cfg, _ = load_vae(a.checkpoint)
     with torch.inference_mode():
         if a.sample:
+            if cfg["model"].get("kind", "vae") != "vae":
+                raise SystemExit(f"{a.checkpoint}: model.kind = {cfg['model']['kind']} has no prior to sample from")
             torch.manual_seed(a.seed)
             z = torch.randn(a.sample, cfg["model"]["latent"])
             out = model.decode(z).reshape(a.sample, cfg["model"]["image_height"], cfg["model"]["image_width"])

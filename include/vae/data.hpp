@@ -78,6 +78,14 @@ Dataset load_split(const std::string& dir, Split split, Binarize mode, bool for_
 // checkpoints, so a resumed run draws the same), else x itself.
 torch::Tensor binarize_batch(const torch::Tensor& x, Binarize mode);
 
+// denoising_ae's corruption of a batch x (float [B, D] in [0, 1]) by
+// data.noise at data.noise_level: "gaussian" x + level * N(0, 1) clipped to
+// [0, 1], "mask" a fraction `level` of pixels set to 0, "salt_pepper" a
+// fraction `level` set to 0 or 1 (half each). Draws from `gen` (a CPU
+// generator) when given, else from the default generator of x's device.
+torch::Tensor corrupt(const torch::Tensor& x, const std::string& noise, double level,
+                      at::Generator* gen = nullptr);
+
 // A permutation of [0, n) that depends only on (seed, epoch): int64 [n], on CPU.
 torch::Tensor epoch_permutation(int64_t n, uint64_t seed, int64_t epoch);
 

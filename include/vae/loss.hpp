@@ -21,9 +21,10 @@ inline Likelihood likelihood_of(const ModelConfig& m) { return parse_likelihood(
 constexpr double kGaussianVariance = 0.5;
 
 struct LossTerms {
-  torch::Tensor recon;  // 0-dim, -log p(x|z) summed over the batch and the D pixels
-  torch::Tensor kl;     // 0-dim, summed over the batch and the Z latent units
-  torch::Tensor total() const { return recon + kl; }  // the negative ELBO
+  torch::Tensor recon;    // 0-dim, -log p(x|z) summed over the batch and the D pixels
+  torch::Tensor kl;       // 0-dim, summed over the batch and the Z latent units (0 for autoencoders)
+  torch::Tensor penalty;  // 0-dim, sparse_ae's sparsity penalty over the batch; undefined otherwise
+  torch::Tensor total() const { return recon + kl; }  // the negative ELBO (a VAE's)
 };
 
 // log p(x|z) per row: logits [..., D] decoder outputs, target [..., D] in
@@ -37,6 +38,16 @@ torch::Tensor log_likelihood(const torch::Tensor& logits, const torch::Tensor& t
 // recon = -sum of log_likelihood; KL = -0.5 * sum(1 + log_var - mu^2 - exp(log_var)).
 LossTerms vae_loss(const torch::Tensor& logits, const torch::Tensor& target, const torch::Tensor& mu,
                    const torch::Tensor& log_var, Likelihood lik = Likelihood::kBernoulli);
+
+// The loss of any model.kind: reconstruction of `target` under
+// model.likelihood, the KL for the VAE (log_var defined), and for sparse_ae
+// the penalty of model.sparsity on the code mu [B, Z]:
+//   l1: loss.l1_weight * D * sum |code|   (Keras's weight, which applies to
+//       the mean BCE per pixel, rescaled to our sum over the D pixels);
+//   kl: B * loss.sparsity_weight * sum_j KL(rho || rho_hat_j), rho_hat_j the
+//       mean activation of unit j over the batch.
+LossTerms model_loss(const Config& cfg, const torch::Tensor& logits, const torch::Tensor& target,
+                     const torch::Tensor& mu, const torch::Tensor& log_var);
 
 // The KL weight of the training objective at a step: beta, ramped linearly
 // from 0 over the first `warmup_epochs` epochs. epoch is 1-based; batch is

@@ -26,7 +26,10 @@
 
 namespace vae {
 
-// x [B, D] -> (mu [B, Z], log_var [B, Z]).
+// x [B, D] -> (mu [B, Z], log_var [B, Z]). For the autoencoder kinds
+// (model.kind ae, sparse_ae, denoising_ae) the heads are one code layer,
+// fc_code, with a ReLU (a sigmoid for sparse_ae with sparsity "kl"): the
+// result is (code [B, Z], an undefined tensor).
 class EncoderImpl : public torch::nn::Module {
  public:
   explicit EncoderImpl(const ModelConfig& cfg);
@@ -36,6 +39,7 @@ class EncoderImpl : public torch::nn::Module {
   std::vector<torch::nn::Linear> hidden_;
   torch::nn::Linear fc_mean_{nullptr};
   torch::nn::Linear fc_sd_{nullptr};
+  bool sigmoid_code_ = false;
 };
 TORCH_MODULE(Encoder);
 
@@ -53,8 +57,8 @@ TORCH_MODULE(Decoder);
 
 struct VAEOutput {
   torch::Tensor logits;   // [B, D], decoder output before the sigmoid
-  torch::Tensor mu;       // [B, Z]
-  torch::Tensor log_var;  // [B, Z]
+  torch::Tensor mu;       // [B, Z]; an autoencoder's code
+  torch::Tensor log_var;  // [B, Z]; undefined for the autoencoder kinds
 };
 
 class VAEImpl : public torch::nn::Module {

@@ -28,6 +28,7 @@ struct EvalResult {
   double loss = 0;   // negative ELBO estimate: recon + kl (beta does not apply)
   double recon = 0;  // -log p(x|z): BCE for the Bernoulli likelihood
   double kl = 0;
+  double code_abs = 0;  // mean |code| over images and units (|mu| for the VAE)
 };
 
 struct EpochMetrics {
@@ -70,7 +71,7 @@ struct TrainOptions {
 struct TrainResult {
   std::vector<EpochMetrics> history;  // this invocation's epochs
   std::string checkpoint;  // path of the last checkpoint
-  std::string samples;     // path of the final sample grid (empty if stopped)
+  std::string samples;     // path of the final sample grid (empty if stopped, or not a VAE)
   int stopped_by = 0;      // the stop_requested value that ended the run early
 };
 
@@ -97,6 +98,10 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const TrainConfig& cfg, 
 // Negative ELBO per image on `images` (uint8 [N, H, W], any device), with one
 // z ~ q(z|x) per image drawn from a generator seeded by `seed`, so the same
 // seed gives the same estimate. Leaves the model in the mode it found it.
-EvalResult evaluate(VAE& model, const torch::Tensor& images, int64_t batch_size, uint64_t seed);
+// For the autoencoder kinds: the reconstruction term alone; denoising_ae
+// reconstructs inputs corrupted by data.noise (drawn from `seed`) and is
+// scored against the clean images.
+EvalResult evaluate(VAE& model, const torch::Tensor& images, int64_t batch_size, uint64_t seed,
+                    const DataConfig& data = DataConfig());
 
 }  // namespace vae

@@ -21,8 +21,9 @@ PY
 # Two shapes: the guide's two hidden layers (decoder fc4..fc6) with grey
 # levels, and one hidden layer (decoder fc3, fc4) with static binarization.
 train_and_compare() {
-  local name=$1 hidden=$2 latent=$3 binarize=$4
-  printf '[model]\nhidden = %s\nlatent = %s\n[train]\nbatch_size = 50\n' "$hidden" "$latent" >"$WORK/$name.toml"
+  local name=$1 hidden=$2 latent=$3 binarize=$4 kind=${5:-vae}
+  printf '[model]\nhidden = %s\nlatent = %s\nkind = "%s"\nsparsity = "kl"\n[train]\nbatch_size = 50\n' \
+    "$hidden" "$latent" "$kind" >"$WORK/$name.toml"
   "$VAE_BIN/vae-train" --config "$WORK/$name.toml" --data-dir "$WORK/data" --out-dir "$WORK/$name" --epochs 1 \
     --device cpu --binarize "$binarize" 2>"$WORK/$name.log" || { cat "$WORK/$name.log"; fail "training $name"; }
   "$VAE_BIN/vae-encode" --checkpoint "$WORK/$name/checkpoints/last.pt" --data-dir "$WORK/grey" \
@@ -42,6 +43,8 @@ PY
 }
 train_and_compare guide "[64, 32]" 3 none
 train_and_compare classic "[48]" 4 static
+train_and_compare sparse "[40]" 5 none sparse_ae   # fc_code with sigmoid units
+train_and_compare denoise "[40, 20]" 3 none denoising_ae
 
 # The parameter names follow the module structure.
 $PY - "$WORK/guide/checkpoints/last.pt" <<'PY' || fail "parameter names"

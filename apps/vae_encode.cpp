@@ -33,6 +33,7 @@ int main(int argc, char** argv) {
     return 2;
   }
 
+  vae::tune_allocator();
   return vae::cli::run_guarded([&] {
     auto [dev, m, dir, data] = vae::cli::load_model_and_split(checkpoint, data_dir, split, device);
     const auto t0 = std::chrono::steady_clock::now();

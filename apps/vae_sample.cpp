@@ -36,6 +36,7 @@ int main(int argc, char** argv) {
   m->excludes(i);
   CLI11_PARSE(app, argc, argv);
 
+  vae::tune_allocator();
   return vae::cli::run_guarded([&] {
     const torch::Device dev = vae::resolve_device(device);
     vae::LoadedModel lm = vae::load_model(checkpoint, dev);

@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "cli.hpp"
+#include "vae/runtime.hpp"
 #include "vae/checkpoint.hpp"
 #include "vae/config.hpp"
 #include "vae/trainer.hpp"
@@ -78,6 +79,7 @@ int main(int argc, char** argv) {
   app.add_flag("--force", force, "overwrite a run folder that already holds a run");
   CLI11_PARSE(app, argc, argv);
 
+  vae::tune_allocator();
   return vae::cli::run_guarded([&] {
     vae::TrainOptions options;
     vae::Config cfg;

@@ -93,6 +93,7 @@ const std::map<std::string, Setter>& setters() {
        [](Config& c, const auto& in, const auto& w) { c.train.out_dir = single(in, w); }},
       {"model.likelihood",
        [](Config& c, const auto& in, const auto& w) { c.model.likelihood = single(in, w); }},
+      {"model.arch", [](Config& c, const auto& in, const auto& w) { c.model.arch = single(in, w); }},
       {"model.kind", [](Config& c, const auto& in, const auto& w) { c.model.kind = single(in, w); }},
       {"model.sparsity", [](Config& c, const auto& in, const auto& w) { c.model.sparsity = single(in, w); }},
       {"data.noise", [](Config& c, const auto& in, const auto& w) { c.data.noise = single(in, w); }},
@@ -195,6 +196,10 @@ void validate(const Config& c) {
   require(c.model.kind == "vae" || c.model.kind == "ae" || c.model.kind == "sparse_ae" ||
               c.model.kind == "denoising_ae",
           "model.kind", "\"vae\", \"ae\", \"sparse_ae\" or \"denoising_ae\"", quote(c.model.kind));
+  require(c.model.arch == "mlp" || c.model.arch == "conv", "model.arch", "\"mlp\" or \"conv\"", quote(c.model.arch));
+  require(c.model.arch != "conv" || (c.model.image_height % 4 == 0 && c.model.image_width % 4 == 0),
+          "model.image_height and model.image_width", "multiples of 4 for model.arch = \"conv\"",
+          std::to_string(c.model.image_height) + "x" + std::to_string(c.model.image_width));
   require(c.model.sparsity == "l1" || c.model.sparsity == "kl", "model.sparsity", "\"l1\" or \"kl\"",
           quote(c.model.sparsity));
   require(c.data.noise == "gaussian" || c.data.noise == "mask" || c.data.noise == "salt_pepper", "data.noise",
@@ -247,6 +252,7 @@ std::string to_toml(const Config& c) {
   os << "]\n";
   os << "latent = " << c.model.latent << "\n";
   os << "likelihood = " << quote(c.model.likelihood) << "\n";
+  os << "arch = " << quote(c.model.arch) << "\n";
   os << "kind = " << quote(c.model.kind) << "\n";
   os << "sparsity = " << quote(c.model.sparsity) << "\n\n";
   os << "[loss]\n";
@@ -272,7 +278,7 @@ std::string to_toml(const Config& c) {
 }
 
 std::string describe_layers(const ModelConfig& m) {
-  std::string s = std::to_string(input_dim(m));
+  std::string s = std::to_string(input_dim(m)) + (m.arch == "conv" ? "-conv32-conv64" : "");
   for (int64_t h : m.hidden) s += "-" + std::to_string(h);
   return s + "-" + std::to_string(m.latent);
 }
@@ -295,6 +301,7 @@ std::string model_difference(const ModelConfig& a, const ModelConfig& b) {
     return diff("model.latent", std::to_string(a.latent), std::to_string(b.latent));
   if (a.likelihood != b.likelihood) return diff("model.likelihood", a.likelihood, b.likelihood);
   if (a.kind != b.kind) return diff("model.kind", a.kind, b.kind);
+  if (a.arch != b.arch) return diff("model.arch", a.arch, b.arch);
   if (a.kind == "sparse_ae" && a.sparsity != b.sparsity) return diff("model.sparsity", a.sparsity, b.sparsity);
   return "";
 }

@@ -5,6 +5,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <iostream>
 #include <string>
@@ -83,10 +84,45 @@ TEST(Kinds, SparsityPenaltiesMatchHandComputations) {
   EXPECT_FALSE(model_loss(cfg, logits, x, torch::tensor({{0.5f, 2.0f}}), {}).penalty.defined());
 }
 
+TEST(Kinds, ConvolutionalArchitectureMirrorsTheKerasExample) {
+  for (const char* kind : {"vae", "ae"}) {
+    ModelConfig m = kind_config(kind);
+    m.arch = "conv";
+    m.hidden = {16};
+    VAE model(m);
+    const std::vector<std::string> names = parameter_names(model);
+    for (const char* want : {"encoder.conv1.weight", "encoder.conv2.weight", "encoder.fc1.weight",
+                             "decoder.fc3.weight", "decoder.fc4.weight", "decoder.deconv1.weight",
+                             "decoder.deconv3.bias"})
+      EXPECT_NE(std::find(names.begin(), names.end(), want), names.end()) << kind << " lacks " << want;
+    // conv1: 1 -> 32 channels, 3x3; the dense layer sees 64 x 7 x 7.
+    EXPECT_EQ(model->named_parameters()["encoder.conv1.weight"].sizes(), (std::vector<int64_t>{32, 1, 3, 3}));
+    EXPECT_EQ(model->named_parameters()["encoder.fc1.weight"].sizes(), (std::vector<int64_t>{16, 64 * 7 * 7}));
+    EXPECT_EQ(model->named_parameters()["decoder.fc4.weight"].sizes(), (std::vector<int64_t>{64 * 7 * 7, 16}));
+    const VAEOutput out = model->forward(torch::rand({5, 28, 28}));
+    EXPECT_EQ(out.logits.sizes(), (std::vector<int64_t>{5, 784})) << kind;
+    EXPECT_EQ(out.mu.sizes(), (std::vector<int64_t>{5, 8})) << kind;
+    // The IW pass decodes [samples, images, Z] at once.
+    EXPECT_EQ(model->decoder()->forward(torch::randn({3, 5, 8})).sizes(), (std::vector<int64_t>{3, 5, 784}));
+    // Each output pixel depends on the code: decoding two codes differs everywhere it should.
+    torch::NoGradGuard ng;
+    const torch::Tensor a = model->decoder()->forward(torch::zeros({1, 8}));
+    const torch::Tensor b = model->decoder()->forward(torch::ones({1, 8}));
+    EXPECT_FALSE(torch::allclose(a, b));
+  }
+  Config bad;
+  bad.model.arch = "conv";
+  bad.model.image_height = 30;
+  EXPECT_THROW(validate(bad), ConfigError);
+}
+
 TEST(Kinds, GradientsReachEveryParameter) {
-  for (const char* kind : {"vae", "ae", "sparse_ae", "denoising_ae"}) {
+  for (const char* kind : {"vae", "ae", "sparse_ae", "denoising_ae", "conv-vae", "conv-ae"}) {
     Config cfg;
-    cfg.model = kind_config(kind);
+    const std::string k(kind);
+    const bool conv = k.rfind("conv-", 0) == 0;
+    cfg.model = kind_config(conv ? k.substr(5) : k);
+    if (conv) cfg.model.arch = "conv";
     VAE model(cfg.model);
     torch::manual_seed(1);
     const torch::Tensor x = torch::rand({6, 784});

@@ -54,6 +54,11 @@ struct ModelConfig {
   // code layer is encoder.fc_code with a ReLU (a sigmoid for sparse_ae with
   // sparsity "kl") instead of the two heads and the sampling.
   std::string kind = "vae";
+  // "mlp" (dense layers of the `hidden` widths) or "conv": as in the Keras
+  // VAE example, two 3x3 stride-2 convolutions (32 and 64 channels, ReLU),
+  // then the dense `hidden` layers; the decoder mirrors it with transposed
+  // convolutions. conv needs the image sides divisible by 4.
+  std::string arch = "mlp";
   // sparse_ae's penalty: "l1" (activity penalty on the code, as in the Keras
   // post) or "kl" (KL toward a target mean activation rho, sigmoid code).
   std::string sparsity = "l1";

@@ -16,6 +16,7 @@
 #pragma once
 
 #include <torch/nn/module.h>
+#include <torch/nn/modules/conv.h>
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/pimpl.h>
 
@@ -36,6 +37,8 @@ class EncoderImpl : public torch::nn::Module {
   std::pair<torch::Tensor, torch::Tensor> forward(const torch::Tensor& x);
 
  private:
+  ModelConfig cfg_;
+  torch::nn::Conv2d conv1_{nullptr}, conv2_{nullptr};  // model.arch = conv
   std::vector<torch::nn::Linear> hidden_;
   torch::nn::Linear fc_mean_{nullptr};
   torch::nn::Linear fc_sd_{nullptr};
@@ -51,7 +54,11 @@ class DecoderImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& z);
 
  private:
+  ModelConfig cfg_;
   std::vector<torch::nn::Linear> layers_;
+  // model.arch = conv: the dense layers end in 64 x H/4 x W/4 (ReLU), then
+  // transposed convolutions back to 1 x H x W.
+  torch::nn::ConvTranspose2d deconv1_{nullptr}, deconv2_{nullptr}, deconv3_{nullptr};
 };
 TORCH_MODULE(Decoder);
 

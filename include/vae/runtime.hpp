@@ -26,8 +26,10 @@ int64_t configure_threads(int64_t threads);
 // Keeps freed blocks of up to 32 MiB in the process instead of returning
 // them to the kernel. glibc unmaps large blocks on free by default, so a loop
 // that allocates big temporaries pays page faults for each of them: vae-eval's
-// IW pass ran 7x slower here (27.6 s vs 4.0 s, K=50 on Fashion-MNIST).
-// Training was measured unchanged. No-op off glibc.
+// IW pass ran 7x slower here (27.6 s vs 4.0 s, K=50 on Fashion-MNIST), and a
+// conv VAE epoch 3x slower (27.3 s vs 8.5 s, configs/mnist_conv_vae.toml).
+// MLP training was measured unchanged. Every tool calls it first. No-op off
+// glibc.
 void tune_allocator();
 
 // One line describing LibTorch, BLAS and threads, for the start of a run.

@@ -20,6 +20,17 @@ for kind in ae sparse_ae denoising_ae; do
   "$VAE_BIN/vae-sample" --checkpoint "$CK" --interpolate 0,5 --steps 4 --data-dir "$WORK/data" \
     --out "$WORK/$kind-line.png" 2>/dev/null || fail "interpolation between codes ($kind)"
 done
+# The convolutional VAE trains, samples and evaluates like the MLP one.
+printf '[model]\narch = "conv"\nhidden = [16]\nlatent = 2\n[train]\nbatch_size = 50\n' >"$WORK/conv.toml"
+"$VAE_BIN/vae-train" --config "$WORK/conv.toml" --data-dir "$WORK/data" --out-dir "$WORK/conv" --epochs 1 \
+  --device cpu 2>"$WORK/conv.log" || { cat "$WORK/conv.log"; fail "training the conv VAE"; }
+grep -q "784-conv32-conv64-16-2" "$WORK/conv.log" || fail "the log does not describe the conv layers"
+"$VAE_BIN/vae-sample" --checkpoint "$WORK/conv/checkpoints/last.pt" --num 4 --out "$WORK/c.png" 2>/dev/null \
+  || fail "sampling the conv VAE"
+"$VAE_BIN/vae-eval" --checkpoint "$WORK/conv/checkpoints/last.pt" --iw-samples 20 --out "$WORK/conv.json" \
+  2>/dev/null >/dev/null || fail "evaluating the conv VAE"
+printf '[model]\narch = "conv"\nimage_height = 30\n' >"$WORK/conv30.toml"
+expect_error "multiples of 4" "$VAE_BIN/vae-train" --config "$WORK/conv30.toml" --data-dir "$WORK/data"
 printf '[model]\nkind = "gan"\n' >"$WORK/gan.toml"
 expect_error "'model.kind' must be" "$VAE_BIN/vae-train" --config "$WORK/gan.toml" --data-dir "$WORK/data"
 for cfg in "$VAE_SOURCE_DIR"/configs/mnist_ae.toml "$VAE_SOURCE_DIR"/configs/mnist_sparse_ae.toml \

@@ -57,6 +57,14 @@ double text_width(cairo_t* cr, const std::string& s, double size, bool bold = fa
   return e.x_advance;
 }
 
+// A straight line in a grey level (0 black, 1 white), at the current width.
+void line(cairo_t* cr, double x0, double y0, double x1, double y1, double grey) {
+  cairo_set_source_rgb(cr, grey, grey, grey);
+  cairo_move_to(cr, x0, y0);
+  cairo_line_to(cr, x1, y1);
+  cairo_stroke(cr);
+}
+
 std::string tick_label(double v, double step) {
   const int decimals = std::max(0, static_cast<int>(-std::floor(std::log10(step) + 1e-9)));
   if (std::fabs(v) < step * 1e-6) v = 0;  // no "-0"
@@ -102,26 +110,14 @@ class Frame {
     cairo_set_line_width(cr, 1);
     for (double t : xt_) {  // grid and ticks
       const double px = std::round(x(t) - 0.5) + 0.5;
-      cairo_set_source_rgb(cr, 0.9, 0.9, 0.9);
-      cairo_move_to(cr, px, top_);
-      cairo_line_to(cr, px, bottom_);
-      cairo_stroke(cr);
-      cairo_set_source_rgb(cr, 0, 0, 0);
-      cairo_move_to(cr, px, bottom_);
-      cairo_line_to(cr, px, bottom_ + 5);
-      cairo_stroke(cr);
+      line(cr, px, top_, px, bottom_, 0.9);      // grid
+      line(cr, px, bottom_, px, bottom_ + 5, 0);  // tick
       text(cr, tick_label(t, xt_[1] - xt_[0]), px, bottom_ + 8, 0.5, 0, 12);
     }
     for (double t : yt_) {
       const double py = std::round(y(t) - 0.5) + 0.5;
-      cairo_set_source_rgb(cr, 0.9, 0.9, 0.9);
-      cairo_move_to(cr, left_, py);
-      cairo_line_to(cr, right_, py);
-      cairo_stroke(cr);
-      cairo_set_source_rgb(cr, 0, 0, 0);
-      cairo_move_to(cr, left_ - 5, py);
-      cairo_line_to(cr, left_, py);
-      cairo_stroke(cr);
+      line(cr, left_, py, right_, py, 0.9);
+      line(cr, left_ - 5, py, left_, py, 0);
       text(cr, tick_label(t, yt_[1] - yt_[0]), left_ - 8, py, 1, 0.5, 12);
     }
     cairo_set_source_rgb(cr, 0, 0, 0);

@@ -17,13 +17,16 @@ int main(int argc, char** argv) {
   CLI::App app{"Generate digits from a trained VAE checkpoint.", "vae-sample"};
   vae::cli::add_version_flag(app);
   std::string checkpoint, out, device = "auto", interpolate, data_dir, split = "test";
-  int64_t num = 64, columns = 0, grid = 15, steps = 10;
+  int64_t num = 64, columns = 0, grid = 15, steps = 10, label = -1;
   uint64_t seed = 0;
   bool manifold = false;
   app.add_option("--checkpoint", checkpoint, "checkpoint file (run/checkpoints/last.pt)")->required();
   app.add_option("--out", out, "PNG file to write")->required();
   app.add_option("--num", num, "number of digits drawn from the prior")->capture_default_str()->check(CLI::Range(1, 10000));
   app.add_option("--seed", seed, "seed for z")->capture_default_str();
+  app.add_option("--label", label,
+                 "conditional models: generate class D (default: classes 0, 1, ... in turn, one per column)")
+      ->check(CLI::Range(int64_t{0}, int64_t{65535}));
   app.add_option("--columns", columns, "grid columns (0: square-ish)")->capture_default_str()->check(CLI::Range(0, 10000));
   auto* m = app.add_flag("--manifold", manifold, "decode a grid over the Gaussian quantiles of a 2-D latent space");
   app.add_option("--grid", grid, "digits per side of the manifold")->capture_default_str()->check(CLI::Range(2, 100));
@@ -47,8 +50,17 @@ int main(int argc, char** argv) {
       throw std::invalid_argument(checkpoint + ": model.kind = " + mc.kind +
                                   " has no prior to sample from (only a VAE's codes follow N(0, I)); "
                                   "--interpolate I,J decodes between two images' codes");
+    if (!mc.conditional && label >= 0)
+      throw std::invalid_argument(checkpoint + ": --label needs a conditional model (model.conditional = true); "
+                                  "this one was trained without labels");
+    if (mc.conditional && label >= mc.classes)
+      throw std::invalid_argument("--label " + std::to_string(label) + ": " + checkpoint + " knows classes 0.." +
+                                  std::to_string(mc.classes - 1));
     if (manifold) {
-      vae::write_png_gray(out, vae::make_grid(vae::manifold_images(lm.model, grid, dev), grid, /*pad=*/0));
+      if (mc.conditional && label < 0)
+        throw std::invalid_argument(checkpoint + ": a conditional model's manifold is drawn for one class; "
+                                    "choose it with --label D");
+      vae::write_png_gray(out, vae::make_grid(vae::manifold_images(lm.model, grid, dev, label), grid, /*pad=*/0));
       spdlog::info("wrote the {}x{} latent manifold of {} ({}) to {}", grid, grid, checkpoint, what, out);
       return 0;
     }
@@ -64,15 +76,28 @@ int main(int argc, char** argv) {
       if (a >= data.size() || b >= data.size())
         throw std::invalid_argument("--interpolate " + interpolate + ": the " + split + " split of " + dir +
                                     " has images 0.." + std::to_string(data.size() - 1));
-      const torch::Tensor row = vae::interpolation_images(lm.model, data.images[a], data.images[b], steps, dev);
+      if (mc.conditional)
+        vae::check_labels(mc, data, vae::find_idx_file(dir, vae::idx_file_stem(vae::parse_split(split), /*labels=*/true)));
+      const torch::Tensor row =
+          mc.conditional ? vae::interpolation_images(lm.model, data.images[a], data.images[b], steps, dev,
+                                                     data.labels[a].item<int64_t>(), data.labels[b].item<int64_t>())
+                         : vae::interpolation_images(lm.model, data.images[a], data.images[b], steps, dev);
       vae::write_png_gray(out, vae::make_grid(row, row.size(0)));
       spdlog::info("wrote {} + 2 images from {} image {} to {} ({}) to {}", steps, split, a, b, what, out);
       return 0;
     }
-    const torch::Tensor images = vae::sample_images(lm.model, num, seed, dev);
-    const int64_t cols = columns > 0 ? columns : static_cast<int64_t>(std::ceil(std::sqrt(num)));
+    const torch::Tensor images = vae::sample_images(lm.model, num, seed, dev, label);
+    // A conditional model's default grid has one column per class.
+    const int64_t cols = columns > 0                      ? columns
+                         : mc.conditional && label < 0 ? std::min(num, mc.classes)
+                                                       : static_cast<int64_t>(std::ceil(std::sqrt(num)));
     vae::write_png_gray(out, vae::make_grid(images, cols));
-    spdlog::info("wrote {} samples from {} ({}) to {}", num, checkpoint, what, out);
+    if (mc.conditional)
+      spdlog::info("wrote {} samples of {} from {} ({}) to {}", num,
+                   label >= 0 ? "class " + std::to_string(label) : "classes 0.." + std::to_string(mc.classes - 1) + " (one per column)",
+                   checkpoint, what, out);
+    else
+      spdlog::info("wrote {} samples from {} ({}) to {}", num, checkpoint, what, out);
     return 0;
   });
 }

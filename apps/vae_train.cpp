@@ -57,7 +57,7 @@ int main(int argc, char** argv) {
   vae::cli::add_version_flag(app);
   std::string config_path;
   std::optional<std::string> data_dir, out_dir, device, optimizer, binarize;
-  std::optional<int64_t> epochs, batch_size, threads;
+  std::optional<int64_t> epochs, batch_size, threads, blas_threads;
   std::optional<uint64_t> seed;
   std::optional<double> lr, beta;
   bool force = false;
@@ -76,6 +76,7 @@ int main(int argc, char** argv) {
   app.add_option("--beta", beta, "weight of the KL term (overrides loss.beta)");
   app.add_option("--optimizer", optimizer, "adam or rmsprop (overrides train.optimizer)");
   app.add_option("--threads", threads, "LibTorch intra-op threads, 0 = LibTorch's default");
+  app.add_option("--blas-threads", blas_threads, "OpenBLAS threads, 0 = OpenBLAS's default (overrides train.blas_threads)");
   app.add_flag("--force", force, "overwrite a run folder that already holds a run");
   CLI11_PARSE(app, argc, argv);
 
@@ -105,6 +106,7 @@ int main(int argc, char** argv) {
     if (beta) cfg.loss.beta = *beta;
     if (optimizer) cfg.train.optimizer = *optimizer;
     if (threads) cfg.train.threads = *threads;
+    if (blas_threads) cfg.train.blas_threads = *blas_threads;
     vae::validate(cfg);
     options.force = force;
     options.on_progress = show_progress;

@@ -53,6 +53,15 @@ Setter set_int(Field field) {
   };
 }
 
+template <typename Field>
+Setter set_bool(Field field) {
+  return [field](Config& c, const std::vector<std::string>& in, const std::string& where) {
+    const std::string& v = single(in, where);
+    if (v != "true" && v != "false") fail(where, "expects true or false, got '" + v + "'");
+    field(c) = v == "true";
+  };
+}
+
 const std::map<std::string, Setter>& setters() {
   static const std::map<std::string, Setter> table = {
       {"data.dir",
@@ -89,6 +98,7 @@ const std::map<std::string, Setter>& setters() {
       {"train.device",
        [](Config& c, const auto& in, const auto& w) { c.train.device = single(in, w); }},
       {"train.threads", set_int([](Config& c) -> int64_t& { return c.train.threads; })},
+      {"train.blas_threads", set_int([](Config& c) -> int64_t& { return c.train.blas_threads; })},
       {"train.out_dir",
        [](Config& c, const auto& in, const auto& w) { c.train.out_dir = single(in, w); }},
       {"model.likelihood",
@@ -109,12 +119,9 @@ const std::map<std::string, Setter>& setters() {
       {"loss.kl_warmup_epochs", set_int([](Config& c) -> int64_t& { return c.loss.kl_warmup_epochs; })},
       {"train.nonfinite",
        [](Config& c, const auto& in, const auto& w) { c.train.nonfinite = single(in, w); }},
-      {"train.keep_best",
-       [](Config& c, const auto& in, const auto& w) {
-         const std::string& v = single(in, w);
-         if (v != "true" && v != "false") fail(w, "expects true or false, got '" + v + "'");
-         c.train.keep_best = v == "true";
-       }},
+      {"train.keep_best", set_bool([](Config& c) -> bool& { return c.train.keep_best; })},
+      {"model.conditional", set_bool([](Config& c) -> bool& { return c.model.conditional; })},
+      {"model.classes", set_int([](Config& c) -> int64_t& { return c.model.classes; })},
       {"train.keep_every", set_int([](Config& c) -> int64_t& { return c.train.keep_every; })},
       {"train.image_every", set_int([](Config& c) -> int64_t& { return c.train.image_every; })},
   };
@@ -202,6 +209,10 @@ void validate(const Config& c) {
           std::to_string(c.model.image_height) + "x" + std::to_string(c.model.image_width));
   require(c.model.sparsity == "l1" || c.model.sparsity == "kl", "model.sparsity", "\"l1\" or \"kl\"",
           quote(c.model.sparsity));
+  require(c.model.classes >= 2 && c.model.classes <= 65536, "model.classes", "in [2, 65536]",
+          std::to_string(c.model.classes));
+  require(!c.model.conditional || c.model.kind == "vae", "model.conditional",
+          "false for model.kind = \"" + c.model.kind + "\" (only a VAE can be conditional)", "true");
   require(c.data.noise == "gaussian" || c.data.noise == "mask" || c.data.noise == "salt_pepper", "data.noise",
           "\"gaussian\", \"mask\" or \"salt_pepper\"", quote(c.data.noise));
   require(c.data.noise_level >= 0 && c.data.noise_level <= (c.data.noise == "gaussian" ? 10.0 : 1.0),
@@ -227,6 +238,8 @@ void validate(const Config& c) {
           "train.device", "\"auto\", \"cpu\" or \"cuda\"", quote(c.train.device));
   require(c.train.threads >= 0 && c.train.threads <= 1024, "train.threads", "in [0, 1024]",
           std::to_string(c.train.threads));
+  require(c.train.blas_threads >= 0 && c.train.blas_threads <= 1024, "train.blas_threads", "in [0, 1024]",
+          std::to_string(c.train.blas_threads));
   require(!c.train.out_dir.empty(), "train.out_dir", "a folder", "an empty string");
   require(c.train.nonfinite == "stop" || c.train.nonfinite == "skip", "train.nonfinite",
           "\"stop\" or \"skip\"", quote(c.train.nonfinite));
@@ -254,7 +267,9 @@ std::string to_toml(const Config& c) {
   os << "likelihood = " << quote(c.model.likelihood) << "\n";
   os << "arch = " << quote(c.model.arch) << "\n";
   os << "kind = " << quote(c.model.kind) << "\n";
-  os << "sparsity = " << quote(c.model.sparsity) << "\n\n";
+  os << "sparsity = " << quote(c.model.sparsity) << "\n";
+  os << "conditional = " << (c.model.conditional ? "true" : "false") << "\n";
+  os << "classes = " << c.model.classes << "\n\n";
   os << "[loss]\n";
   os << "beta = " << c.loss.beta << "\n";
   os << "kl_warmup_epochs = " << c.loss.kl_warmup_epochs << "\n";
@@ -269,6 +284,7 @@ std::string to_toml(const Config& c) {
   os << "seed = " << c.train.seed << "\n";
   os << "device = " << quote(c.train.device) << "\n";
   os << "threads = " << c.train.threads << "\n";
+  os << "blas_threads = " << c.train.blas_threads << "\n";
   os << "out_dir = " << quote(c.train.out_dir) << "\n";
   os << "nonfinite = " << quote(c.train.nonfinite) << "\n";
   os << "keep_best = " << (c.train.keep_best ? "true" : "false") << "\n";
@@ -303,6 +319,10 @@ std::string model_difference(const ModelConfig& a, const ModelConfig& b) {
   if (a.kind != b.kind) return diff("model.kind", a.kind, b.kind);
   if (a.arch != b.arch) return diff("model.arch", a.arch, b.arch);
   if (a.kind == "sparse_ae" && a.sparsity != b.sparsity) return diff("model.sparsity", a.sparsity, b.sparsity);
+  auto flag = [](bool v) { return std::string(v ? "true" : "false"); };
+  if (a.conditional != b.conditional) return diff("model.conditional", flag(a.conditional), flag(b.conditional));
+  if (a.conditional && a.classes != b.classes)
+    return diff("model.classes", std::to_string(a.classes), std::to_string(b.classes));
   return "";
 }
 

@@ -63,10 +63,23 @@ int64_t configure_threads(int64_t threads) {
   return at::get_num_threads();
 }
 
+int64_t configure_blas_threads(int64_t threads) {
+  using SetFn = void (*)(int);
+  using GetFn = int (*)();
+  if (threads > 0)
+    if (auto set = reinterpret_cast<SetFn>(::dlsym(RTLD_DEFAULT, "openblas_set_num_threads")))
+      set(static_cast<int>(threads));
+  auto get = reinterpret_cast<GetFn>(::dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
+  return get ? get() : 0;
+}
+
 std::string runtime_summary(const torch::Device& device) {
   const BlasInfo blas = detect_blas();
+  const int64_t blas_threads = configure_blas_threads(0);
   std::string s = "LibTorch " TORCH_VERSION ", device " + device.str() + ", intra-op threads " +
-                  std::to_string(at::get_num_threads()) + ", BLAS " + blas.library;
+                  std::to_string(at::get_num_threads()) +
+                  (blas_threads > 0 ? ", BLAS threads " + std::to_string(blas_threads) : std::string()) +
+                  ", BLAS " + blas.library;
   if (!blas.detail.empty()) s += " (" + blas.detail + ")";
   return s;
 }

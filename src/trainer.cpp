@@ -60,6 +60,9 @@ void log_config_table(const Config& cfg, const Dataset& train_set, const Dataset
   spdlog::info("{:<22} {}", "data.dir", cfg.data.dir);
   spdlog::info("{:<22} {}", "data.binarize", cfg.data.binarize);
   spdlog::info("{:<22} {}", "model.kind", cfg.model.kind);
+  if (cfg.model.conditional)
+    spdlog::info("{:<22} true (one-hot labels of {} classes into encoder and decoder)", "model.conditional",
+                 cfg.model.classes);
   spdlog::info("{:<22} {}", "model.likelihood", cfg.model.likelihood);
   spdlog::info("{:<22} {} (KL warm-up over {} epochs)", "loss.beta", cfg.loss.beta, cfg.loss.kl_warmup_epochs);
   spdlog::info("{:<22} {} train / {} test, {}x{}", "data.images", train_set.size(),
@@ -72,6 +75,7 @@ void log_config_table(const Config& cfg, const Dataset& train_set, const Dataset
   spdlog::info("{:<22} {}", "train.seed", cfg.train.seed);
   spdlog::info("{:<22} {}", "train.device", cfg.train.device);
   spdlog::info("{:<22} {}", "train.threads", cfg.train.threads);
+  spdlog::info("{:<22} {}", "train.blas_threads", cfg.train.blas_threads);
   spdlog::info("{:<22} {}", "train.out_dir", cfg.train.out_dir);
 }
 
@@ -98,7 +102,7 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const TrainConfig& cfg, 
 }
 
 EvalResult evaluate(VAE& model, const torch::Tensor& images, int64_t batch_size, uint64_t seed,
-                    const DataConfig& data) {
+                    const DataConfig& data, const torch::Tensor& labels) {
   c10::InferenceMode guard;
   const bool was_training = model->is_training();
   model->eval();
@@ -114,7 +118,8 @@ EvalResult evaluate(VAE& model, const torch::Tensor& images, int64_t batch_size,
     const int64_t len = std::min(batch_size, n - start);
     const torch::Tensor x = to_unit_float(images.narrow(0, start, len));
     const torch::Tensor x_in = denoising ? corrupt(x, data.noise, data.noise_level, &gen) : x;
-    auto [mu, log_var] = model->encode(x_in);
+    const torch::Tensor y = labels.defined() ? labels.narrow(0, start, len) : labels;
+    auto [mu, log_var] = model->encode(x_in, y);
     code_abs += mu.abs().sum().to(torch::kFloat64);
     if (!variational) {
       recon -= log_likelihood(model->decoder()->forward(mu), x, lik).sum().to(torch::kFloat64);
@@ -124,7 +129,7 @@ EvalResult evaluate(VAE& model, const torch::Tensor& images, int64_t batch_size,
     // be an estimate of the ELBO.
     const torch::Tensor eps = torch::randn(mu.sizes(), gen, torch::kFloat32).to(mu.device());
     const torch::Tensor z = mu + torch::exp(0.5 * log_var) * eps;
-    const LossTerms t = vae_loss(model->decoder()->forward(z), x, mu, log_var, lik);
+    const LossTerms t = vae_loss(model->decoder()->forward(z, y), x, mu, log_var, lik);
     recon += t.recon.to(torch::kFloat64);
     kl += t.kl.to(torch::kFloat64);
   }
@@ -182,6 +187,7 @@ void check_resume_config(const Config& saved, const Config& now, const std::stri
   note("train.optimizer", saved.train.optimizer, now.train.optimizer);
   note("train.device", saved.train.device, now.train.device);
   note("train.threads", saved.train.threads, now.train.threads);
+  note("train.blas_threads", saved.train.blas_threads, now.train.blas_threads);
   note("train.nonfinite", saved.train.nonfinite, now.train.nonfinite);
   note("data.dir", saved.data.dir, now.data.dir);
   if (saved.train.optimizer != now.train.optimizer)
@@ -227,6 +233,7 @@ TrainResult train(const Config& cfg, const TrainOptions& options) {
   validate(cfg);
   const torch::Device device = resolve_device(cfg.train.device);
   configure_threads(cfg.train.threads);
+  configure_blas_threads(cfg.train.blas_threads);
   const BlasInfo blas = detect_blas();
   if (blas.reference)
     spdlog::warn(
@@ -247,6 +254,10 @@ TrainResult train(const Config& cfg, const TrainOptions& options) {
   const Dataset test_set = load_split(cfg.data.dir, Split::kTest, binarize, /*for_training=*/false);
   check_image_size(cfg, train_set, "train");
   check_image_size(cfg, test_set, "test");
+  if (cfg.model.conditional) {
+    check_labels(cfg.model, train_set, find_idx_file(cfg.data.dir, idx_file_stem(Split::kTrain, /*labels=*/true)));
+    check_labels(cfg.model, test_set, find_idx_file(cfg.data.dir, idx_file_stem(Split::kTest, /*labels=*/true)));
+  }
 
   const fs::path run_dir(cfg.train.out_dir);
   const fs::path ckpt_dir = run_dir / "checkpoints";
@@ -306,8 +317,16 @@ TrainResult train(const Config& cfg, const TrainOptions& options) {
   // with index_select and converted to float per batch.
   const torch::Tensor train_images = train_set.images.to(device);
   const torch::Tensor test_images = test_set.images.to(device);
+  // A conditional model's labels, on the device; undefined otherwise.
+  const torch::Tensor train_labels = cfg.model.conditional ? train_set.labels.to(device) : torch::Tensor();
+  const torch::Tensor test_labels = cfg.model.conditional ? test_set.labels.to(device) : torch::Tensor();
   const int64_t n = train_set.size();
   const int64_t batches = (n + cfg.train.batch_size - 1) / cfg.train.batch_size;
+
+  // Sample grids: 8 x 8 draws of z; a conditional model's have one column
+  // per class (column c shows label c), 8 rows.
+  const int64_t sample_columns = cfg.model.conditional ? cfg.model.classes : 8;
+  const int64_t sample_count = cfg.model.conditional ? 8 * cfg.model.classes : kSampleGridCount;
 
   TrainResult result;
   result.checkpoint = last.string();
@@ -344,12 +363,13 @@ TrainResult train(const Config& cfg, const TrainOptions& options) {
     for (int64_t b = first_batch; b < batches; ++b) {
       const int64_t start = b * cfg.train.batch_size;
       const int64_t len = std::min(cfg.train.batch_size, n - start);
-      const torch::Tensor x =
-          binarize_batch(to_unit_float(train_images.index_select(0, order.narrow(0, start, len))), binarize);
+      const torch::Tensor idx = order.narrow(0, start, len);
+      const torch::Tensor x = binarize_batch(to_unit_float(train_images.index_select(0, idx)), binarize);
+      const torch::Tensor y = train_labels.defined() ? train_labels.index_select(0, idx) : train_labels;
       optimizer->zero_grad();
       // denoising_ae sees a corrupted input and is scored against x itself.
       const VAEOutput out =
-          model->forward(denoising ? corrupt(x, cfg.data.noise, cfg.data.noise_level) : x);
+          model->forward(denoising ? corrupt(x, cfg.data.noise, cfg.data.noise_level) : x, y);
       const LossTerms terms = model_loss(cfg, out.logits, x, out.mu, out.log_var);
       const double w = kl_weight(cfg.loss, epoch, b, batches);
       torch::Tensor loss = w == 1.0 ? terms.total() : terms.recon + w * terms.kl;
@@ -405,7 +425,7 @@ TrainResult train(const Config& cfg, const TrainOptions& options) {
     m.seconds = st.seconds + seconds_since(t0);
     const auto te = Clock::now();
     m.test = evaluate(model, test_images, std::max<int64_t>(cfg.train.batch_size, 1000),
-                      cfg.train.seed ^ kEvalSeedSalt, cfg.data);
+                      cfg.train.seed ^ kEvalSeedSalt, cfg.data, test_labels);
     m.eval_seconds = seconds_since(te);
     if (st.seen == 0 || !std::isfinite(m.test.loss))
       throw DivergedError("training diverged: " +
@@ -433,10 +453,11 @@ TrainResult train(const Config& cfg, const TrainOptions& options) {
       const std::string tag = epoch_tag(epoch);
       const int64_t shown = std::min<int64_t>(kReconCount, test_set.size());
       write_png_gray((run_dir / "images" / ("recon-" + tag + ".png")).string(),
-                     reconstruction_grid(model, test_set.images.narrow(0, 0, shown), 8, device));
+                     reconstruction_grid(model, test_set.images.narrow(0, 0, shown), 8, device,
+                                         test_set.labels.narrow(0, 0, shown)));
       if (variational)
         write_png_gray((run_dir / "images" / ("samples-" + tag + ".png")).string(),
-                       make_grid(sample_images(model, kSampleGridCount, cfg.train.seed, device), 8));
+                       make_grid(sample_images(model, sample_count, cfg.train.seed, device), sample_columns));
       plot::loss_plot(loss_plot_path, st.history, loss_title);
     }
     const double w_end = kl_weight(cfg.loss, epoch, batches, batches);
@@ -455,8 +476,8 @@ TrainResult train(const Config& cfg, const TrainOptions& options) {
   if (!fs::exists(last, ec)) save(last);  // epochs = 0: the initial model
   if (variational) {  // the autoencoders have no prior to sample from
     result.samples = (run_dir / "samples.png").string();
-    const torch::Tensor samples = sample_images(model, kSampleGridCount, cfg.train.seed, device);
-    write_png_gray(result.samples, make_grid(samples, /*columns=*/8));
+    const torch::Tensor samples = sample_images(model, sample_count, cfg.train.seed, device);
+    write_png_gray(result.samples, make_grid(samples, sample_columns));
   }
   if (cfg.train.image_every > 0 && !st.history.empty()) plot::loss_plot(loss_plot_path, st.history, loss_title);
   spdlog::info("checkpoint {}", result.checkpoint);

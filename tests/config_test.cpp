@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include "test_util.hpp"
 
 namespace vae {
@@ -134,12 +136,18 @@ TEST(Config, PathsThatCannotBeReadBackAreRefused) {
 }
 
 TEST(Config, ShippedConfigsParseAndValidate) {
-  for (const char* name : {"mnist_vae.toml", "mnist_vae_classic.toml", "fashion_mnist_vae_classic.toml"}) {
-    const std::string path = std::string(VAE_SOURCE_DIR) + "/configs/" + name;
+  int count = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(std::string(VAE_SOURCE_DIR) + "/configs")) {
+    if (entry.path().extension() != ".toml") continue;
+    const std::string path = entry.path().string();
     Config c;
     ASSERT_NO_THROW(c = load_config_file(path)) << path;
     EXPECT_NO_THROW(validate(c)) << path;
+    // Each writes its own run folder, named after it.
+    EXPECT_EQ(c.train.out_dir, "runs/" + entry.path().stem().string()) << path;
+    ++count;
   }
+  EXPECT_GE(count, 13);  // a VAE, beta-VAE and conditional VAE and three autoencoders, MLP and conv
   EXPECT_EQ(describe_layers(load_config_file(std::string(VAE_SOURCE_DIR) + "/configs/mnist_vae.toml").model),
             "784-512-256-2");
   EXPECT_EQ(describe_layers(

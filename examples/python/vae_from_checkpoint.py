@@ -106,6 +106,9 @@ def load_vae(path):
     if m.get("arch", "mlp") != "mlp":
         raise ValueError(f"{path}: model.arch = {m['arch']}: this example builds the MLP only; "
                          "the weights are in torch.jit.load(path).state_dict()")
+    if m.get("conditional", False):
+        raise ValueError(f"{path}: model.conditional = true: this example builds the unconditional "
+                         "models only; the weights are in torch.jit.load(path).state_dict()")
     model = VAE(m["image_height"] * m["image_width"], list(m["hidden"]), m["latent"],
                 m.get("kind", "vae"), m.get("sparsity", "l1"))
     state = {k: v for k, v in archive.state_dict().items() if k.startswith(("encoder.", "decoder."))}

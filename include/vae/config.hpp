@@ -62,6 +62,12 @@ struct ModelConfig {
   // sparse_ae's penalty: "l1" (activity penalty on the code, as in the Keras
   // post) or "kl" (KL toward a target mean activation rho, sigmoid code).
   std::string sparsity = "l1";
+  // A conditional VAE (kind "vae" only): the label, one-hot over `classes`,
+  // is fed to the encoder (beside the image, or beside the convolutional
+  // features for arch "conv") and to the decoder (beside z), so
+  // `vae-sample --label D` generates class D. Labels must lie in [0, classes).
+  bool conditional = false;
+  int64_t classes = 10;
 };
 
 // Whether the model has a prior to sample from (only the VAE).
@@ -98,6 +104,9 @@ struct TrainConfig {
   // LibTorch intra-op threads; 0 keeps LibTorch's default. OpenBLAS runs its
   // own pool, so 1 avoids oversubscribing small machines (docs/BENCHMARKS.md).
   int64_t threads = 1;
+  // OpenBLAS's own threads for the matrix products; 0 keeps its default
+  // (one per core, or OPENBLAS_NUM_THREADS).
+  int64_t blas_threads = 0;
   // Run folder: config.toml, metrics.jsonl, checkpoints/, samples.
   std::string out_dir = "runs/mnist_vae";
   // A NaN or Inf loss or gradient: "stop" the run (the last checkpoint stays

@@ -12,10 +12,19 @@
 namespace vae {
 
 // Decodes n draws of z ~ N(0, I) made from `seed` (independent of the global
-// generator) -> float [n, H, W] pixel probabilities, on CPU.
-torch::Tensor sample_images(VAE& model, int64_t n, uint64_t seed, const torch::Device& device);
+// generator) -> float [n, H, W] pixel probabilities, on CPU. A conditional
+// model decodes them as class `label`, or with label < 0 as classes 0, 1,
+// ..., classes - 1, 0, 1, ... in turn; other models refuse label >= 0
+// (std::invalid_argument).
+torch::Tensor sample_images(VAE& model, int64_t n, uint64_t seed, const torch::Device& device,
+                            int64_t label = -1);
 
-// Posterior means of every image, in batches -> float [N, Z] on CPU.
+// Throws DataError (naming `origin`) when a conditional model cannot take
+// the data set's labels: one outside [0, model.classes).
+void check_labels(const ModelConfig& cfg, const Dataset& data, const std::string& origin);
+
+// Posterior means of every image, in batches -> float [N, Z] on CPU. A
+// conditional model sees each image's label from data.labels.
 torch::Tensor encode_means(VAE& model, const Dataset& data, int64_t batch_size,
                            const torch::Device& device);
 
@@ -44,19 +53,24 @@ void write_latent_plot(const std::string& path, const torch::Tensor& mu, const t
 
 // images: uint8 [N, H, W] -> uint8 grid image: rows of `columns` inputs, each
 // followed by a row of their reconstructions (decode(mu), deterministic).
+// labels (int64 [N]): needed only by a conditional model.
 torch::Tensor reconstruction_grid(VAE& model, const torch::Tensor& images, int64_t columns,
-                                  const torch::Device& device);
+                                  const torch::Device& device, const torch::Tensor& labels = {});
 
 // For a 2-D latent space: decodes an n x n grid of z over the standard normal
 // quantiles of 0.05..0.95 on each axis (z_0 left to right, z_1 bottom to
 // top), like the Keras post's manifold figure -> float [n*n, H, W].
-// Throws std::invalid_argument for another latent size.
-torch::Tensor manifold_images(VAE& model, int64_t n, const torch::Device& device);
+// Throws std::invalid_argument for another latent size. A conditional model
+// draws the manifold of class `label`, which it requires (>= 0).
+torch::Tensor manifold_images(VAE& model, int64_t n, const torch::Device& device, int64_t label = -1);
 
 // a, b: uint8 [H, W] images -> float [steps + 2, H, W]: a, then the decoded
 // points of the line between their latent means (steps of them, ends
-// included), then b.
+// included), then b. A conditional model encodes a and b with their labels
+// label_a and label_b and decodes each point with the one-hot labels mixed
+// in the same proportion as the latent means.
 torch::Tensor interpolation_images(VAE& model, const torch::Tensor& a, const torch::Tensor& b,
-                                   int64_t steps, const torch::Device& device);
+                                   int64_t steps, const torch::Device& device, int64_t label_a = -1,
+                                   int64_t label_b = -1);
 
 }  // namespace vae

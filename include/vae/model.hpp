@@ -13,6 +13,11 @@
 // (encoder.fc1, encoder.fc2, encoder.fc_mean, encoder.fc_sd, decoder.fc4,
 // decoder.fc5, decoder.fc6); for the classic 784-400-20 they follow the
 // PyTorch example (fc1, heads, fc3, fc4).
+//
+// A conditional VAE (model.conditional) takes labels y beside x and z:
+//   model->forward(x, y); model->decode(z, y);   // y: int64 [B] in [0, classes)
+// The decoder also takes soft labels, float [B, classes] (rows of weights
+// over the classes), which interpolation_images uses. Other models ignore y.
 #pragma once
 
 #include <torch/nn/module.h>
@@ -34,7 +39,7 @@ namespace vae {
 class EncoderImpl : public torch::nn::Module {
  public:
   explicit EncoderImpl(const ModelConfig& cfg);
-  std::pair<torch::Tensor, torch::Tensor> forward(const torch::Tensor& x);
+  std::pair<torch::Tensor, torch::Tensor> forward(const torch::Tensor& x, const torch::Tensor& y = {});
 
  private:
   ModelConfig cfg_;
@@ -51,7 +56,7 @@ TORCH_MODULE(Encoder);
 class DecoderImpl : public torch::nn::Module {
  public:
   explicit DecoderImpl(const ModelConfig& cfg);
-  torch::Tensor forward(const torch::Tensor& z);
+  torch::Tensor forward(const torch::Tensor& z, const torch::Tensor& y = {});
 
  private:
   ModelConfig cfg_;
@@ -73,7 +78,7 @@ class VAEImpl : public torch::nn::Module {
   explicit VAEImpl(const ModelConfig& cfg);
 
   // x: [B, D] or [B, H, W] float in [0, 1] -> (mu, log_var), each [B, Z].
-  std::pair<torch::Tensor, torch::Tensor> encode(const torch::Tensor& x);
+  std::pair<torch::Tensor, torch::Tensor> encode(const torch::Tensor& x, const torch::Tensor& y = {});
 
   // Training mode: mu + exp(0.5 * log_var) * eps with eps ~ N(0, I) drawn from
   // the default generator (the reparameterization trick: gradients reach mu
@@ -81,10 +86,10 @@ class VAEImpl : public torch::nn::Module {
   torch::Tensor sampling(const torch::Tensor& mu, const torch::Tensor& log_var);
 
   // z [B, Z] -> pixel probabilities [B, D] (the guide's sigmoid output).
-  torch::Tensor decode(const torch::Tensor& z);
+  torch::Tensor decode(const torch::Tensor& z, const torch::Tensor& y = {});
 
   // Flattens x, encodes, samples, decodes to logits.
-  VAEOutput forward(const torch::Tensor& x);
+  VAEOutput forward(const torch::Tensor& x, const torch::Tensor& y = {});
 
   const ModelConfig& config() const { return cfg_; }
   Encoder& encoder() { return encoder_; }
@@ -96,5 +101,11 @@ class VAEImpl : public torch::nn::Module {
   Decoder decoder_{nullptr};
 };
 TORCH_MODULE(VAE);
+
+// The condition a conditional model sees: int64 labels [B] -> one-hot float
+// [B, cfg.classes]; float [B, cfg.classes] is taken as given. Throws
+// std::invalid_argument when y is missing, has the wrong shape, or a label
+// lies outside [0, classes).
+torch::Tensor condition(const ModelConfig& cfg, const torch::Tensor& y, int64_t rows, torch::ScalarType dtype);
 
 }  // namespace vae

@@ -23,6 +23,12 @@ BlasInfo detect_blas();
 // Sets LibTorch's intra-op threads when `threads` > 0; returns the count in use.
 int64_t configure_threads(int64_t threads);
 
+// Sets OpenBLAS's own thread pool when `threads` > 0 and the BLAS is
+// OpenBLAS; returns the count in use, or 0 when the BLAS does not say.
+// LibTorch's intra-op threads and OpenBLAS's run side by side: their sum
+// should not exceed the cores (docs/BENCHMARKS.md has the measurements).
+int64_t configure_blas_threads(int64_t threads);
+
 // Keeps freed blocks of up to 32 MiB in the process instead of returning
 // them to the kernel. glibc unmaps large blocks on free by default, so a loop
 // that allocates big temporaries pays page faults for each of them: vae-eval's

@@ -100,8 +100,9 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const TrainConfig& cfg, 
 // seed gives the same estimate. Leaves the model in the mode it found it.
 // For the autoencoder kinds: the reconstruction term alone; denoising_ae
 // reconstructs inputs corrupted by data.noise (drawn from `seed`) and is
-// scored against the clean images.
+// scored against the clean images. labels (int64 [N], same device): needed
+// only by a conditional model.
 EvalResult evaluate(VAE& model, const torch::Tensor& images, int64_t batch_size, uint64_t seed,
-                    const DataConfig& data = DataConfig());
+                    const DataConfig& data = DataConfig(), const torch::Tensor& labels = {});
 
 }  // namespace vae

@@ -1,5 +1,5 @@
 # Every model.kind trains from a config and the tools treat it as it is: codes
-# for every kind, samples and vae-eval only for the VAE.
+# for every kind, samples and the ELBO only for the VAE.
 source "$(dirname "$0")/lib.sh"
 "$MAKE_TEST_DATA" "$WORK/data" 300 60
 for kind in ae sparse_ae denoising_ae; do
@@ -16,7 +16,16 @@ for kind in ae sparse_ae denoising_ae; do
   [ "$(head -1 "$WORK/$kind.csv")" = "index,label,mu_0,mu_1,mu_2,mu_3" ] || fail "codes of $kind"
   expect_error "has no prior to sample from" "$VAE_BIN/vae-sample" --checkpoint "$CK" --out "$WORK/s.png"
   expect_error "has no prior to sample from" "$VAE_BIN/vae-sample" --checkpoint "$CK" --manifold --out "$WORK/s.png"
-  expect_error "last.pt: model.kind = $kind has no ELBO or likelihood" "$VAE_BIN/vae-eval" --checkpoint "$CK" --iw-samples 10
+  # vae-eval: reconstruction errors for every kind; no ELBO without a prior.
+  "$VAE_BIN/vae-eval" --checkpoint "$CK" --iw-samples 10 --noise mask --noise-level 0.3 --out "$WORK/$kind.json" \
+    >/dev/null 2>&1 || fail "vae-eval $kind"
+  python3 - "$WORK/$kind.json" "$kind" <<'PY' || fail "vae-eval $kind: $(cat "$WORK/$kind.json")"
+import json, sys
+e = json.load(open(sys.argv[1]))
+assert e["kind"] == sys.argv[2] and e["neg_elbo"] is None and e["nll_iw"] is None and e["kl"] is None, e
+assert 0 < e["code_recon"] < 1e4 and 0 < e["noisy_recon"] < 1e4, e
+assert e["noise"] == "mask" and e["noise_level"] == 0.3 and e["active_units"] <= 4, e
+PY
   "$VAE_BIN/vae-sample" --checkpoint "$CK" --interpolate 0,5 --steps 4 --data-dir "$WORK/data" \
     --out "$WORK/$kind-line.png" 2>/dev/null || fail "interpolation between codes ($kind)"
 done
@@ -29,12 +38,38 @@ grep -q "784-conv32-conv64-16-2" "$WORK/conv.log" || fail "the log does not desc
   || fail "sampling the conv VAE"
 "$VAE_BIN/vae-eval" --checkpoint "$WORK/conv/checkpoints/last.pt" --iw-samples 20 --out "$WORK/conv.json" \
   2>/dev/null >/dev/null || fail "evaluating the conv VAE"
+# The conditional VAE: trained with the labels, sampled by label.
+printf '[model]\nhidden = [32]\nlatent = 2\nconditional = true\n[train]\nbatch_size = 50\n' >"$WORK/cvae.toml"
+"$VAE_BIN/vae-train" --config "$WORK/cvae.toml" --data-dir "$WORK/data" --out-dir "$WORK/cvae" --epochs 1 \
+  --device cpu 2>"$WORK/cvae.log" || { cat "$WORK/cvae.log"; fail "training the conditional VAE"; }
+grep -q "model.conditional  *true" "$WORK/cvae.log" || fail "the log does not say the model is conditional"
+CK="$WORK/cvae/checkpoints/last.pt"
+"$VAE_BIN/vae-sample" --checkpoint "$CK" --label 3 --num 6 --out "$WORK/threes.png" 2>"$WORK/err" \
+  || { cat "$WORK/err"; fail "vae-sample --label 3"; }
+grep -q "samples of class 3" "$WORK/err" && is_png "$WORK/threes.png" || fail "no samples of class 3"
+"$VAE_BIN/vae-sample" --checkpoint "$CK" --num 20 --out "$WORK/all.png" 2>"$WORK/err" || fail "vae-sample, all classes"
+grep -q "classes 0..9 (one per column)" "$WORK/err" || fail "the conditional grid is not one class per column"
+"$VAE_BIN/vae-sample" --checkpoint "$CK" --manifold --label 5 --grid 4 --out "$WORK/m5.png" 2>/dev/null \
+  || fail "the manifold of class 5"
+"$VAE_BIN/vae-sample" --checkpoint "$CK" --interpolate 0,5 --steps 4 --data-dir "$WORK/data" \
+  --out "$WORK/cline.png" 2>/dev/null || fail "a conditional interpolation"
+"$VAE_BIN/vae-encode" --checkpoint "$CK" --data-dir "$WORK/data" --out "$WORK/cvae.csv" 2>/dev/null \
+  || fail "vae-encode of a conditional VAE"
+"$VAE_BIN/vae-eval" --checkpoint "$CK" --iw-samples 10 >/dev/null 2>&1 || fail "vae-eval of a conditional VAE"
+expect_error "choose it with --label D" "$VAE_BIN/vae-sample" --checkpoint "$CK" --manifold --out "$WORK/s.png"
+expect_error "knows classes 0..9" "$VAE_BIN/vae-sample" --checkpoint "$CK" --label 12 --out "$WORK/s.png"
+expect_error "--label needs a conditional model" \
+  "$VAE_BIN/vae-sample" --checkpoint "$WORK/conv/checkpoints/last.pt" --label 3 --out "$WORK/s.png"
+printf '[model]\nkind = "ae"\nconditional = true\n' >"$WORK/cae.toml"
+expect_error "only a VAE can be conditional" "$VAE_BIN/vae-train" --config "$WORK/cae.toml" --data-dir "$WORK/data"
+printf '[model]\nconditional = true\nclasses = 4\n' >"$WORK/c4.toml"
+expect_error "train-labels-idx1-ubyte.gz: label 9 is outside [0, 4)" "$VAE_BIN/vae-train" --config "$WORK/c4.toml" --data-dir "$WORK/data" --out-dir "$WORK/c4"
 printf '[model]\narch = "conv"\nimage_height = 30\n' >"$WORK/conv30.toml"
 expect_error "multiples of 4" "$VAE_BIN/vae-train" --config "$WORK/conv30.toml" --data-dir "$WORK/data"
 printf '[model]\nkind = "gan"\n' >"$WORK/gan.toml"
 expect_error "'model.kind' must be" "$VAE_BIN/vae-train" --config "$WORK/gan.toml" --data-dir "$WORK/data"
 for cfg in "$VAE_SOURCE_DIR"/configs/mnist_ae.toml "$VAE_SOURCE_DIR"/configs/mnist_sparse_ae.toml \
-           "$VAE_SOURCE_DIR"/configs/mnist_denoising_ae.toml; do
+           "$VAE_SOURCE_DIR"/configs/mnist_denoising_ae.toml "$VAE_SOURCE_DIR"/configs/mnist_cvae.toml; do
   [ -f "$cfg" ] || fail "missing $cfg"
 done
 echo "ok: kinds"

@@ -77,6 +77,8 @@ assert e["images"] == 150 and e["iw_samples"] == 50, e
 assert 0 < e["nll_iw"] < e["neg_elbo"], e
 assert abs(e["neg_elbo"] - e["recon"] - e["kl"]) < 1e-3, e
 assert 0 <= e["active_units"] <= e["latent"] == 2, e
+assert e["noise"] == "gaussian" and e["noise_level"] == 0.5, e  # the checkpoint's data.noise
+assert 0 < e["code_recon"] < 1e4 and 0 < e["noisy_recon"] < 1e4, e
 PY
 
 # A 20-D model has no manifold to draw.

@@ -99,6 +99,7 @@ const std::map<std::string, Setter>& setters() {
        [](Config& c, const auto& in, const auto& w) { c.train.device = single(in, w); }},
       {"train.threads", set_int([](Config& c) -> int64_t& { return c.train.threads; })},
       {"train.blas_threads", set_int([](Config& c) -> int64_t& { return c.train.blas_threads; })},
+      {"train.fused_step", set_bool([](Config& c) -> bool& { return c.train.fused_step; })},
       {"train.out_dir",
        [](Config& c, const auto& in, const auto& w) { c.train.out_dir = single(in, w); }},
       {"model.likelihood",
@@ -285,6 +286,7 @@ std::string to_toml(const Config& c) {
   os << "device = " << quote(c.train.device) << "\n";
   os << "threads = " << c.train.threads << "\n";
   os << "blas_threads = " << c.train.blas_threads << "\n";
+  os << "fused_step = " << (c.train.fused_step ? "true" : "false") << "\n";
   os << "out_dir = " << quote(c.train.out_dir) << "\n";
   os << "nonfinite = " << quote(c.train.nonfinite) << "\n";
   os << "keep_best = " << (c.train.keep_best ? "true" : "false") << "\n";

@@ -107,6 +107,10 @@ struct TrainConfig {
   // OpenBLAS's own threads for the matrix products; 0 keeps its default
   // (one per core, or OPENBLAS_NUM_THREADS).
   int64_t blas_threads = 0;
+  // The MLP VAE (bernoulli, unconditional) on the CPU trains through a
+  // hand-written step (vae/fused_step.hpp) instead of autograd: the same
+  // gradients, about ... faster. false: always autograd.
+  bool fused_step = true;
   // Run folder: config.toml, metrics.jsonl, checkpoints/, samples.
   std::string out_dir = "runs/mnist_vae";
   // A NaN or Inf loss or gradient: "stop" the run (the last checkpoint stays

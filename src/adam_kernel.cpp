@@ -1,0 +1,30 @@
+// Compiled with -fno-math-errno (CMakeLists.txt): sqrtf that never sets errno
+// lets the loop use the vector square root; with errno it stays scalar and
+// FusedAdam ran 2x slower than torch::optim::Adam's six vectorized passes.
+// One thread: splitting it over two OpenMP threads made the next step's
+// GEMMs (on OpenBLAS's own two threads) 2x slower and the update itself
+// slower too, the oversubscription the README warns about.
+#include "adam_kernel.hpp"
+
+#include <cmath>
+
+namespace vae::detail {
+
+// Compiled for AVX-512, AVX2 and plain x86-64, picked at load time.
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+void adam_update(float* __restrict p, const float* __restrict g, float* __restrict m, float* __restrict v,
+                 int64_t n, float beta1, float beta2, float c1, float c2, float inv_sqrt_bc2, float eps,
+                 float neg_step_size) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float gi = g[i];
+    const float mi = m[i] * beta1 + c1 * gi;
+    const float vi = v[i] * beta2 + c2 * gi * gi;
+    m[i] = mi;
+    v[i] = vi;
+    p[i] += neg_step_size * (mi / (std::sqrt(vi) * inv_sqrt_bc2 + eps));
+  }
+}
+
+}  // namespace vae::detail

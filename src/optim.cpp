@@ -1,0 +1,73 @@
+#include "vae/optim.hpp"
+
+#include <c10/util/string_utils.h>
+#include <torch/autograd.h>
+
+#include <cmath>
+#include <cstdint>
+#include <memory>
+
+#include "adam_kernel.hpp"
+
+namespace vae {
+namespace {
+
+bool fusable(const torch::Tensor& t) {
+  return t.defined() && t.device().is_cpu() && t.scalar_type() == torch::kFloat32 && t.is_contiguous();
+}
+
+}  // namespace
+
+torch::Tensor FusedAdam::step(LossClosure closure) {
+  for (const auto& group : param_groups_) {
+    const auto& o = static_cast<const torch::optim::AdamOptions&>(group.options());
+    if (o.weight_decay() != 0 || o.amsgrad()) return torch::optim::Adam::step(std::move(closure));
+    for (const auto& p : group.params())
+      if (p.grad().defined() && !(fusable(p) && fusable(p.grad())))
+        return torch::optim::Adam::step(std::move(closure));
+  }
+  torch::NoGradGuard no_grad;
+  torch::Tensor loss = {};
+  if (closure != nullptr) {
+    at::AutoGradMode enable_grad(true);
+    loss = closure();
+  }
+  for (auto& group : param_groups_) {
+    const auto& o = static_cast<const torch::optim::AdamOptions&>(group.options());
+    const double beta1 = std::get<0>(o.betas()), beta2 = std::get<1>(o.betas());
+    for (auto& p : group.params()) {
+      if (!p.grad().defined()) continue;
+      const std::string key = c10::guts::to_string(p.unsafeGetTensorImpl());
+      auto it = state_.find(key);
+      if (it == state_.end()) {  // as torch::optim::Adam initialises it
+        auto s = std::make_unique<torch::optim::AdamParamState>();
+        s->step(0);
+        s->exp_avg(torch::zeros_like(p, torch::MemoryFormat::Preserve));
+        s->exp_avg_sq(torch::zeros_like(p, torch::MemoryFormat::Preserve));
+        it = state_.emplace(key, std::move(s)).first;
+      }
+      auto& st = static_cast<torch::optim::AdamParamState&>(*it->second);
+      if (!fusable(st.exp_avg()) || !fusable(st.exp_avg_sq())) {  // a state loaded in another layout
+        st.exp_avg(st.exp_avg().contiguous());
+        st.exp_avg_sq(st.exp_avg_sq().contiguous());
+      }
+      st.step(st.step() + 1);
+      const double bias_correction1 = 1 - std::pow(beta1, static_cast<double>(st.step()));
+      const double bias_correction2 = 1 - std::pow(beta2, static_cast<double>(st.step()));
+      const double step_size = o.lr() / bias_correction1;
+      detail::adam_update(p.data_ptr<float>(), p.grad().data_ptr<float>(), st.exp_avg().data_ptr<float>(),
+                  st.exp_avg_sq().data_ptr<float>(), p.numel(), static_cast<float>(beta1),
+                  static_cast<float>(beta2), static_cast<float>(1 - beta1), static_cast<float>(1 - beta2),
+                  static_cast<float>(1 / std::sqrt(bias_correction2)),
+                  static_cast<float>(o.eps()), static_cast<float>(-step_size));
+    }
+  }
+  return loss;
+}
+
+void clear_gradients(torch::optim::Optimizer& optimizer) {
+  for (auto& group : optimizer.param_groups())
+    for (auto& p : group.params()) p.mutable_grad().reset();
+}
+
+}  // namespace vae

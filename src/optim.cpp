@@ -35,7 +35,10 @@ torch::Tensor FusedAdam::step(LossClosure closure) {
   for (auto& group : param_groups_) {
     const auto& o = static_cast<const torch::optim::AdamOptions&>(group.options());
     const double beta1 = std::get<0>(o.betas()), beta2 = std::get<1>(o.betas());
-    for (auto& p : group.params()) {
+    // Last parameter first: the next forward pass starts with the first
+    // layer, whose weights are then the ones still in cache.
+    for (auto it_p = group.params().rbegin(); it_p != group.params().rend(); ++it_p) {
+      auto& p = *it_p;
       if (!p.grad().defined()) continue;
       const std::string key = c10::guts::to_string(p.unsafeGetTensorImpl());
       auto it = state_.find(key);

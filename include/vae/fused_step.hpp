@@ -49,6 +49,7 @@ class FusedStep {
   std::vector<Layer> dec_;  // decoder layers; the last gives the logits
   torch::Tensor grad_out_, grad_in_;  // flat scratch for dL/d(activation), max_batch * widest
   int64_t max_batch_;
+  int64_t log_chunk_ = 1;  // pixels per product in the loss (a divisor of D, at most 120)
 };
 
 }  // namespace vae

@@ -118,7 +118,8 @@ TEST(Kinds, ConvolutionalArchitectureMirrorsTheKerasExample) {
 }
 
 TEST(Kinds, GradientsReachEveryParameter) {
-  for (const char* kind : {"vae", "ae", "sparse_ae", "denoising_ae", "conv-vae", "conv-ae"}) {
+  for (const char* kind :
+       {"vae", "ae", "sparse_ae", "denoising_ae", "conv-vae", "conv-ae", "conv-sparse_ae", "conv-denoising_ae"}) {
     Config cfg;
     const std::string k(kind);
     const bool conv = k.rfind("conv-", 0) == 0;

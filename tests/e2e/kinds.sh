@@ -2,11 +2,14 @@
 # for every kind, samples and the ELBO only for the VAE.
 source "$(dirname "$0")/lib.sh"
 "$MAKE_TEST_DATA" "$WORK/data" 300 60
-for kind in ae sparse_ae denoising_ae; do
-  printf '[model]\nhidden = [32]\nlatent = 4\nkind = "%s"\n[train]\nbatch_size = 50\n' "$kind" >"$WORK/$kind.toml"
+for kind in ae sparse_ae denoising_ae conv_ae conv_sparse_ae conv_denoising_ae; do
+  arch=mlp; k=$kind; hidden=32
+  case $kind in conv_*) arch=conv; k=${kind#conv_}; hidden= ;; esac
+  printf '[model]\nhidden = [%s]\nlatent = 4\nkind = "%s"\narch = "%s"\n[train]\nbatch_size = 50\n' \
+    "$hidden" "$k" "$arch" >"$WORK/$kind.toml"
   "$VAE_BIN/vae-train" --config "$WORK/$kind.toml" --data-dir "$WORK/data" --out-dir "$WORK/$kind" \
     --epochs 1 --device cpu 2>"$WORK/$kind.log" || { cat "$WORK/$kind.log"; fail "training $kind"; }
-  grep -q "model.kind  *$kind" "$WORK/$kind.log" || fail "the log does not name model.kind $kind"
+  grep -q "model.kind  *$k" "$WORK/$kind.log" || fail "the log does not name model.kind $k"
   grep -q "mean |code|" "$WORK/$kind.log" || fail "no code activation in the epoch line of $kind"
   grep -q '"test_code_abs": ' "$WORK/$kind/metrics.jsonl" || fail "metrics lack test_code_abs ($kind)"
   [ ! -e "$WORK/$kind/samples.png" ] || fail "$kind has no prior, yet samples.png was written"
@@ -14,7 +17,7 @@ for kind in ae sparse_ae denoising_ae; do
   "$VAE_BIN/vae-encode" --checkpoint "$CK" --data-dir "$WORK/data" --out "$WORK/$kind.csv" 2>/dev/null \
     || fail "vae-encode $kind"
   [ "$(head -1 "$WORK/$kind.csv")" = "index,label,mu_0,mu_1,mu_2,mu_3" ] || fail "codes of $kind"
-  expect_error "has no prior to sample from" "$VAE_BIN/vae-sample" --checkpoint "$CK" --out "$WORK/s.png"
+  expect_error "model.kind = $k has no prior to sample from" "$VAE_BIN/vae-sample" --checkpoint "$CK" --out "$WORK/s.png"
   expect_error "has no prior to sample from" "$VAE_BIN/vae-sample" --checkpoint "$CK" --manifold --out "$WORK/s.png"
   # vae-eval: reconstruction errors for every kind; no ELBO without a prior.
   "$VAE_BIN/vae-eval" --checkpoint "$CK" --iw-samples 10 --noise mask --noise-level 0.3 --out "$WORK/$kind.json" \
@@ -22,7 +25,7 @@ for kind in ae sparse_ae denoising_ae; do
   python3 - "$WORK/$kind.json" "$kind" <<'PY' || fail "vae-eval $kind: $(cat "$WORK/$kind.json")"
 import json, sys
 e = json.load(open(sys.argv[1]))
-assert e["kind"] == sys.argv[2] and e["neg_elbo"] is None and e["nll_iw"] is None and e["kl"] is None, e
+assert e["kind"] == sys.argv[2].removeprefix("conv_") and e["neg_elbo"] is None and e["nll_iw"] is None and e["kl"] is None, e
 assert 0 < e["code_recon"] < 1e4 and 0 < e["noisy_recon"] < 1e4, e
 assert e["noise"] == "mask" and e["noise_level"] == 0.3 and e["active_units"] <= 4, e
 PY
@@ -38,7 +41,12 @@ grep -q "784-conv32-conv64-16-2" "$WORK/conv.log" || fail "the log does not desc
   || fail "sampling the conv VAE"
 "$VAE_BIN/vae-eval" --checkpoint "$WORK/conv/checkpoints/last.pt" --iw-samples 20 --out "$WORK/conv.json" \
   2>/dev/null >/dev/null || fail "evaluating the conv VAE"
-# The conditional VAE: trained with the labels, sampled by label.
+# The conditional VAE: trained with the labels, sampled by label; on conv too.
+printf '[model]\narch = "conv"\nhidden = []\nlatent = 2\nconditional = true\n[train]\nbatch_size = 50\n' >"$WORK/ccvae.toml"
+"$VAE_BIN/vae-train" --config "$WORK/ccvae.toml" --data-dir "$WORK/data" --out-dir "$WORK/ccvae" --epochs 1 \
+  --device cpu 2>"$WORK/ccvae.log" || { cat "$WORK/ccvae.log"; fail "training the conv conditional VAE"; }
+"$VAE_BIN/vae-sample" --checkpoint "$WORK/ccvae/checkpoints/last.pt" --label 7 --num 4 --out "$WORK/c7.png" \
+  2>/dev/null || fail "vae-sample --label 7 of the conv conditional VAE"
 printf '[model]\nhidden = [32]\nlatent = 2\nconditional = true\n[train]\nbatch_size = 50\n' >"$WORK/cvae.toml"
 "$VAE_BIN/vae-train" --config "$WORK/cvae.toml" --data-dir "$WORK/data" --out-dir "$WORK/cvae" --epochs 1 \
   --device cpu 2>"$WORK/cvae.log" || { cat "$WORK/cvae.log"; fail "training the conditional VAE"; }

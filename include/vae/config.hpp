@@ -109,7 +109,7 @@ struct TrainConfig {
   int64_t blas_threads = 0;
   // The MLP VAE (bernoulli, unconditional) on the CPU trains through a
   // hand-written step (vae/fused_step.hpp) instead of autograd: the same
-  // gradients, about ... faster. false: always autograd.
+  // gradients, faster (docs/BENCHMARKS.md). false: always autograd.
   bool fused_step = true;
   // Run folder: config.toml, metrics.jsonl, checkpoints/, samples.
   std::string out_dir = "runs/mnist_vae";

@@ -53,6 +53,8 @@ int main(int argc, char** argv) {
     if (!mc.conditional && label >= 0)
       throw std::invalid_argument(checkpoint + ": --label needs a conditional model (model.conditional = true); "
                                   "this one was trained without labels");
+    if (label >= 0 && !interpolate.empty())
+      throw std::invalid_argument("--label and --interpolate: an interpolation uses the two images' own labels");
     if (mc.conditional && label >= mc.classes)
       throw std::invalid_argument("--label " + std::to_string(label) + ": " + checkpoint + " knows classes 0.." +
                                   std::to_string(mc.classes - 1));

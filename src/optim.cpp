@@ -13,7 +13,8 @@ namespace vae {
 namespace {
 
 bool fusable(const torch::Tensor& t) {
-  return t.defined() && t.device().is_cpu() && t.scalar_type() == torch::kFloat32 && t.is_contiguous();
+  return t.defined() && t.layout() == torch::kStrided && t.device().is_cpu() &&
+         t.scalar_type() == torch::kFloat32 && t.is_contiguous();
 }
 
 }  // namespace
@@ -22,9 +23,18 @@ torch::Tensor FusedAdam::step(LossClosure closure) {
   for (const auto& group : param_groups_) {
     const auto& o = static_cast<const torch::optim::AdamOptions&>(group.options());
     if (o.weight_decay() != 0 || o.amsgrad()) return torch::optim::Adam::step(std::move(closure));
-    for (const auto& p : group.params())
-      if (p.grad().defined() && !(fusable(p) && fusable(p.grad())))
-        return torch::optim::Adam::step(std::move(closure));
+    for (const auto& p : group.params()) {
+      if (!p.grad().defined()) continue;
+      if (!fusable(p) || !fusable(p.grad())) return torch::optim::Adam::step(std::move(closure));
+      // A state loaded in another dtype or device: torch's step handles it.
+      auto it = state_.find(c10::guts::to_string(p.unsafeGetTensorImpl()));
+      if (it != state_.end()) {
+        const auto& st = static_cast<const torch::optim::AdamParamState&>(*it->second);
+        for (const torch::Tensor& t : {st.exp_avg(), st.exp_avg_sq()})
+          if (t.scalar_type() != torch::kFloat32 || !t.device().is_cpu() || t.layout() != torch::kStrided)
+            return torch::optim::Adam::step(std::move(closure));
+      }
+    }
   }
   torch::NoGradGuard no_grad;
   torch::Tensor loss = {};
@@ -50,7 +60,7 @@ torch::Tensor FusedAdam::step(LossClosure closure) {
         it = state_.emplace(key, std::move(s)).first;
       }
       auto& st = static_cast<torch::optim::AdamParamState&>(*it->second);
-      if (!fusable(st.exp_avg()) || !fusable(st.exp_avg_sq())) {  // a state loaded in another layout
+      if (!fusable(st.exp_avg()) || !fusable(st.exp_avg_sq())) {  // a state loaded in another memory layout
         st.exp_avg(st.exp_avg().contiguous());
         st.exp_avg_sq(st.exp_avg_sq().contiguous());
       }

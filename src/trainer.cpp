@@ -123,7 +123,7 @@ EvalResult evaluate(VAE& model, const torch::Tensor& images, int64_t batch_size,
     auto [mu, log_var] = model->encode(x_in, y);
     code_abs += mu.abs().sum().to(torch::kFloat64);
     if (!variational) {
-      recon -= log_likelihood(model->decoder()->forward(mu), x, lik).sum().to(torch::kFloat64);
+      recon -= log_likelihood(model->decoder()->forward(mu, y), x, lik).sum().to(torch::kFloat64);
       continue;
     }
     // Sample z explicitly: eval-mode `sampling` returns mu, which would not

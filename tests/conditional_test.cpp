@@ -94,6 +94,38 @@ TEST(Conditional, TheDecoderFollowsTheLabelAndTakesSoftLabels) {
   EXPECT_EQ(model->decoder()->forward(torch::randn({3, 4, 8}), torch::zeros({12}, torch::kLong)).sizes(),
             (std::vector<int64_t>{3, 4, 784}));
   EXPECT_THROW(model->decode(z, torch::ones({4, 9})), std::invalid_argument);  // wrong width
+  // The IW pass decodes S samples of B images as S*B rows, sample-major, with
+  // the labels tiled (labels.repeat({S})): the same as decoding each sample.
+  const torch::Tensor zs = torch::randn({3, 4, 8});
+  const torch::Tensor y = torch::tensor({2, 7, 0, 9}, torch::kLong);
+  const torch::Tensor all = model->decoder()->forward(zs.reshape({12, 8}), y.repeat({3})).reshape({3, 4, 784});
+  for (int64_t s = 0; s < 3; ++s)  // GEMMs of 12 and 4 rows round differently
+    EXPECT_LT((all[s] - model->decoder()->forward(zs[s], y)).abs().max().item<double>(), 1e-5) << s;
+}
+
+// iw_log_likelihood with K = 1 is one ELBO draw per image, each with its own label.
+TEST(Conditional, ImportanceWeightsUseEachImagesLabel) {
+  VAE model(conditional_config());
+  model->eval();
+  torch::NoGradGuard ng;
+  const torch::Tensor x = torch::rand({4, 784});
+  const torch::Tensor y = torch::tensor({3, 1, 4, 1}, torch::kLong);
+  auto gen = at::detail::createCPUGenerator(11);
+  const torch::Tensor iw = iw_log_likelihood(model, x, 1, gen, 1, y);
+  // The same draw by hand: eps from a generator with the same seed.
+  auto gen2 = at::detail::createCPUGenerator(11);
+  auto [mu, log_var] = model->encode(x, y);
+  const torch::Tensor eps = torch::randn(mu.sizes(), gen2, torch::kFloat32);
+  const torch::Tensor z = mu + torch::exp(0.5 * log_var) * eps;
+  const torch::Tensor log_px = log_likelihood(model->decoder()->forward(z, y), x, Likelihood::kBernoulli);
+  const torch::Tensor log_pz = (-0.5 * (1.8378770664093453 + z.pow(2))).sum(-1);
+  const torch::Tensor log_qz = (-0.5 * (1.8378770664093453 + log_var + eps.pow(2))).sum(-1);
+  EXPECT_TRUE(torch::allclose(iw, (log_px + log_pz - log_qz).to(torch::kFloat64), 1e-4, 1e-3)) << iw;
+  // Another label for one image changes that image's estimate only.
+  auto gen3 = at::detail::createCPUGenerator(11);
+  const torch::Tensor other = iw_log_likelihood(model, x, 1, gen3, 1, torch::tensor({3, 1, 4, 2}, torch::kLong));
+  EXPECT_TRUE(torch::allclose(other.narrow(0, 0, 3), iw.narrow(0, 0, 3)));
+  EXPECT_GT(std::abs(other[3].item<double>() - iw[3].item<double>()), 1e-3);
 }
 
 TEST(Conditional, GradientsReachEveryParameter) {

@@ -4,8 +4,11 @@ source "$(dirname "$0")/lib.sh"
 : "${VAE_BUILD_DIR:?set by CTest}"
 (cd "$VAE_BUILD_DIR" && cpack -G DEB -B "$WORK/pkg" >"$WORK/cpack.log" 2>&1) || { cat "$WORK/cpack.log"; fail "cpack failed"; }
 deb=$(ls "$WORK"/pkg/*.deb)
-dpkg-deb -I "$deb" | grep -E "Package|Version|Depends"
-dpkg-deb -I "$deb" | grep -q "Depends:.*libtorch" || fail "the package does not depend on LibTorch"
+# Read once: `dpkg-deb | grep -q` under pipefail fails when grep exits
+# before dpkg-deb has written everything (SIGPIPE), whatever it found.
+info=$(dpkg-deb -I "$deb")
+grep -E "Package|Version|Depends" <<<"$info"
+grep -q "Depends:.*libtorch" <<<"$info" || fail "the package does not depend on LibTorch"
 dpkg -x "$deb" "$WORK/root"
 R="$WORK/root/usr"
 for tool in vae-train vae-sample vae-encode vae-eval vae-data; do

@@ -37,7 +37,7 @@ int main(int argc, char** argv) {
   return vae::cli::run_guarded([&] {
     auto [dev, m, dir, data] = vae::cli::load_model_and_split(checkpoint, data_dir, split, device);
     const auto t0 = std::chrono::steady_clock::now();
-    vae::check_labels(m.meta.config.model, data, vae::find_idx_file(dir, vae::idx_file_stem(vae::parse_split(split), /*labels=*/true)));
+    vae::check_labels(m.meta.config.model, data, dir, vae::parse_split(split));
     const torch::Tensor mu = vae::encode_means(m.model, data, batch_size, dev);
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     spdlog::info("encoded {} {} images from {} in {:.3f} s", data.size(), split, dir, secs);

@@ -50,7 +50,7 @@ int main(int argc, char** argv) {
                                   " noise takes a fraction in [0, 1]");
     const auto t0 = std::chrono::steady_clock::now();
     const vae::ModelConfig& mc = m.meta.config.model;
-    vae::check_labels(mc, data, vae::find_idx_file(dir, vae::idx_file_stem(vae::parse_split(split), /*labels=*/true)));
+    vae::check_labels(mc, data, dir, vae::parse_split(split));
     const vae::Evaluation e = vae::evaluate_model(m.model, data.images.to(dev), opt,
                                                   mc.conditional ? data.labels.to(dev) : torch::Tensor());
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -78,8 +78,7 @@ int main(int argc, char** argv) {
       if (a >= data.size() || b >= data.size())
         throw std::invalid_argument("--interpolate " + interpolate + ": the " + split + " split of " + dir +
                                     " has images 0.." + std::to_string(data.size() - 1));
-      if (mc.conditional)
-        vae::check_labels(mc, data, vae::find_idx_file(dir, vae::idx_file_stem(vae::parse_split(split), /*labels=*/true)));
+      vae::check_labels(mc, data, dir, vae::parse_split(split));
       const torch::Tensor row =
           mc.conditional ? vae::interpolation_images(lm.model, data.images[a], data.images[b], steps, dev,
                                                      data.labels[a].item<int64_t>(), data.labels[b].item<int64_t>())

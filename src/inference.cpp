@@ -53,6 +53,10 @@ void check_labels(const ModelConfig& cfg, const Dataset& data, const std::string
                     std::to_string(cfg.classes) + "), the classes of this conditional model (model.classes)");
 }
 
+void check_labels(const ModelConfig& cfg, const Dataset& data, const std::string& dir, Split split) {
+  if (cfg.conditional) check_labels(cfg, data, find_idx_file(dir, idx_file_stem(split, /*labels=*/true)));
+}
+
 torch::Tensor encode_means(VAE& model, const Dataset& data, int64_t batch_size,
                            const torch::Device& device) {
   c10::InferenceMode guard;

@@ -259,10 +259,8 @@ TrainResult train(const Config& cfg, const TrainOptions& options) {
   const Dataset test_set = load_split(cfg.data.dir, Split::kTest, binarize, /*for_training=*/false);
   check_image_size(cfg, train_set, "train");
   check_image_size(cfg, test_set, "test");
-  if (cfg.model.conditional) {
-    check_labels(cfg.model, train_set, find_idx_file(cfg.data.dir, idx_file_stem(Split::kTrain, /*labels=*/true)));
-    check_labels(cfg.model, test_set, find_idx_file(cfg.data.dir, idx_file_stem(Split::kTest, /*labels=*/true)));
-  }
+  check_labels(cfg.model, train_set, cfg.data.dir, Split::kTrain);
+  check_labels(cfg.model, test_set, cfg.data.dir, Split::kTest);
 
   const fs::path run_dir(cfg.train.out_dir);
   const fs::path ckpt_dir = run_dir / "checkpoints";

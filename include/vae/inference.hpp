@@ -22,6 +22,9 @@ torch::Tensor sample_images(VAE& model, int64_t n, uint64_t seed, const torch::D
 // Throws DataError (naming `origin`) when a conditional model cannot take
 // the data set's labels: one outside [0, model.classes).
 void check_labels(const ModelConfig& cfg, const Dataset& data, const std::string& origin);
+// The same for a split read from `dir`, naming its label file; does nothing
+// (not even look for the file) for an unconditional model.
+void check_labels(const ModelConfig& cfg, const Dataset& data, const std::string& dir, Split split);
 
 // Posterior means of every image, in batches -> float [N, Z] on CPU. A
 // conditional model sees each image's label from data.labels.

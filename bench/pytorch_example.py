@@ -19,7 +19,7 @@ import torch
 from torchvision import datasets, transforms
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from pytorch_vae import VAE, loss_function  # noqa: E402
+from pytorch_vae import VAE, train_epoch  # noqa: E402
 
 
 def main():
@@ -39,17 +39,8 @@ def main():
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads()}), flush=True)
     for epoch in range(1, a.epochs + 1):
-        model.train()
         t0 = time.perf_counter()
-        total = 0.0
-        for data, _ in loader:
-            x = data.view(-1, 784)
-            opt.zero_grad()
-            recon, mu, log_var = model(x)
-            loss = loss_function(recon, x, mu, log_var)
-            loss.backward()
-            total += loss.item()
-            opt.step()
+        total = train_epoch(model, opt, (data.view(-1, 784) for data, _ in loader))
         print(json.dumps({"epoch": epoch, "train_loss": total / len(ds),
                           "seconds": time.perf_counter() - t0}), flush=True)
 

@@ -69,6 +69,21 @@ def loss_function(recon, x, mu, log_var):
     return bce + kl
 
 
+def train_epoch(model, opt, batches):
+    """One epoch of the example's step over `batches` (float [B, 784] each);
+    returns the summed training loss. Shared with pytorch_example.py."""
+    model.train()
+    total = 0.0
+    for x in batches:
+        opt.zero_grad()
+        recon, mu, log_var = model(x)
+        loss = loss_function(recon, x, mu, log_var)
+        loss.backward()
+        total += loss.item()
+        opt.step()
+    return total
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--data-dir", required=True)
@@ -88,17 +103,8 @@ def main():
     opt = torch.optim.Adam(model.parameters(), lr=a.lr)
     print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads()}), flush=True)
     for epoch in range(1, a.epochs + 1):
-        model.train()
         t0 = time.perf_counter()
-        total = 0.0
-        for idx in torch.randperm(len(train)).split(a.batch_size):
-            x = train[idx]
-            opt.zero_grad()
-            recon, mu, log_var = model(x)
-            loss = loss_function(recon, x, mu, log_var)
-            loss.backward()
-            total += loss.item()
-            opt.step()
+        total = train_epoch(model, opt, (train[idx] for idx in torch.randperm(len(train)).split(a.batch_size)))
         secs = time.perf_counter() - t0
         model.eval()
         with torch.no_grad():

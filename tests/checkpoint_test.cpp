@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <sstream>
 
+#include "expect_error.hpp"
 #include "test_util.hpp"
 #include "vae/io.hpp"
 #include "vae/trainer.hpp"
@@ -273,12 +274,8 @@ TEST(Checkpoint, ResumePicksTheNewestCompleteCheckpoint) {
   EXPECT_EQ(find_resume_checkpoint(dir.file("run")), dir.file("run/checkpoints/best.pt"));
   fs::remove(dir.file("run/checkpoints/best.manifest.json"));
   fs::remove(dir.file("run/checkpoints/epoch-0001.pt"));
-  try {
-    find_resume_checkpoint(dir.file("run"));
-    FAIL() << "resumed from nothing";
-  } catch (const CheckpointError& e) {
-    EXPECT_NE(std::string(e.what()).find("no complete checkpoint"), std::string::npos);
-  }
+  testing::expect_error<CheckpointError>([&] { find_resume_checkpoint(dir.file("run")); }, "no complete checkpoint",
+                                         "resumed from nothing");
   EXPECT_THROW(find_resume_checkpoint(dir.file("nothing")), CheckpointError);
 }
 

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "expect_error.hpp"
 #include "test_util.hpp"
 #include "vae/checkpoint.hpp"
 #include "vae/data.hpp"
@@ -190,12 +191,8 @@ TEST(Conditional, ConfigRulesAndCheckpointRoundTrip) {
   other.train.epochs = 2;
   TrainOptions resume;
   resume.resume = resume_checkpoint_path(dir.file("run"));
-  try {
-    train(other, resume);
-    FAIL() << "resumed a conditional run as an unconditional one";
-  } catch (const ConfigError& err) {
-    EXPECT_NE(std::string(err.what()).find("model.conditional"), std::string::npos) << err.what();
-  }
+  testing::expect_error<ConfigError>([&] { train(other, resume); }, "model.conditional",
+                                     "resumed a conditional run as an unconditional one");
   // Labels outside [0, classes) are refused when the data is loaded.
   Config few = cfg;
   few.model.classes = 5;

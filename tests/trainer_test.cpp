@@ -8,6 +8,7 @@
 #include <regex>
 #include <sstream>
 
+#include "expect_error.hpp"
 #include "test_util.hpp"
 #include "vae/checkpoint.hpp"
 #include "vae/io.hpp"
@@ -88,12 +89,7 @@ TEST(Trainer, RefusesToOverwriteARunWithoutForce) {
   cfg.train.epochs = 1;
   train(cfg, {});
   const std::string before = read_file(dir.file("run/checkpoints/last.pt"));
-  try {
-    train(cfg, {});
-    FAIL() << "overwrote a run";
-  } catch (const IoError& e) {
-    EXPECT_NE(std::string(e.what()).find("already holds a run"), std::string::npos);
-  }
+  testing::expect_error<IoError>([&] { train(cfg, {}); }, "already holds a run", "overwrote a run");
   EXPECT_TRUE(read_file(dir.file("run/checkpoints/last.pt")) == before) << "checkpoint changed";
 }
 
@@ -173,12 +169,8 @@ TEST(Resume, RefusesAnotherModelNamingTheField) {
   resume.resume = resume_checkpoint_path(dir.file("run"));
   cfg.train.epochs = 2;
   cfg.model.latent = 3;
-  try {
-    train(cfg, resume);
-    FAIL() << "resumed with another model";
-  } catch (const ConfigError& e) {
-    EXPECT_NE(std::string(e.what()).find("model.latent (2 vs 3)"), std::string::npos) << e.what();
-  }
+  testing::expect_error<ConfigError>([&] { train(cfg, resume); }, "model.latent (2 vs 3)",
+                                     "resumed with another model");
   cfg.model.latent = 2;
   cfg.train.seed = 7;
   EXPECT_THROW(train(cfg, resume), ConfigError);
@@ -197,13 +189,9 @@ TEST(NonFinite, StopLeavesTheLastGoodCheckpointUntouched) {
   cfg.train.epochs = 3;
   TrainOptions resume;
   resume.resume = resume_checkpoint_path(dir.file("run"));
-  try {
-    train(cfg, resume);
-    FAIL() << "no divergence reported";
-  } catch (const DivergedError& e) {
-    EXPECT_NE(std::string(e.what()).find("non-finite"), std::string::npos) << e.what();
-    EXPECT_NE(std::string(e.what()).find("at step "), std::string::npos) << e.what();
-  }
+  const std::string e_what = testing::expect_error<DivergedError>([&] { train(cfg, resume); }, "non-finite",
+                                                                  "no divergence reported");
+  EXPECT_NE(e_what.find("at step "), std::string::npos) << e_what;
   EXPECT_TRUE(read_file(dir.file("run/checkpoints/last.pt")) == before) << "checkpoint changed";
   EXPECT_EQ(read_file(dir.file("run/metrics.jsonl")), metrics_before);
 }
@@ -227,13 +215,9 @@ TEST(NonFinite, SkipCountsTheBatchesAndGoesOn) {
   cfg.train.nonfinite = "stop";
   TrainOptions poison_stop = poison;
   poison_stop.force = true;
-  try {
-    train(cfg, poison_stop);
-    FAIL() << "a NaN did not stop the run";
-  } catch (const DivergedError& e) {
-    EXPECT_NE(std::string(e.what()).find("non-finite loss at step 2 (epoch 1, batch 2); no checkpoint was written"),
-              std::string::npos) << e.what();
-  }
+  testing::expect_error<DivergedError>([&] { train(cfg, poison_stop); },
+                                       "non-finite loss at step 2 (epoch 1, batch 2); no checkpoint was written",
+                                       "a NaN did not stop the run");
 }
 
 TEST(NonFinite, AnEpochWithoutOneFiniteBatchStopsEvenWhenSkipping) {
@@ -343,12 +327,8 @@ TEST(Binarize, DynamicRunsResumeExactlyAndDifferFromStatic) {
   other.data.binarize = "static";
   TrainOptions changed;
   changed.resume = resume.resume;
-  try {
-    train(other, changed);
-    FAIL() << "a resume with another data.binarize was accepted";
-  } catch (const ConfigError& e) {
-    EXPECT_NE(std::string(e.what()).find("data.binarize (dynamic vs static)"), std::string::npos) << e.what();
-  }
+  testing::expect_error<ConfigError>([&] { train(other, changed); }, "data.binarize (dynamic vs static)",
+                                     "a resume with another data.binarize was accepted");
 
   other.train.out_dir = dir.file("static");
   train(other, {});
@@ -405,12 +385,8 @@ TEST(Likelihood, GaussianTrainsAndCannotBeResumedAsBernoulli) {
   other.train.epochs = 3;
   TrainOptions resume;
   resume.resume = resume_checkpoint_path(dir.file("run"));
-  try {
-    train(other, resume);
-    FAIL() << "a resume with another likelihood was accepted";
-  } catch (const ConfigError& e) {
-    EXPECT_NE(std::string(e.what()).find("model.likelihood (gaussian vs bernoulli)"), std::string::npos) << e.what();
-  }
+  testing::expect_error<ConfigError>([&] { train(other, resume); }, "model.likelihood (gaussian vs bernoulli)",
+                                     "a resume with another likelihood was accepted");
 }
 
 }  // namespace

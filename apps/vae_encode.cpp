@@ -7,7 +7,9 @@
 
 #include "cli.hpp"
 #include "model_and_data.hpp"
+#include "vae/export.hpp"
 #include "vae/inference.hpp"
+#include "vae/latent_plot.hpp"
 #include "vae/io.hpp"
 #include "vae/runtime.hpp"
 
@@ -37,7 +39,6 @@ int main(int argc, char** argv) {
   return vae::cli::run_guarded([&] {
     auto [dev, m, dir, data] = vae::cli::load_model_and_split(checkpoint, data_dir, split, device);
     const auto t0 = std::chrono::steady_clock::now();
-    vae::check_labels(m.meta.config.model, data, dir, vae::parse_split(split));
     const torch::Tensor mu = vae::encode_means(m.model, data, batch_size, dev);
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     spdlog::info("encoded {} {} images from {} in {:.3f} s", data.size(), split, dir, secs);

@@ -87,12 +87,13 @@ def main():
             res["floor"].append(floor["seconds"])
             res["blas_threads"] = floor["blas_threads"]
 
-    # Where a step's time goes, torch::optim::Adam + zero_grad against the trainer's.
+    # Where a step's time goes: the trainer's (fused step, FusedAdam), the
+    # autograd step, and torch::optim::Adam.
     phases = {}
     for m in MODELS:
-        for flag in ([], ["--torch-adam"]):
+        for flag in ([], ["--autograd"], ["--torch-adam"]):
             out, _, _ = run(["build/apps/vae-bench", "phases", *m["floor"], "--reps", "1", *flag], tmp)
-            phases[(m["name"], bool(flag))] = json.loads(out)
+            phases[(m["name"], " ".join(flag))] = json.loads(out)
 
     # vae-encode of the 10,000 test images, three times.
     encode = []
@@ -162,16 +163,15 @@ def main():
     lines.append("")
     lines.append("## Where a training step's time goes")
     lines.append("")
-    lines.append("`vae-bench phases`: one epoch of the trainer's own step on random bytes, timed piece by piece, "
-                 "with the trainer's optimizer (FusedAdam, gradients cleared to none) and with "
-                 "`torch::optim::Adam` + `zero_grad()`. Seconds per epoch.")
+    lines.append("`vae-bench phases`: one epoch of the trainer's own step (the `TrainStep` of `src/train_step.hpp`, "
+                 "writing into the flat gradient block) on random bytes: its forward + loss + backward, and the "
+                 "optimizer step, for the fused and the autograd step and for `torch::optim::Adam`. Seconds per epoch.")
     lines.append("")
-    lines.append("| model | optimizer | epoch | forward | loss | backward | optimizer step | zero_grad |")
-    lines.append("|---|---|---:|---:|---:|---:|---:|---:|")
-    for (name, torch_adam), ph in phases.items():
-        lines.append(f"| {name} | {'torch::optim::Adam' if torch_adam else 'FusedAdam'} | {ph['epoch']:.3f} | "
-                     f"{ph['forward']:.3f} | {ph['loss']:.3f} | {ph['backward']:.3f} | {ph['optimizer']:.3f} | "
-                     f"{ph['zero_grad']:.3f} |")
+    lines.append("| model | step | optimizer | epoch | forward + loss + backward | optimizer step |")
+    lines.append("|---|---|---|---:|---:|---:|")
+    for (name, flag), ph in phases.items():
+        lines.append(f"| {name} | {ph['step']} | {'torch::optim::Adam' if ph['adam'] == 'torch' else 'FusedAdam'} | "
+                     f"{ph['epoch']:.3f} | {ph['forward_backward']:.3f} | {ph['optimizer']:.3f} |")
     lines.append("")
     lines.append(f"OpenBLAS threads in the floor: {first.get('blas_threads', '?')}; LibTorch intra-op threads: 1 "
                  "(`train.threads`, see the README's performance notes).")

@@ -20,12 +20,13 @@
 #include "cli.hpp"
 #include "vae/config.hpp"
 #include "vae/data.hpp"
-#include "vae/fused_step.hpp"
+#include "train_step.hpp"
+#include "vae/gradients.hpp"
 #include "vae/loss.hpp"
 #include "vae/model.hpp"
 #include "vae/optim.hpp"
 #include "vae/runtime.hpp"
-#include "vae/trainer.hpp"
+#include "vae/transforms.hpp"
 
 namespace {
 
@@ -128,7 +129,7 @@ int main(int argc, char** argv) {
   app.add_option("--reps", reps, "repetitions; the median is reported")->capture_default_str();
   app.add_option("--threads", threads, "LibTorch intra-op threads")->capture_default_str();
   app.add_option("--blas-threads", blas_threads, "OpenBLAS threads (0: its default)")->capture_default_str();
-  app.add_flag("--torch-adam", torch_adam, "phases: torch::optim::Adam and zero_grad() instead of the trainer's");
+  app.add_flag("--torch-adam", torch_adam, "phases: torch::optim::Adam instead of the trainer's FusedAdam");
   app.add_flag("--autograd", autograd, "phases: the autograd step even where the fused step applies");
   CLI11_PARSE(app, argc, argv);
   vae::tune_allocator();
@@ -152,61 +153,41 @@ int main(int argc, char** argv) {
     return 0;
   }
 
-  // phases: the trainer's own step, timed piece by piece over one epoch. The
-  // fused step's forward, loss and backward are one call: timed as "backward".
+  // phases: the trainer's own step over one epoch, its forward + loss +
+  // backward (one call of the TrainStep) timed apart from the optimizer.
   vae::Config cfg;
   cfg.model.hidden = hidden;
   cfg.model.latent = latent;
-  cfg.train.fused_step = !autograd && !torch_adam;
+  cfg.train.fused_step = !autograd;
   torch::manual_seed(1);
   vae::VAE model(cfg.model);
   std::unique_ptr<torch::optim::Optimizer> opt =
       torch_adam ? std::make_unique<torch::optim::Adam>(model->parameters(), torch::optim::AdamOptions(cfg.train.lr))
                  : vae::make_optimizer(cfg.train, model);
+  vae::FlatGradients grads(model->parameters());
+  const auto step = vae::make_train_step(cfg, model, grads, torch::kCPU, batch);
   const at::Tensor data = at::randint(0, 256, {images, 784}, at::kByte);
-  std::unique_ptr<vae::FusedStep> fused;
-  if (vae::FusedStep::applies(cfg, torch::kCPU)) fused = std::make_unique<vae::FusedStep>(model, batch);
-  std::vector<double> fwd, loss_t, bwd, step, zero, total;
+  std::vector<double> fwd_bwd, opt_t, total;
   for (int64_t r = 0; r < reps; ++r) {
-    double f = 0, l = 0, b = 0, s = 0, zg = 0;
+    double fb = 0, o = 0;
     const auto t_all = Clock::now();
     const at::Tensor order = at::randperm(images);
     for (int64_t start = 0; start < images; start += batch) {
       const int64_t len = std::min(batch, images - start);
-      auto t0 = Clock::now();
       const at::Tensor x = vae::to_unit_float(data.index_select(0, order.narrow(0, start, len)));
-      if (fused) {
-        fused->run(x, 1.0);
-        b += since(t0);
-        t0 = Clock::now();
-        opt->step();
-        s += since(t0);
-        continue;
-      }
-      if (torch_adam)
-        opt->zero_grad();
-      else
-        vae::clear_gradients(*opt);
-      zg += since(t0);
-      t0 = Clock::now();
-      const vae::VAEOutput out = model->forward(x);
-      f += since(t0);
-      t0 = Clock::now();
-      const vae::LossTerms terms = vae::model_loss(cfg, out.logits, x, out.mu, out.log_var);
-      at::Tensor loss = terms.total();
-      l += since(t0);
-      t0 = Clock::now();
-      loss.backward();
-      b += since(t0);
+      auto t0 = Clock::now();
+      step->run(x, at::Tensor(), 1.0);
+      fb += since(t0);
       t0 = Clock::now();
       opt->step();
-      s += since(t0);
+      o += since(t0);
     }
     total.push_back(since(t_all));
-    fwd.push_back(f), loss_t.push_back(l), bwd.push_back(b), step.push_back(s), zero.push_back(zg);
+    fwd_bwd.push_back(fb), opt_t.push_back(o);
   }
-  std::printf("{\"mode\": \"phases\", \"step\": \"%s\", \"adam\": \"%s\", \"layers\": \"%s\", \"epoch\": %.4f, \"forward\": %.4f, \"loss\": %.4f, "
-              "\"backward\": %.4f, \"optimizer\": %.4f, \"zero_grad\": %.4f}\n",
-              fused ? "fused" : "autograd", torch_adam ? "torch" : "fused", layers.c_str(), median(total), median(fwd), median(loss_t), median(bwd), median(step), median(zero));
+  std::printf("{\"mode\": \"phases\", \"step\": \"%s\", \"adam\": \"%s\", \"layers\": \"%s\", \"epoch\": %.4f, "
+              "\"forward_backward\": %.4f, \"optimizer\": %.4f}\n",
+              autograd ? "autograd" : "fused", torch_adam ? "torch" : "fused", layers.c_str(), median(total),
+              median(fwd_bwd), median(opt_t));
   return 0;
 }

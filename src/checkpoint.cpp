@@ -4,7 +4,9 @@
 #include <torch/serialize/output-archive.h>
 #include <torch/version.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <limits>
 #include <sstream>
 
 #include "vae/io.hpp"
@@ -63,13 +65,11 @@ Manifest verify(const std::string& path, std::string_view bytes) {
   throw CheckpointError(first_error);
 }
 
-// Reads, verifies and opens a checkpoint archive, its tensors on `device`
-// (a checkpoint written on a GPU machine opens on a CPU-only one).
-void open_archive(const std::string& path, torch::serialize::InputArchive& archive,
+// Opens a verified archive held in memory, its tensors on `device` (a
+// checkpoint written on a GPU machine opens on a CPU-only one).
+void open_archive(const std::string& path, const std::string& bytes, torch::serialize::InputArchive& archive,
                   const torch::Device& device) {
-  std::string bytes = read_or_fail(path);
-  verify(path, bytes);
-  std::istringstream in(std::move(bytes));
+  std::istringstream in(bytes);
   try {
     archive.load_from(in, device);
   } catch (const c10::Error& e) {
@@ -125,7 +125,7 @@ void save_checkpoint(const std::string& path, VAE& model, torch::optim::Optimize
   archive.write("skipped", c10::IValue(s.skipped));
   archive.write("seconds", c10::IValue(s.seconds));
   archive.write("best_test_loss", c10::IValue(s.best_test_loss));
-  archive.write("history", c10::IValue(s.history));
+  archive.write("history", c10::IValue(to_jsonl(s.history)));
   archive.write("config", c10::IValue(to_toml(meta.config)));
   // Into memory first: torch::save to a failing stream ends in std::terminate.
   std::ostringstream out;
@@ -157,8 +157,10 @@ void save_checkpoint(const std::string& path, VAE& model, torch::optim::Optimize
 }
 
 LoadedModel load_model(const std::string& path, const torch::Device& device) {
+  auto bytes = std::make_shared<std::string>(read_or_fail(path));
+  verify(path, *bytes);
   torch::serialize::InputArchive archive;
-  open_archive(path, archive, torch::kCPU);
+  open_archive(path, *bytes, archive, torch::kCPU);
   if (read_string(archive, path, "vae_format") != kCheckpointMagic)
     fail(path, "not a vae checkpoint (bad vae_format entry)");
   const int64_t version = read_int(archive, path, "format_version");
@@ -167,6 +169,8 @@ LoadedModel load_model(const std::string& path, const torch::Device& device) {
                    " is not supported (this build reads version " +
                    std::to_string(kCheckpointVersion) + ")");
   LoadedModel out;
+  out.path = path;
+  out.archive = std::move(bytes);
   TrainingState& s = out.meta.state;
   s.epoch = read_int(archive, path, "epoch");
   s.batch = read_int(archive, path, "batch");
@@ -176,7 +180,11 @@ LoadedModel load_model(const std::string& path, const torch::Device& device) {
   s.skipped = read_int(archive, path, "skipped");
   s.seconds = read_double(archive, path, "seconds");
   s.best_test_loss = read_double(archive, path, "best_test_loss");
-  s.history = read_string(archive, path, "history");
+  try {
+    s.history = parse_history(read_string(archive, path, "history"), path);
+  } catch (const std::invalid_argument& e) {
+    fail(path, e.what());
+  }
   torch::Tensor rng;
   if (archive.try_read("rng_cpu", rng, /*is_buffer=*/true)) s.rng_cpu = rng;
   torch::Tensor rng_cuda;
@@ -211,10 +219,12 @@ LoadedModel load_model(const std::string& path, const torch::Device& device) {
   return out;
 }
 
-void load_optimizer_state(const std::string& path, torch::optim::Optimizer& optimizer,
+void load_optimizer_state(const LoadedModel& checkpoint, torch::optim::Optimizer& optimizer,
                           const torch::Device& device) {
+  const std::string& path = checkpoint.path;
+  if (!checkpoint.archive) fail(path, "holds no optimizer state (loaded without its archive)");
   torch::serialize::InputArchive archive;
-  open_archive(path, archive, device);
+  open_archive(path, *checkpoint.archive, archive, device);
   torch::serialize::InputArchive opt_archive;
   if (!archive.try_read("optimizer", opt_archive)) fail(path, "holds no optimizer state");
   try {
@@ -224,34 +234,41 @@ void load_optimizer_state(const std::string& path, torch::optim::Optimizer& opti
   }
 }
 
-std::string find_resume_checkpoint(const std::string& run_dir) {
-  const fs::path dir = fs::path(run_dir) / "checkpoints";
+LoadedModel load_resume_checkpoint(const std::string& what) {
   std::error_code ec;
-  if (!fs::is_directory(dir, ec)) fail(run_dir, "not a run folder (no checkpoints/ inside)");
-  std::vector<fs::path> candidates;
-  for (const auto& entry : fs::directory_iterator(dir, ec))
-    if (entry.path().extension() == ".pt") candidates.push_back(entry.path());
+  if (!fs::is_directory(what, ec)) {
+    if (!fs::exists(what, ec)) fail(what, "no such run folder or checkpoint");
+    return load_model(what, torch::kCPU);
+  }
+  const fs::path dir = fs::path(what) / "checkpoints";
+  if (!fs::is_directory(dir, ec)) fail(what, "not a run folder (no checkpoints/ inside)");
   // A complete last.pt is the run's newest state; the others (best.pt,
-  // epoch-NNNN.pt) stand in only when it is missing or damaged, newest first.
-  std::string best;
-  int64_t best_step = -1;
-  std::string rejected;
-  for (const auto& p : candidates) {
-    try {
-      const Manifest m = verify(p.string(), read_or_fail(p.string()));
-      if (p.filename() == "last.pt") return p.string();
-      if (m.step > best_step) {
-        best_step = m.step;
-        best = p.string();
+  // epoch-NNNN.pt) stand in only when it is missing or damaged, newest
+  // first by their manifests' step. Each candidate is read once.
+  std::vector<std::pair<int64_t, fs::path>> candidates;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    if (entry.path().extension() != ".pt") continue;
+    int64_t step = -1;
+    if (entry.path().filename() == "last.pt") {
+      step = std::numeric_limits<int64_t>::max();
+    } else {
+      try {
+        step = parse_manifest(read_file(manifest_path_for(entry.path().string())), "").step;
+      } catch (const std::exception&) {  // no readable manifest: tried last, and rejected with a reason
       }
+    }
+    candidates.emplace_back(step, entry.path());
+  }
+  std::sort(candidates.begin(), candidates.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  std::string rejected;
+  for (const auto& [step, p] : candidates) {
+    try {
+      return load_model(p.string(), torch::kCPU);
     } catch (const CheckpointError& e) {
       rejected += std::string(rejected.empty() ? "" : "; ") + e.what();
     }
   }
-  if (best.empty())
-    fail(run_dir, "no complete checkpoint to resume from" +
-                      (rejected.empty() ? std::string() : " (" + rejected + ")"));
-  return best;
+  fail(what, "no complete checkpoint to resume from" + (rejected.empty() ? std::string() : " (" + rejected + ")"));
 }
 
 }  // namespace vae

@@ -1,169 +1,482 @@
 #include "vae/config.hpp"
 
-#include <CLI/CLI.hpp>
+#include <toml++/toml.h>
 
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <functional>
 #include <iomanip>
 #include <limits>
-#include <map>
 #include <sstream>
+#include <utility>
 
 namespace vae {
 namespace {
 
-// One config key: how to set it from the strings CLI11's TOML reader gives.
-using Setter = std::function<void(Config&, const std::vector<std::string>&, const std::string& where)>;
+// ---- Choices: each enum's spellings, in the order messages list them.
 
-[[noreturn]] void fail(const std::string& where, const std::string& what) {
-  throw ConfigError(where + ": " + what);
+template <typename E>
+using ChoiceList = std::vector<std::pair<E, const char*>>;
+
+template <typename E>
+const ChoiceList<E>& choices();
+
+#define VAE_CHOICES(E, ...)                        \
+  template <>                                      \
+  const ChoiceList<E>& choices<E>() {              \
+    static const ChoiceList<E> list = __VA_ARGS__; \
+    return list;                                   \
+  }
+VAE_CHOICES(Binarize, {{Binarize::kNone, "none"}, {Binarize::kStatic, "static"}, {Binarize::kDynamic, "dynamic"}})
+VAE_CHOICES(Noise, {{Noise::kGaussian, "gaussian"}, {Noise::kMask, "mask"}, {Noise::kSaltPepper, "salt_pepper"}})
+VAE_CHOICES(Likelihood, {{Likelihood::kBernoulli, "bernoulli"}, {Likelihood::kGaussian, "gaussian"}})
+VAE_CHOICES(Kind, {{Kind::kVae, "vae"}, {Kind::kAe, "ae"}, {Kind::kSparseAe, "sparse_ae"},
+                   {Kind::kDenoisingAe, "denoising_ae"}})
+VAE_CHOICES(Arch, {{Arch::kMlp, "mlp"}, {Arch::kConv, "conv"}})
+VAE_CHOICES(Sparsity, {{Sparsity::kL1, "l1"}, {Sparsity::kKl, "kl"}})
+VAE_CHOICES(OptimizerKind, {{OptimizerKind::kAdam, "adam"}, {OptimizerKind::kRmsprop, "rmsprop"}})
+VAE_CHOICES(DeviceChoice, {{DeviceChoice::kAuto, "auto"}, {DeviceChoice::kCpu, "cpu"}, {DeviceChoice::kCuda, "cuda"}})
+VAE_CHOICES(NonFinite, {{NonFinite::kStop, "stop"}, {NonFinite::kSkip, "skip"}})
+#undef VAE_CHOICES
+
+template <typename E>
+const char* choice_name(E v) {
+  for (const auto& [value, text] : choices<E>())
+    if (value == v) return text;
+  return "?";
 }
 
-const std::string& single(const std::vector<std::string>& in, const std::string& where) {
-  if (in.size() != 1) fail(where, "expects one value, got " + std::to_string(in.size()));
-  return in.front();
+// "\"none\", \"static\" or \"dynamic\""
+template <typename E>
+std::string choice_list() {
+  const auto& list = choices<E>();
+  std::string s;
+  for (size_t i = 0; i < list.size(); ++i)
+    s += std::string(i == 0 ? "" : i + 1 == list.size() ? " or " : ", ") + "\"" + list[i].second + "\"";
+  return s;
 }
 
-int64_t parse_int(const std::string& s, const std::string& where) {
+// A TOML basic string: quotes, backslashes and control characters escaped.
+std::string quote(const std::string& s) {
+  std::string out = "\"";
+  for (const char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += ch;
+    } else if (c < 0x20 || c == 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      out += buf;
+    } else {
+      out += ch;
+    }
+  }
+  return out + "\"";
+}
+
+// Shortest text that reads back to the same double, always with a '.' or an
+// exponent so TOML sees a float.
+std::string float_text(double v) {
+  std::ostringstream os;
+  os << std::setprecision(std::numeric_limits<double>::max_digits10) << v;
+  for (int digits = 1; digits < std::numeric_limits<double>::max_digits10; ++digits) {
+    std::ostringstream shorter;
+    shorter << std::setprecision(digits) << v;
+    if (std::strtod(shorter.str().c_str(), nullptr) == v) {
+      os.str(shorter.str());
+      break;
+    }
+  }
+  std::string s = os.str();
+  if (std::isfinite(v) && s.find_first_of(".eE") == std::string::npos) s += ".0";
+  return s;
+}
+
+// ---- Codecs: how each member type is read from TOML and from a flag, and written.
+
+const char* type_of(const toml::node& n) {
+  switch (n.type()) {
+    case toml::node_type::string: return "a string";
+    case toml::node_type::integer: return "an integer";
+    case toml::node_type::floating_point: return "a float";
+    case toml::node_type::boolean: return "a boolean";
+    case toml::node_type::array: return "an array";
+    case toml::node_type::table: return "a table";
+    default: return "a date or time";
+  }
+}
+
+[[noreturn]] void wrong_type(const std::string& where, const char* expected, const toml::node& n) {
+  throw ConfigError(where + " expects " + expected + ", got " + type_of(n));
+}
+
+int64_t int_from_text(const std::string& s, const std::string& where) {
   errno = 0;
   char* end = nullptr;
   const long long v = std::strtoll(s.c_str(), &end, 10);
   if (s.empty() || end != s.c_str() + s.size() || errno == ERANGE)
-    fail(where, "expects an integer, got '" + s + "'");
+    throw ConfigError(where + " expects an integer, got '" + s + "'");
   return v;
 }
 
-double parse_double(const std::string& s, const std::string& where) {
-  errno = 0;
-  char* end = nullptr;
-  const double v = std::strtod(s.c_str(), &end);
-  if (s.empty() || end != s.c_str() + s.size() || errno == ERANGE || !std::isfinite(v))
-    fail(where, "expects a finite number, got '" + s + "'");
-  return v;
+template <typename T, typename = void>
+struct Codec;
+
+template <>
+struct Codec<int64_t> {
+  static int64_t read(const toml::node& n, const std::string& where) {
+    if (!n.is_integer()) wrong_type(where, "an integer", n);
+    return n.as_integer()->get();
+  }
+  static int64_t parse(const std::string& s, const std::string& where) { return int_from_text(s, where); }
+  static std::string text(int64_t v) { return std::to_string(v); }
+};
+
+template <>
+struct Codec<uint64_t> {  // seeds: TOML integers are signed 64-bit
+  static uint64_t read(const toml::node& n, const std::string& where) {
+    const int64_t v = Codec<int64_t>::read(n, where);
+    if (v < 0) throw ConfigError(where + " must be an integer in [0, 2^63), got " + std::to_string(v));
+    return static_cast<uint64_t>(v);
+  }
+  static uint64_t parse(const std::string& s, const std::string& where) {
+    errno = 0;
+    char* end = nullptr;
+    const unsigned long long v = std::strtoull(s.c_str(), &end, 10);
+    if (s.empty() || s[0] == '-' || end != s.c_str() + s.size() || errno == ERANGE)
+      throw ConfigError(where + " must be an integer in [0, 2^63), got '" + s + "'");
+    return v;
+  }
+  static std::string text(uint64_t v) { return std::to_string(v); }
+};
+
+template <>
+struct Codec<double> {
+  static double read(const toml::node& n, const std::string& where) {
+    if (n.is_integer()) return static_cast<double>(n.as_integer()->get());
+    if (!n.is_floating_point()) wrong_type(where, "a number", n);
+    return n.as_floating_point()->get();
+  }
+  static double parse(const std::string& s, const std::string& where) {
+    errno = 0;
+    char* end = nullptr;
+    const double v = std::strtod(s.c_str(), &end);
+    if (s.empty() || end != s.c_str() + s.size() || errno == ERANGE)
+      throw ConfigError(where + " expects a number, got '" + s + "'");
+    return v;
+  }
+  static std::string text(double v) { return float_text(v); }
+};
+
+template <>
+struct Codec<bool> {
+  static bool read(const toml::node& n, const std::string& where) {
+    if (!n.is_boolean()) wrong_type(where, "true or false", n);
+    return n.as_boolean()->get();
+  }
+  static bool parse(const std::string& s, const std::string& where) {
+    if (s != "true" && s != "false") throw ConfigError(where + " expects true or false, got '" + s + "'");
+    return s == "true";
+  }
+  static std::string text(bool v) { return v ? "true" : "false"; }
+};
+
+template <>
+struct Codec<std::string> {
+  static std::string read(const toml::node& n, const std::string& where) {
+    if (!n.is_string()) wrong_type(where, "a string", n);
+    return n.as_string()->get();
+  }
+  static std::string parse(const std::string& s, const std::string&) { return s; }
+  static std::string text(const std::string& v) { return quote(v); }
+};
+
+template <>
+struct Codec<std::vector<int64_t>> {
+  static std::vector<int64_t> read(const toml::node& n, const std::string& where) {
+    if (!n.is_array()) wrong_type(where, "an array of integers", n);
+    std::vector<int64_t> out;
+    for (const toml::node& el : *n.as_array()) out.push_back(Codec<int64_t>::read(el, where + " element"));
+    return out;
+  }
+  static std::vector<int64_t> parse(const std::string& s, const std::string& where) {
+    std::vector<int64_t> out;  // "512,256"; "" is no hidden layer
+    std::istringstream in(s);
+    for (std::string part; std::getline(in, part, ',');) out.push_back(int_from_text(part, where));
+    return out;
+  }
+  static std::string text(const std::vector<int64_t>& v) {
+    std::string s = "[";
+    for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + std::to_string(v[i]);
+    return s + "]";
+  }
+};
+
+template <typename E>
+struct Codec<E, std::enable_if_t<std::is_enum_v<E>>> {
+  static E read(const toml::node& n, const std::string& where) {
+    return parse(Codec<std::string>::read(n, where), where);
+  }
+  static E parse(const std::string& s, const std::string& where) {
+    for (const auto& [value, text] : choices<E>())
+      if (s == text) return value;
+    throw ConfigError(where + " must be " + choice_list<E>() + ", got " + quote(s));
+  }
+  static std::string text(E v) { return quote(choice_name(v)); }
+};
+
+// ---- The key table.
+
+// A key with everything the table needs, type-erased over its member type.
+struct Key : KeyInfo {
+  std::function<void(Config&, const toml::node&, const std::string& where)> read;
+  std::function<void(const Config&)> check;  // throws ConfigError naming the key
+};
+
+template <typename T>
+struct Allowed {
+  std::function<bool(const T&)> ok;  // empty: every value of the type
+  std::string text;
+};
+
+template <typename T>
+Allowed<T> in_range(T lo, T hi, std::string text) {
+  return {[lo, hi](const T& v) { return v >= lo && v <= hi; }, std::move(text)};
 }
 
-template <typename Field>
-Setter set_int(Field field) {
-  return [field](Config& c, const std::vector<std::string>& in, const std::string& where) {
-    field(c) = parse_int(single(in, where), where);
+template <typename T>
+Allowed<T> any() {
+  if constexpr (std::is_enum_v<T>) return {{}, choice_list<T>()};
+  return {{}, ""};
+}
+
+struct Rule {
+  OnResume on_resume = OnResume::kLog;
+  const char* reason = "";
+  std::function<bool(const Config&)> matters = [](const Config&) { return true; };
+};
+
+const Rule kLogged;
+const Rule kModel{OnResume::kRefuse, "it is part of the model"};
+const Rule kDataOrder{OnResume::kRefuse, "it changes the data order"};
+const Rule kIgnored{OnResume::kIgnore};
+
+template <typename T, typename Get>
+Key key(const char* name, Get get, Allowed<T> allowed, const char* flag, const Rule& rule, const char* help) {
+  Key k;
+  k.name = name;
+  k.help = help;
+  k.flag = flag;
+  k.allowed = allowed.text;
+  k.on_resume = rule.on_resume;
+  k.resume_reason = rule.reason;
+  k.matters = rule.matters;
+  auto ref = [get](const Config& c) -> const T& { return get(const_cast<Config&>(c)); };
+  k.to_text = [ref](const Config& c) { return Codec<T>::text(ref(c)); };
+  k.set_from_text = [get, name](Config& c, const std::string& s) {
+    get(c) = Codec<T>::parse(s, std::string("key '") + name + "'");
   };
-}
-
-template <typename Field>
-Setter set_bool(Field field) {
-  return [field](Config& c, const std::vector<std::string>& in, const std::string& where) {
-    const std::string& v = single(in, where);
-    if (v != "true" && v != "false") fail(where, "expects true or false, got '" + v + "'");
-    field(c) = v == "true";
+  k.read = [get](Config& c, const toml::node& n, const std::string& where) { get(c) = Codec<T>::read(n, where); };
+  k.check = [ref, allowed, name](const Config& c) {
+    if (allowed.ok && !allowed.ok(ref(c)))
+      throw ConfigError(std::string("config key '") + name + "' must be " + allowed.text + ", got " +
+                        Codec<T>::text(ref(c)));
   };
+  return k;
 }
 
-const std::map<std::string, Setter>& setters() {
-  static const std::map<std::string, Setter> table = {
-      {"data.dir",
-       [](Config& c, const auto& in, const auto& w) { c.data.dir = single(in, w); }},
-      {"data.binarize",
-       [](Config& c, const auto& in, const auto& w) { c.data.binarize = single(in, w); }},
-      {"model.image_height", set_int([](Config& c) -> int64_t& { return c.model.image_height; })},
-      {"model.image_width", set_int([](Config& c) -> int64_t& { return c.model.image_width; })},
-      {"model.hidden",
-       [](Config& c, const auto& in, const auto& w) {
-         c.model.hidden.clear();
-         for (const auto& s : in) {
-           if (s.empty()) continue;  // "hidden = []": no hidden layer
-           c.model.hidden.push_back(parse_int(s, w));
-         }
-       }},
-      {"model.latent", set_int([](Config& c) -> int64_t& { return c.model.latent; })},
-      {"train.optimizer",
-       [](Config& c, const auto& in, const auto& w) { c.train.optimizer = single(in, w); }},
-      {"train.lr",
-       [](Config& c, const auto& in, const auto& w) { c.train.lr = parse_double(single(in, w), w); }},
-      {"train.batch_size", set_int([](Config& c) -> int64_t& { return c.train.batch_size; })},
-      {"train.epochs", set_int([](Config& c) -> int64_t& { return c.train.epochs; })},
-      {"train.seed",
-       [](Config& c, const auto& in, const auto& w) {
-         const std::string& v = single(in, w);
-         errno = 0;
-         char* end = nullptr;
-         const unsigned long long seed = std::strtoull(v.c_str(), &end, 10);
-         if (v.empty() || v[0] == '-' || end != v.c_str() + v.size() || errno == ERANGE)
-           fail(w, "expects an integer in [0, 2^64), got '" + v + "'");
-         c.train.seed = seed;
-       }},
-      {"train.device",
-       [](Config& c, const auto& in, const auto& w) { c.train.device = single(in, w); }},
-      {"train.threads", set_int([](Config& c) -> int64_t& { return c.train.threads; })},
-      {"train.blas_threads", set_int([](Config& c) -> int64_t& { return c.train.blas_threads; })},
-      {"train.fused_step", set_bool([](Config& c) -> bool& { return c.train.fused_step; })},
-      {"train.out_dir",
-       [](Config& c, const auto& in, const auto& w) { c.train.out_dir = single(in, w); }},
-      {"model.likelihood",
-       [](Config& c, const auto& in, const auto& w) { c.model.likelihood = single(in, w); }},
-      {"model.arch", [](Config& c, const auto& in, const auto& w) { c.model.arch = single(in, w); }},
-      {"model.kind", [](Config& c, const auto& in, const auto& w) { c.model.kind = single(in, w); }},
-      {"model.sparsity", [](Config& c, const auto& in, const auto& w) { c.model.sparsity = single(in, w); }},
-      {"data.noise", [](Config& c, const auto& in, const auto& w) { c.data.noise = single(in, w); }},
-      {"data.noise_level",
-       [](Config& c, const auto& in, const auto& w) { c.data.noise_level = parse_double(single(in, w), w); }},
-      {"loss.l1_weight",
-       [](Config& c, const auto& in, const auto& w) { c.loss.l1_weight = parse_double(single(in, w), w); }},
-      {"loss.sparsity_weight",
-       [](Config& c, const auto& in, const auto& w) { c.loss.sparsity_weight = parse_double(single(in, w), w); }},
-      {"loss.rho", [](Config& c, const auto& in, const auto& w) { c.loss.rho = parse_double(single(in, w), w); }},
-      {"loss.beta",
-       [](Config& c, const auto& in, const auto& w) { c.loss.beta = parse_double(single(in, w), w); }},
-      {"loss.kl_warmup_epochs", set_int([](Config& c) -> int64_t& { return c.loss.kl_warmup_epochs; })},
-      {"train.nonfinite",
-       [](Config& c, const auto& in, const auto& w) { c.train.nonfinite = single(in, w); }},
-      {"train.keep_best", set_bool([](Config& c) -> bool& { return c.train.keep_best; })},
-      {"model.conditional", set_bool([](Config& c) -> bool& { return c.model.conditional; })},
-      {"model.classes", set_int([](Config& c) -> int64_t& { return c.model.classes; })},
-      {"train.keep_every", set_int([](Config& c) -> int64_t& { return c.train.keep_every; })},
-      {"train.image_every", set_int([](Config& c) -> int64_t& { return c.train.image_every; })},
+#define VAE_FIELD(path) [](Config& c) -> auto& { return c.path; }
+
+bool paths_ok(const std::string& s) { return !s.empty(); }
+bool widths_ok(const std::vector<int64_t>& v) {
+  for (int64_t h : v)
+    if (h < 1 || h > 65536) return false;
+  return true;
+}
+
+const std::vector<Key>& keys() {
+  const Rule sparse_only{OnResume::kRefuse, "it is part of the model",
+                         [](const Config& c) { return c.model.kind == Kind::kSparseAe; }};
+  const Rule conditional_only{OnResume::kRefuse, "it is part of the model",
+                              [](const Config& c) { return c.model.conditional; }};
+  const auto path = Allowed<std::string>{paths_ok, "a non-empty path"};
+  static const std::vector<Key> table = {
+      // name, member, allowed values, flag, on resume, help
+      key<std::string>("data.dir", VAE_FIELD(data.dir), path, "--data-dir", kLogged,
+                       "folder with the four IDX files (raw or .gz)"),
+      key<Binarize>("data.binarize", VAE_FIELD(data.binarize), any<Binarize>(), "--binarize",
+                    {OnResume::kRefuse, "it changes the data the model learns"},
+                    "binarize pixels: none, static (once) or dynamic (each use)"),
+      key<Noise>("data.noise", VAE_FIELD(data.noise), any<Noise>(), "", kLogged,
+                 "denoising_ae's input corruption: gaussian, mask or salt_pepper"),
+      key<double>("data.noise_level", VAE_FIELD(data.noise_level), in_range(0.0, 10.0, "in [0, 10]"), "", kLogged,
+                  "its level: a standard deviation (gaussian) or a fraction of pixels"),
+      key<int64_t>("model.image_height", VAE_FIELD(model.image_height), in_range<int64_t>(1, 4096, "in [1, 4096]"),
+                   "", kModel, "image height in pixels"),
+      key<int64_t>("model.image_width", VAE_FIELD(model.image_width), in_range<int64_t>(1, 4096, "in [1, 4096]"),
+                   "", kModel, "image width in pixels"),
+      key<std::vector<int64_t>>("model.hidden", VAE_FIELD(model.hidden),
+                                {widths_ok, "a list of widths in [1, 65536]"}, "", kModel,
+                                "encoder hidden widths; the decoder mirrors them"),
+      key<int64_t>("model.latent", VAE_FIELD(model.latent), in_range<int64_t>(1, 65536, "in [1, 65536]"), "",
+                   kModel, "latent dimension Z"),
+      key<Likelihood>("model.likelihood", VAE_FIELD(model.likelihood), any<Likelihood>(), "", kModel,
+                      "p(x|z): bernoulli (BCE) or gaussian (squared error, variance 1/2)"),
+      key<Arch>("model.arch", VAE_FIELD(model.arch), any<Arch>(), "", kModel, "mlp or conv"),
+      key<Kind>("model.kind", VAE_FIELD(model.kind), any<Kind>(), "", kModel,
+                "vae, ae, sparse_ae or denoising_ae"),
+      key<Sparsity>("model.sparsity", VAE_FIELD(model.sparsity), any<Sparsity>(), "", sparse_only,
+                    "sparse_ae's penalty: l1 or kl"),
+      key<bool>("model.conditional", VAE_FIELD(model.conditional), any<bool>(), "", kModel,
+                "a conditional VAE: one-hot labels into encoder and decoder"),
+      key<int64_t>("model.classes", VAE_FIELD(model.classes), in_range<int64_t>(2, 65536, "in [2, 65536]"), "",
+                   conditional_only, "classes of a conditional model"),
+      key<double>("loss.beta", VAE_FIELD(loss.beta), in_range(0.0, 1e6, "in [0, 1e6]"), "--beta", kLogged,
+                  "weight of the KL term (beta-VAE when > 1)"),
+      key<int64_t>("loss.kl_warmup_epochs", VAE_FIELD(loss.kl_warmup_epochs),
+                   in_range<int64_t>(0, 1000000, "in [0, 1000000]"), "", kLogged,
+                   "ramp the KL weight from 0 to beta over N epochs"),
+      key<double>("loss.l1_weight", VAE_FIELD(loss.l1_weight), in_range(0.0, 1e3, "in [0, 1000]"), "", kLogged,
+                  "sparse_ae l1: weight of sum |code| (per pixel, as Keras)"),
+      key<double>("loss.sparsity_weight", VAE_FIELD(loss.sparsity_weight), in_range(0.0, 1e6, "in [0, 1e6]"), "",
+                  kLogged, "sparse_ae kl: weight of the KL sparsity penalty"),
+      key<double>("loss.rho", VAE_FIELD(loss.rho), {[](double r) { return r > 0 && r < 1; }, "in (0, 1)"}, "",
+                  kLogged, "sparse_ae kl: target mean activation"),
+      key<OptimizerKind>("train.optimizer", VAE_FIELD(train.optimizer), any<OptimizerKind>(), "--optimizer",
+                         {OnResume::kRefuse, "its state cannot be carried over"}, "adam or rmsprop"),
+      key<double>("train.lr", VAE_FIELD(train.lr),
+                  {[](double v) { return v > 0 && std::isfinite(v); }, "a finite number > 0"}, "--lr", kLogged,
+                  "learning rate"),
+      key<int64_t>("train.batch_size", VAE_FIELD(train.batch_size),
+                   in_range<int64_t>(1, 1 << 20, "in [1, 1048576]"), "--batch-size", kDataOrder,
+                   "images per step"),
+      key<int64_t>("train.epochs", VAE_FIELD(train.epochs), in_range<int64_t>(0, 1000000, "in [0, 1000000]"),
+                   "--epochs", kLogged, "epochs to train in all"),
+      key<uint64_t>("train.seed", VAE_FIELD(train.seed),
+                    in_range<uint64_t>(0, std::numeric_limits<int64_t>::max(), "an integer in [0, 2^63)"), "--seed",
+                    kDataOrder, "seeds weights, noise, data order and evaluation"),
+      key<DeviceChoice>("train.device", VAE_FIELD(train.device), any<DeviceChoice>(), "--device", kLogged,
+                        "auto, cpu or cuda"),
+      key<int64_t>("train.threads", VAE_FIELD(train.threads), in_range<int64_t>(0, 1024, "in [0, 1024]"),
+                   "--threads", kLogged, "LibTorch intra-op threads (0: LibTorch's default)"),
+      key<int64_t>("train.blas_threads", VAE_FIELD(train.blas_threads), in_range<int64_t>(0, 1024, "in [0, 1024]"),
+                   "--blas-threads", kLogged, "OpenBLAS threads (0: OpenBLAS's default)"),
+      key<bool>("train.fused_step", VAE_FIELD(train.fused_step), any<bool>(), "", kLogged,
+                "the hand-written MLP VAE step on the CPU where it applies"),
+      key<double>("train.clip_grad_norm", VAE_FIELD(train.clip_grad_norm), in_range(0.0, 1e12, "in [0, 1e12]"),
+                  "--clip-grad-norm", kLogged, "clip the gradient's L2 norm to this (0: off)"),
+      key<std::string>("train.out_dir", VAE_FIELD(train.out_dir), path, "--out-dir", kIgnored, "run folder"),
+      key<NonFinite>("train.nonfinite", VAE_FIELD(train.nonfinite), any<NonFinite>(), "", kLogged,
+                     "a NaN or Inf loss or gradient: stop, or skip the batch"),
+      key<bool>("train.keep_best", VAE_FIELD(train.keep_best), any<bool>(), "", kLogged,
+                "keep checkpoints/best.pt (lowest test loss)"),
+      key<int64_t>("train.keep_every", VAE_FIELD(train.keep_every),
+                   in_range<int64_t>(0, std::numeric_limits<int64_t>::max(), ">= 0 (0: keep no per-epoch copies)"),
+                   "", kLogged, "also keep checkpoints/epoch-NNNN.pt every N epochs"),
+      key<int64_t>("train.image_every", VAE_FIELD(train.image_every),
+                   in_range<int64_t>(0, std::numeric_limits<int64_t>::max(), ">= 0 (0: no per-epoch images)"), "",
+                   kLogged, "per-epoch reconstruction and sample grids every N epochs"),
   };
   return table;
 }
+#undef VAE_FIELD
 
-void require(bool ok, const std::string& key, const std::string& allowed, const std::string& got) {
-  if (!ok) throw ConfigError("config key '" + key + "' must be " + allowed + ", got " + got);
+const Key* find_key(const std::string& name) {
+  for (const Key& k : keys())
+    if (k.name == name) return &k;
+  return nullptr;
 }
 
-// CLI11's reader strips the outer quotes and unescapes nothing, so neither do we.
-std::string quote(const std::string& s) { return "\"" + s + "\""; }
+std::string known_keys() {
+  std::string s;
+  for (const Key& k : keys()) s += (s.empty() ? "" : ", ") + k.name;
+  return s;
+}
 
-std::string number(double v) {
-  std::ostringstream os;
-  os << v;
-  return os.str();
+std::string at_line(const std::string& origin, const toml::source_region& where) {
+  return origin + ":" + std::to_string(where.begin.line);
+}
+
+// The relations between keys that no single key's range can say.
+void check_rules(const Config& c) {
+  auto require = [](bool ok, const std::string& key, const std::string& allowed, const std::string& got) {
+    if (!ok) throw ConfigError("config key '" + key + "' must be " + allowed + ", got " + got);
+  };
+  const std::string size = std::to_string(c.model.image_height) + "x" + std::to_string(c.model.image_width);
+  require(c.model.arch != Arch::kConv || (c.model.image_height % 4 == 0 && c.model.image_width % 4 == 0),
+          "model.image_height and model.image_width", "multiples of 4 for model.arch = \"conv\"", size);
+  require(!c.model.conditional || c.model.kind == Kind::kVae, "model.conditional",
+          std::string("false for model.kind = \"") + name(c.model.kind) + "\" (only a VAE can be conditional)",
+          "true");
+  require(c.data.noise == Noise::kGaussian || c.data.noise_level <= 1, "data.noise_level",
+          "a fraction in [0, 1] for data.noise = \"" + std::string(name(c.data.noise)) + "\"",
+          float_text(c.data.noise_level));
 }
 
 }  // namespace
 
+#define VAE_NAME(E) \
+  const char* name(E v) { return choice_name(v); }
+VAE_NAME(Binarize)
+VAE_NAME(Noise)
+VAE_NAME(Likelihood)
+VAE_NAME(Kind)
+VAE_NAME(Arch)
+VAE_NAME(Sparsity)
+VAE_NAME(OptimizerKind)
+VAE_NAME(DeviceChoice)
+VAE_NAME(NonFinite)
+#undef VAE_NAME
+
+template <typename E>
+E parse_choice(const std::string& text, const std::string& key) {
+  return Codec<E>::parse(text, "'" + key + "'");
+}
+template Binarize parse_choice<Binarize>(const std::string&, const std::string&);
+template Noise parse_choice<Noise>(const std::string&, const std::string&);
+template Likelihood parse_choice<Likelihood>(const std::string&, const std::string&);
+template Kind parse_choice<Kind>(const std::string&, const std::string&);
+template DeviceChoice parse_choice<DeviceChoice>(const std::string&, const std::string&);
+template Arch parse_choice<Arch>(const std::string&, const std::string&);
+template Sparsity parse_choice<Sparsity>(const std::string&, const std::string&);
+template OptimizerKind parse_choice<OptimizerKind>(const std::string&, const std::string&);
+template NonFinite parse_choice<NonFinite>(const std::string&, const std::string&);
+
+const std::vector<KeyInfo>& config_keys() {
+  static const std::vector<KeyInfo> infos(keys().begin(), keys().end());
+  return infos;
+}
+
 Config parse_config(const std::string& toml_text, const std::string& origin) {
-  std::istringstream in(toml_text);
-  std::vector<CLI::ConfigItem> items;
+  toml::table root;
   try {
-    items = CLI::ConfigTOML().from_config(in);
-  } catch (const std::exception& e) {
-    throw ConfigError(origin + ": not a readable TOML file: " + e.what());
+    root = toml::parse(toml_text, origin);
+  } catch (const toml::parse_error& e) {
+    throw ConfigError(at_line(origin, e.source()) + ": not valid TOML: " + std::string(e.description()));
   }
   Config cfg;
-  for (const auto& item : items) {
-    if (item.name == "++" || item.name == "--") continue;  // CLI11's section markers
-    const std::string key = item.fullname();
-    const std::string where = origin + ": key '" + key + "'";
-    const auto it = setters().find(key);
-    if (it == setters().end()) {
-      std::string known;
-      for (const auto& [name, _] : setters()) known += (known.empty() ? "" : ", ") + name;
-      fail(origin, "unknown key '" + key + "' (known keys: " + known + ")");
+  for (const auto& [section_key, section] : root) {
+    const std::string section_name(section_key.str());
+    if (!section.is_table()) {
+      const bool known = section_name == "data" || section_name == "model" || section_name == "loss" ||
+                         section_name == "train";
+      throw ConfigError(at_line(origin, section_key.source()) +
+                        (known ? ": '" + section_name + "' is not a table: write [" + section_name + "], got " +
+                                     type_of(section)
+                               : ": unknown key '" + section_name + "' (known keys: " + known_keys() + ")"));
     }
-    it->second(cfg, item.inputs, where);
+    for (const auto& [k, value] : *section.as_table()) {
+      const std::string full = section_name + "." + std::string(k.str());
+      const Key* info = find_key(full);
+      const std::string where = at_line(origin, k.source()) + ": key '" + full + "'";
+      if (info == nullptr)
+        throw ConfigError(at_line(origin, k.source()) + ": unknown key '" + full + "' (known keys: " +
+                          known_keys() + ")");
+      info->read(cfg, value, where);
+    }
   }
   return cfg;
 }
@@ -181,153 +494,48 @@ Config load_config_file(const std::string& path) {
 }
 
 void validate(const Config& c) {
-  // CLI11's TOML reader cuts a line at '#' even inside quotes and unescapes
-  // nothing, so such paths could not be read back from config.toml.
-  for (const auto& [key, path] : {std::pair<const char*, const std::string&>{"data.dir", c.data.dir},
-                                  {"train.out_dir", c.train.out_dir}})
-    require(path.find_first_of("#\"\n") == std::string::npos, key,
-            "a path without '#', '\"' or a line break", quote(path));
-  require(!c.data.dir.empty(), "data.dir", "a folder", "an empty string");
-  require(c.data.binarize == "none" || c.data.binarize == "static" || c.data.binarize == "dynamic",
-          "data.binarize", "\"none\", \"static\" or \"dynamic\"", quote(c.data.binarize));
-  require(c.model.image_height >= 1 && c.model.image_height <= 4096, "model.image_height",
-          "in [1, 4096]", std::to_string(c.model.image_height));
-  require(c.model.image_width >= 1 && c.model.image_width <= 4096, "model.image_width",
-          "in [1, 4096]", std::to_string(c.model.image_width));
-  for (int64_t h : c.model.hidden)
-    require(h >= 1 && h <= 65536, "model.hidden", "a list of widths in [1, 65536]",
-            std::to_string(h));
-  require(c.model.latent >= 1 && c.model.latent <= 65536, "model.latent", "in [1, 65536]",
-          std::to_string(c.model.latent));
-  require(c.model.likelihood == "bernoulli" || c.model.likelihood == "gaussian", "model.likelihood",
-          "\"bernoulli\" or \"gaussian\"", quote(c.model.likelihood));
-  require(c.model.kind == "vae" || c.model.kind == "ae" || c.model.kind == "sparse_ae" ||
-              c.model.kind == "denoising_ae",
-          "model.kind", "\"vae\", \"ae\", \"sparse_ae\" or \"denoising_ae\"", quote(c.model.kind));
-  require(c.model.arch == "mlp" || c.model.arch == "conv", "model.arch", "\"mlp\" or \"conv\"", quote(c.model.arch));
-  require(c.model.arch != "conv" || (c.model.image_height % 4 == 0 && c.model.image_width % 4 == 0),
-          "model.image_height and model.image_width", "multiples of 4 for model.arch = \"conv\"",
-          std::to_string(c.model.image_height) + "x" + std::to_string(c.model.image_width));
-  require(c.model.sparsity == "l1" || c.model.sparsity == "kl", "model.sparsity", "\"l1\" or \"kl\"",
-          quote(c.model.sparsity));
-  require(c.model.classes >= 2 && c.model.classes <= 65536, "model.classes", "in [2, 65536]",
-          std::to_string(c.model.classes));
-  require(!c.model.conditional || c.model.kind == "vae", "model.conditional",
-          "false for model.kind = \"" + c.model.kind + "\" (only a VAE can be conditional)", "true");
-  require(c.data.noise == "gaussian" || c.data.noise == "mask" || c.data.noise == "salt_pepper", "data.noise",
-          "\"gaussian\", \"mask\" or \"salt_pepper\"", quote(c.data.noise));
-  require(c.data.noise_level >= 0 && c.data.noise_level <= (c.data.noise == "gaussian" ? 10.0 : 1.0),
-          "data.noise_level", c.data.noise == "gaussian" ? "in [0, 10]" : "a fraction in [0, 1]",
-          number(c.data.noise_level));
-  require(c.loss.l1_weight >= 0 && c.loss.l1_weight <= 1e3, "loss.l1_weight", "in [0, 1000]",
-          number(c.loss.l1_weight));
-  require(c.loss.sparsity_weight >= 0 && c.loss.sparsity_weight <= 1e6, "loss.sparsity_weight", "in [0, 1e6]",
-          number(c.loss.sparsity_weight));
-  require(c.loss.rho > 0 && c.loss.rho < 1, "loss.rho", "in (0, 1)", number(c.loss.rho));
-  require(c.loss.beta >= 0 && c.loss.beta <= 1e6, "loss.beta", "in [0, 1e6]", number(c.loss.beta));
-  require(c.loss.kl_warmup_epochs >= 0 && c.loss.kl_warmup_epochs <= 1000000, "loss.kl_warmup_epochs",
-          "in [0, 1000000]", std::to_string(c.loss.kl_warmup_epochs));
-  require(c.train.optimizer == "adam" || c.train.optimizer == "rmsprop", "train.optimizer",
-          "\"adam\" or \"rmsprop\"", quote(c.train.optimizer));
-  require(c.train.lr > 0 && std::isfinite(c.train.lr), "train.lr", "a finite number > 0",
-          number(c.train.lr));
-  require(c.train.batch_size >= 1 && c.train.batch_size <= (1 << 20), "train.batch_size",
-          "in [1, 1048576]", std::to_string(c.train.batch_size));
-  require(c.train.epochs >= 0 && c.train.epochs <= 1000000, "train.epochs", "in [0, 1000000]",
-          std::to_string(c.train.epochs));
-  require(c.train.device == "auto" || c.train.device == "cpu" || c.train.device == "cuda",
-          "train.device", "\"auto\", \"cpu\" or \"cuda\"", quote(c.train.device));
-  require(c.train.threads >= 0 && c.train.threads <= 1024, "train.threads", "in [0, 1024]",
-          std::to_string(c.train.threads));
-  require(c.train.blas_threads >= 0 && c.train.blas_threads <= 1024, "train.blas_threads", "in [0, 1024]",
-          std::to_string(c.train.blas_threads));
-  require(!c.train.out_dir.empty(), "train.out_dir", "a folder", "an empty string");
-  require(c.train.nonfinite == "stop" || c.train.nonfinite == "skip", "train.nonfinite",
-          "\"stop\" or \"skip\"", quote(c.train.nonfinite));
-  require(c.train.keep_every >= 0, "train.keep_every", ">= 0 (0: keep no per-epoch copies)",
-          std::to_string(c.train.keep_every));
-  require(c.train.image_every >= 0, "train.image_every", ">= 0 (0: no per-epoch images)",
-          std::to_string(c.train.image_every));
+  for (const Key& k : keys()) k.check(c);
+  check_rules(c);
 }
 
 std::string to_toml(const Config& c) {
-  std::ostringstream os;
-  os << std::setprecision(std::numeric_limits<double>::max_digits10);
-  os << "[data]\n";
-  os << "dir = " << quote(c.data.dir) << "\n";
-  os << "binarize = " << quote(c.data.binarize) << "\n";
-  os << "noise = " << quote(c.data.noise) << "\n";
-  os << "noise_level = " << c.data.noise_level << "\n\n";
-  os << "[model]\n";
-  os << "image_height = " << c.model.image_height << "\n";
-  os << "image_width = " << c.model.image_width << "\n";
-  os << "hidden = [";
-  for (size_t i = 0; i < c.model.hidden.size(); ++i) os << (i ? ", " : "") << c.model.hidden[i];
-  os << "]\n";
-  os << "latent = " << c.model.latent << "\n";
-  os << "likelihood = " << quote(c.model.likelihood) << "\n";
-  os << "arch = " << quote(c.model.arch) << "\n";
-  os << "kind = " << quote(c.model.kind) << "\n";
-  os << "sparsity = " << quote(c.model.sparsity) << "\n";
-  os << "conditional = " << (c.model.conditional ? "true" : "false") << "\n";
-  os << "classes = " << c.model.classes << "\n\n";
-  os << "[loss]\n";
-  os << "beta = " << c.loss.beta << "\n";
-  os << "kl_warmup_epochs = " << c.loss.kl_warmup_epochs << "\n";
-  os << "l1_weight = " << c.loss.l1_weight << "\n";
-  os << "sparsity_weight = " << c.loss.sparsity_weight << "\n";
-  os << "rho = " << c.loss.rho << "\n\n";
-  os << "[train]\n";
-  os << "optimizer = " << quote(c.train.optimizer) << "\n";
-  os << "lr = " << c.train.lr << "\n";
-  os << "batch_size = " << c.train.batch_size << "\n";
-  os << "epochs = " << c.train.epochs << "\n";
-  os << "seed = " << c.train.seed << "\n";
-  os << "device = " << quote(c.train.device) << "\n";
-  os << "threads = " << c.train.threads << "\n";
-  os << "blas_threads = " << c.train.blas_threads << "\n";
-  os << "fused_step = " << (c.train.fused_step ? "true" : "false") << "\n";
-  os << "out_dir = " << quote(c.train.out_dir) << "\n";
-  os << "nonfinite = " << quote(c.train.nonfinite) << "\n";
-  os << "keep_best = " << (c.train.keep_best ? "true" : "false") << "\n";
-  os << "keep_every = " << c.train.keep_every << "\n";
-  os << "image_every = " << c.train.image_every << "\n";
-  return os.str();
+  std::string out, section;
+  for (const Key& k : keys()) {
+    const size_t dot = k.name.find('.');
+    if (k.name.compare(0, dot, section) != 0 || section.empty()) {
+      section = k.name.substr(0, dot);
+      out += (out.empty() ? "[" : "\n[") + section + "]\n";
+    }
+    out += k.name.substr(dot + 1) + " = " + k.to_text(c) + "\n";
+  }
+  return out;
 }
 
-std::string describe_layers(const ModelConfig& m) {
-  std::string s = std::to_string(input_dim(m)) + (m.arch == "conv" ? "-conv32-conv64" : "");
-  for (int64_t h : m.hidden) s += "-" + std::to_string(h);
-  return s + "-" + std::to_string(m.latent);
+void set_key(Config& cfg, const std::string& name, const std::string& text) {
+  const Key* k = find_key(name);
+  if (k == nullptr) throw ConfigError("unknown key '" + name + "' (known keys: " + known_keys() + ")");
+  k->set_from_text(cfg, text);
 }
 
-std::string model_difference(const ModelConfig& a, const ModelConfig& b) {
-  auto list = [](const std::vector<int64_t>& v) {
-    std::string s = "[";
-    for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + std::to_string(v[i]);
-    return s + "]";
-  };
-  auto diff = [](const char* key, const std::string& x, const std::string& y) {
-    return std::string(key) + " (" + x + " vs " + y + ")";
-  };
-  if (a.image_height != b.image_height)
-    return diff("model.image_height", std::to_string(a.image_height), std::to_string(b.image_height));
-  if (a.image_width != b.image_width)
-    return diff("model.image_width", std::to_string(a.image_width), std::to_string(b.image_width));
-  if (a.hidden != b.hidden) return diff("model.hidden", list(a.hidden), list(b.hidden));
-  if (a.latent != b.latent)
-    return diff("model.latent", std::to_string(a.latent), std::to_string(b.latent));
-  if (a.likelihood != b.likelihood) return diff("model.likelihood", a.likelihood, b.likelihood);
-  if (a.kind != b.kind) return diff("model.kind", a.kind, b.kind);
-  if (a.arch != b.arch) return diff("model.arch", a.arch, b.arch);
-  if (a.kind == "sparse_ae" && a.sparsity != b.sparsity) return diff("model.sparsity", a.sparsity, b.sparsity);
-  auto flag = [](bool v) { return std::string(v ? "true" : "false"); };
-  if (a.conditional != b.conditional) return diff("model.conditional", flag(a.conditional), flag(b.conditional));
-  if (a.conditional && a.classes != b.classes)
-    return diff("model.classes", std::to_string(a.classes), std::to_string(b.classes));
+std::string display_value(const std::string& t) {
+  const bool plain = t.size() >= 2 && t.front() == '"' && t.back() == '"' && t.find('\\') == std::string::npos;
+  return plain ? t.substr(1, t.size() - 2) : t;
+}
+
+std::string first_difference(const Config& a, const Config& b, const std::string& section) {
+  for (const Key& k : keys()) {
+    if (!section.empty() && k.name.compare(0, section.size() + 1, section + ".") != 0) continue;
+    if (!k.matters(a) && !k.matters(b)) continue;
+    const std::string x = k.to_text(a), y = k.to_text(b);
+    if (x != y) return k.name + " (" + display_value(x) + " vs " + display_value(y) + ")";
+  }
   return "";
 }
 
-bool operator==(const ModelConfig& a, const ModelConfig& b) { return model_difference(a, b).empty(); }
+std::string describe_layers(const ModelConfig& m) {
+  std::string s = std::to_string(input_dim(m)) + (m.arch == Arch::kConv ? "-conv32-conv64" : "");
+  for (int64_t h : m.hidden) s += "-" + std::to_string(h);
+  return s + "-" + std::to_string(m.latent);
+}
 
 }  // namespace vae

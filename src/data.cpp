@@ -1,6 +1,5 @@
 #include "vae/data.hpp"
 
-#include <ATen/CPUGeneratorImpl.h>
 #include <zlib.h>
 
 #include <filesystem>
@@ -9,6 +8,7 @@
 #include <sstream>
 
 #include "vae/io.hpp"
+#include "vae/transforms.hpp"
 
 namespace vae {
 namespace {
@@ -103,10 +103,10 @@ std::string find_idx_file(const std::string& dir, const std::string& stem) {
                   ".gz); expected the four MNIST-format IDX files");
 }
 
-Dataset load_split(const std::string& dir, Split split) {
-  const std::string images_path = find_idx_file(dir, idx_file_stem(split, false));
-  const std::string labels_path = find_idx_file(dir, idx_file_stem(split, true));
-  Dataset ds{read_idx_images(images_path), read_idx_labels(labels_path)};
+Dataset IdxSource::load(Split split) const {
+  const std::string images_path = find_idx_file(dir_, idx_file_stem(split, false));
+  const std::string labels_path = find_idx_file(dir_, idx_file_stem(split, true));
+  Dataset ds{read_idx_images(images_path), read_idx_labels(labels_path), labels_path};
   if (ds.images.size(0) != ds.labels.size(0))
     throw DataError(labels_path + ": holds " + std::to_string(ds.labels.size(0)) +
                     " labels but " + images_path + " holds " +
@@ -115,61 +115,26 @@ Dataset load_split(const std::string& dir, Split split) {
   return ds;
 }
 
-Binarize parse_binarize(const std::string& name) {
-  if (name == "none") return Binarize::kNone;
-  if (name == "static") return Binarize::kStatic;
-  if (name == "dynamic") return Binarize::kDynamic;
-  throw DataError("data.binarize must be \"none\", \"static\" or \"dynamic\", not \"" + name + "\"");
+std::vector<int64_t> IdxSource::image_shape() const {
+  const torch::Tensor images = read_idx_images(find_idx_file(dir_, idx_file_stem(Split::kTrain, false)));
+  return {images.size(1), images.size(2)};
 }
 
-torch::Tensor binarize_images(const torch::Tensor& images, Binarize mode, bool for_training, uint64_t seed) {
-  if (mode == Binarize::kNone || (mode == Binarize::kDynamic && for_training)) return images;
-  if (mode == Binarize::kStatic) return (images >= 128).to(torch::kUInt8) * 255;
-  auto gen = at::detail::createCPUGenerator(seed ^ 0x5bd1e9955bd1e995ull);
-  const torch::Tensor p = images.to(torch::kCPU, torch::kFloat32) / 255.0f;
-  return (torch::bernoulli(p, gen) * 255).to(torch::kUInt8).to(images.device());
-}
+std::unique_ptr<DataSource> open_data_source(const DataConfig& cfg) { return std::make_unique<IdxSource>(cfg.dir); }
 
-Dataset load_split(const std::string& dir, Split split, Binarize mode, bool for_training) {
-  Dataset ds = load_split(dir, split);
+Dataset load_split(const DataSource& source, Split split, Binarize mode, bool for_training) {
+  Dataset ds = source.load(split);
   // One draw per split, independent of the run: train and test differ.
   ds.images = binarize_images(ds.images, mode, for_training, split == Split::kTrain ? 60000 : 10000);
   return ds;
 }
 
-torch::Tensor binarize_batch(const torch::Tensor& x, Binarize mode) {
-  return mode == Binarize::kDynamic ? torch::bernoulli(x) : x;
-}
-
-torch::Tensor corrupt(const torch::Tensor& x, const std::string& noise, double level, at::Generator* gen) {
-  const auto draw = [&](bool normal) {
-    if (!gen) return normal ? torch::randn_like(x) : torch::rand_like(x);
-    const auto opts = torch::TensorOptions().dtype(x.scalar_type());
-    return (normal ? torch::randn(x.sizes(), *gen, opts) : torch::rand(x.sizes(), *gen, opts)).to(x.device());
-  };
-  if (noise == "gaussian") return (x + level * draw(true)).clamp(0, 1);
-  if (noise == "mask") return x * (draw(false) >= level).to(x.scalar_type());
-  if (noise == "salt_pepper") {
-    const torch::Tensor hit = draw(false) < level;
-    const torch::Tensor salt = (draw(false) < 0.5).to(x.scalar_type());
-    return torch::where(hit, salt, x);
-  }
-  throw DataError("data.noise must be \"gaussian\", \"mask\" or \"salt_pepper\", not \"" + noise + "\"");
-}
-
-torch::Tensor epoch_permutation(int64_t n, uint64_t seed, int64_t epoch) {
-  // splitmix64 of (seed, epoch): independent streams per epoch, and the order
-  // does not depend on how many random numbers training drew before.
-  uint64_t z = seed * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(epoch) + 0x632BE59BD9B4E019ull;
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  z ^= z >> 31;
-  auto gen = at::detail::createCPUGenerator(z);
-  return torch::randperm(n, gen, torch::TensorOptions().dtype(torch::kInt64));
-}
-
-torch::Tensor to_unit_float(const torch::Tensor& pixels) {
-  return pixels.reshape({pixels.size(0), -1}).to(torch::kFloat32).div_(255.0f);
+void check_labels(const ModelConfig& cfg, const Dataset& data) {
+  if (!cfg.conditional || data.size() == 0) return;
+  const int64_t lo = data.labels.min().item<int64_t>(), hi = data.labels.max().item<int64_t>();
+  if (lo < 0 || hi >= cfg.classes)
+    throw DataError(data.labels_origin + ": label " + std::to_string(lo < 0 ? lo : hi) + " is outside [0, " +
+                    std::to_string(cfg.classes) + "), the classes of this conditional model (model.classes)");
 }
 
 }  // namespace vae

@@ -1,24 +1,78 @@
 #include "vae/evaluate.hpp"
 
-#include <ATen/CPUGeneratorImpl.h>
 #include <c10/core/InferenceMode.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
-#include <stdexcept>
-#include <string>
+#include <vector>
 
-#include "vae/data.hpp"
 #include "vae/loss.hpp"
+#include "vae/seeds.hpp"
+#include "vae/transforms.hpp"
 
 namespace vae {
 namespace {
 
 constexpr double kLog2Pi = 1.8378770664093453;  // log(2 pi)
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 // log N(z; mean, exp(log_var)) summed over the last dimension.
 torch::Tensor log_normal(const torch::Tensor& z, const torch::Tensor& mean, const torch::Tensor& log_var) {
   return (-0.5 * (kLog2Pi + log_var + (z - mean).pow(2) * torch::exp(-log_var))).sum(-1);
+}
+
+// Sums over the batches, as float64 on the device: read once at the end.
+struct Sums {
+  torch::Tensor recon, kl, code_abs, nll, code_recon, noisy_recon;
+  explicit Sums(const torch::Device& device) {
+    const auto zero = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(device));
+    recon = zero;
+    for (torch::Tensor* t : {&kl, &code_abs, &nll, &code_recon, &noisy_recon}) *t = zero.clone();
+  }
+};
+
+struct Streams {
+  at::Generator elbo, noise, iw;
+  explicit Streams(uint64_t seed)
+      : elbo(stream_generator(seed, Stream::kEvalElbo)),
+        noise(stream_generator(seed, Stream::kEvalNoise)),
+        iw(stream_generator(seed, Stream::kEvalIw)) {}
+};
+
+torch::Tensor minus_log_px(VAE& model, const torch::Tensor& code, const torch::Tensor& x, const torch::Tensor& y) {
+  return -log_likelihood(model->decoder()->forward(code, y), x, model->config().likelihood).sum().to(torch::kFloat64);
+}
+
+// One batch: x float [B, D], y labels or undefined. Returns mu for the
+// active-unit count.
+torch::Tensor evaluate_batch(VAE& model, const torch::Tensor& x, const torch::Tensor& y,
+                             const EvalOptions& opt, Streams& gen, Sums& sums, int64_t chunk_rows) {
+  const ModelConfig& cfg = model->config();
+  const bool denoising = cfg.kind == Kind::kDenoisingAe;
+  torch::Tensor noisy;  // drawn only when used, so each stream's draws do not depend on the others
+  if (denoising || opt.code_errors) noisy = corrupt(x, opt.noise, opt.noise_level, &gen.noise);
+  auto [mu, log_var] = model->encode(denoising ? noisy : x, y);
+  sums.code_abs += mu.abs().sum().to(torch::kFloat64);
+  if (is_variational(cfg)) {
+    // An explicit z: eval-mode sampling returns mu, which is no ELBO estimate.
+    const torch::Tensor eps = torch::randn(mu.sizes(), gen.elbo, torch::kFloat32).to(mu.device());
+    const LossTerms t = vae_loss(model->decoder()->forward(reparameterize(mu, log_var, eps), y), x, mu, log_var,
+                                 cfg.likelihood);
+    sums.recon += t.recon.to(torch::kFloat64);
+    sums.kl += t.kl.to(torch::kFloat64);
+    if (opt.iw_samples > 0)
+      sums.nll -= iw_log_likelihood(model, x, opt.iw_samples, gen.iw, chunk_rows, y).sum();
+  } else {
+    sums.recon += minus_log_px(model, mu, x, y);
+  }
+  if (opt.code_errors) {
+    const torch::Tensor clean_code = denoising ? model->encode(x, y).first : mu;
+    sums.code_recon += minus_log_px(model, clean_code, x, y);
+    const torch::Tensor noisy_code = denoising ? mu : model->encode(noisy, y).first;
+    sums.noisy_recon += minus_log_px(model, noisy_code, x, y);
+  }
+  return mu;
 }
 
 }  // namespace
@@ -26,7 +80,7 @@ torch::Tensor log_normal(const torch::Tensor& z, const torch::Tensor& mean, cons
 torch::Tensor iw_log_likelihood(VAE& model, const torch::Tensor& x, int64_t k, at::Generator& gen,
                                 int64_t chunk_rows, const torch::Tensor& labels) {
   c10::InferenceMode guard;
-  const Likelihood lik = likelihood_of(model->config());
+  const Likelihood lik = model->config().likelihood;
   auto [mu, log_var] = model->encode(x, labels);  // [B, Z]
   const int64_t b = x.size(0), z_dim = mu.size(1);
   // log w_k = log p(x|z_k) + log p(z_k) - log q(z_k|x), reduced with a
@@ -37,7 +91,7 @@ torch::Tensor iw_log_likelihood(VAE& model, const torch::Tensor& x, int64_t k, a
   for (int64_t done = 0; done < k; done += sample_chunk) {
     const int64_t s = std::min(sample_chunk, k - done);
     const torch::Tensor eps = torch::randn({s, b, z_dim}, gen, torch::kFloat32).to(x.device());
-    const torch::Tensor z = mu.unsqueeze(0) + torch::exp(0.5 * log_var).unsqueeze(0) * eps;  // [s, B, Z]
+    const torch::Tensor z = reparameterize(mu.unsqueeze(0), log_var.unsqueeze(0), eps);  // [s, B, Z]
     // Rows run sample-major, so image j's label repeats every b rows.
     const torch::Tensor y = labels.defined() ? labels.repeat({s}) : labels;
     const torch::Tensor logits = model->decoder()->forward(z.reshape({s * b, z_dim}), y).reshape({s, b, -1});
@@ -55,50 +109,45 @@ int64_t active_units(const torch::Tensor& mu, double threshold) {
   return (mu.to(torch::kFloat64).var(0, /*unbiased=*/true) > threshold).sum().item<int64_t>();
 }
 
-Evaluation evaluate_model(VAE& model, const torch::Tensor& images, const EvalOptions& options,
-                          const torch::Tensor& labels) {
-  const bool variational = is_variational(model->config());
+EvalOptions eval_options_for(const Config& cfg) {
+  EvalOptions opt;
+  opt.seed = cfg.train.seed;
+  opt.noise = cfg.data.noise;
+  opt.noise_level = cfg.data.noise_level;
+  opt.batch_images = std::max<int64_t>(cfg.train.batch_size, 1000);
+  return opt;
+}
+
+Evaluation evaluate(VAE& model, const torch::Tensor& images, const torch::Tensor& labels,
+                    const EvalOptions& opt) {
   c10::InferenceMode guard;
+  const bool was_training = model->is_training();
   model->eval();
+  const ModelConfig& cfg = model->config();
   const int64_t n = images.size(0);
-  // Separate streams, so the ELBO's draws do not depend on K.
-  auto gen = at::detail::createCPUGenerator(options.seed);
-  auto gen_iw = at::detail::createCPUGenerator(options.seed ^ 0x9e3779b97f4a7c15ULL);
-  auto gen_noise = at::detail::createCPUGenerator(options.seed ^ 0x6a09e667f3bcc909ULL);
-  const int64_t chunk_rows =
-      options.chunk_rows > 0 ? options.chunk_rows : (images.device().is_cuda() ? 1 << 16 : 2048);
+  const int64_t chunk_rows = opt.chunk_rows > 0 ? opt.chunk_rows : images.device().is_cuda() ? 1 << 16 : 2048;
+  Streams gen(opt.seed);
+  Sums sums(images.device());
+  std::vector<torch::Tensor> mus;
+  for (int64_t start = 0; start < n; start += opt.batch_images) {
+    const int64_t len = std::min(opt.batch_images, n - start);
+    const torch::Tensor x = to_unit_float(images.narrow(0, start, len));
+    const torch::Tensor y = labels.defined() && cfg.conditional ? labels.narrow(0, start, len) : torch::Tensor();
+    mus.push_back(evaluate_batch(model, x, y, opt, gen, sums, chunk_rows).to(torch::kCPU));
+  }
+  model->train(was_training);
+  const auto mean = [n](const torch::Tensor& sum) { return sum.item<double>() / static_cast<double>(n); };
   Evaluation e;
   e.images = n;
-  e.iw_samples = options.iw_samples;
-  e.latent = model->config().latent;
-  const Likelihood lik = likelihood_of(model->config());
-  double recon = 0, kl = 0, nll = 0, code_recon = 0, noisy_recon = 0;
-  std::vector<torch::Tensor> mus;
-  for (int64_t start = 0; start < n; start += options.batch_images) {
-    const int64_t len = std::min(options.batch_images, n - start);
-    const torch::Tensor x = to_unit_float(images.narrow(0, start, len));
-    const torch::Tensor y = labels.defined() ? labels.narrow(0, start, len) : labels;
-    auto [mu, log_var] = model->encode(x, y);
-    mus.push_back(mu.to(torch::kCPU));
-    code_recon -= log_likelihood(model->decoder()->forward(mu, y), x, lik).sum().item<double>();
-    const torch::Tensor noisy_code = model->encode(corrupt(x, options.noise, options.noise_level, &gen_noise), y).first;
-    noisy_recon -= log_likelihood(model->decoder()->forward(noisy_code, y), x, lik).sum().item<double>();
-    if (!variational) continue;
-    const torch::Tensor eps = torch::randn(mu.sizes(), gen, torch::kFloat32).to(mu.device());
-    const LossTerms t =
-        vae_loss(model->decoder()->forward(mu + torch::exp(0.5 * log_var) * eps, y), x, mu, log_var, lik);
-    recon += t.recon.item<double>();
-    kl += t.kl.item<double>();
-    if (options.iw_samples > 0)
-      nll -= iw_log_likelihood(model, x, options.iw_samples, gen_iw, chunk_rows, y).sum().item<double>();
-  }
-  constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-  e.code_recon = code_recon / static_cast<double>(n);
-  e.noisy_recon = noisy_recon / static_cast<double>(n);
-  e.recon = variational ? recon / static_cast<double>(n) : kNaN;
-  e.kl = variational ? kl / static_cast<double>(n) : kNaN;
-  e.neg_elbo = e.recon + e.kl;
-  e.nll_iw = variational && options.iw_samples > 0 ? nll / static_cast<double>(n) : std::numeric_limits<double>::quiet_NaN();
+  e.latent = cfg.latent;
+  e.recon = mean(sums.recon);
+  e.kl = mean(sums.kl);
+  e.loss = e.recon + e.kl;
+  e.code_abs = sums.code_abs.item<double>() / static_cast<double>(n * cfg.latent);
+  e.iw_samples = is_variational(cfg) ? opt.iw_samples : 0;
+  e.nll_iw = e.iw_samples > 0 ? mean(sums.nll) : kNaN;
+  e.code_recon = opt.code_errors ? mean(sums.code_recon) : kNaN;
+  e.noisy_recon = opt.code_errors ? mean(sums.noisy_recon) : kNaN;
   e.active_units = active_units(torch::cat(mus));
   return e;
 }

@@ -1,5 +1,7 @@
 #include "vae/io.hpp"
 
+#include "test_hooks.hpp"
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -32,7 +34,7 @@ bool ends_with(std::string_view s, std::string_view suffix) {
   return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
 }
 
-void inject_write_failure_after(int64_t bytes) { g_write_budget = bytes; }
+
 
 void write_file_durable(const std::string& path, std::string_view bytes,
                         const std::string& name_for_errors) {
@@ -107,3 +109,11 @@ void make_dirs(const std::string& path) {
 }
 
 }  // namespace vae
+
+namespace vae::test_hooks {
+
+std::function<bool(int64_t)> poison_step;
+
+void inject_write_failure_after(int64_t bytes) { g_write_budget = bytes; }
+
+}  // namespace vae::test_hooks

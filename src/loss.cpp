@@ -5,12 +5,6 @@
 
 namespace vae {
 
-Likelihood parse_likelihood(const std::string& name) {
-  if (name == "bernoulli") return Likelihood::kBernoulli;
-  if (name == "gaussian") return Likelihood::kGaussian;
-  throw ConfigError("model.likelihood must be \"bernoulli\" or \"gaussian\", not \"" + name + "\"");
-}
-
 torch::Tensor log_likelihood(const torch::Tensor& logits, const torch::Tensor& target, Likelihood lik) {
   TORCH_CHECK(logits.sizes() == target.sizes(), "log_likelihood: logits ", logits.sizes(), " and target ",
               target.sizes(), " differ in shape");
@@ -43,15 +37,15 @@ LossTerms vae_loss(const torch::Tensor& logits, const torch::Tensor& target, con
 
 LossTerms model_loss(const Config& cfg, const torch::Tensor& logits, const torch::Tensor& target,
                      const torch::Tensor& mu, const torch::Tensor& log_var) {
-  const Likelihood lik = likelihood_of(cfg.model);
+  const Likelihood lik = cfg.model.likelihood;
   if (log_var.defined()) return vae_loss(logits, target, mu, log_var, lik);
   LossTerms t;
   t.recon = lik == Likelihood::kBernoulli
                 ? torch::binary_cross_entropy_with_logits(logits, target, {}, {}, at::Reduction::Sum)
                 : -log_likelihood(logits, target, lik).sum();
   t.kl = torch::zeros({}, logits.options());
-  if (cfg.model.kind == "sparse_ae") {
-    if (cfg.model.sparsity == "l1") {
+  if (cfg.model.kind == Kind::kSparseAe) {
+    if (cfg.model.sparsity == Sparsity::kL1) {
       t.penalty = cfg.loss.l1_weight * static_cast<double>(logits.size(-1)) * mu.abs().sum();
     } else {
       const double rho = cfg.loss.rho;

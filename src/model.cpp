@@ -12,7 +12,7 @@ std::string fc_name(size_t index) { return "fc" + std::to_string(index); }
 
 }  // namespace
 
-static bool is_conv(const ModelConfig& cfg) { return cfg.arch == "conv"; }
+static bool is_conv(const ModelConfig& cfg) { return cfg.arch == Arch::kConv; }
 
 // Channels x height x width after the two stride-2 convolutions.
 static int64_t conv_features(const ModelConfig& cfg) { return 64 * (cfg.image_height / 4) * (cfg.image_width / 4); }
@@ -60,7 +60,7 @@ EncoderImpl::EncoderImpl(const ModelConfig& cfg) : cfg_(cfg) {
     fc_sd_ = register_module("fc_sd", torch::nn::Linear(in, cfg.latent));
   } else {
     fc_mean_ = register_module("fc_code", torch::nn::Linear(in, cfg.latent));
-    sigmoid_code_ = cfg.kind == "sparse_ae" && cfg.sparsity == "kl";
+    sigmoid_code_ = cfg.kind == Kind::kSparseAe && cfg.sparsity == Sparsity::kKl;
   }
 }
 
@@ -127,11 +127,13 @@ std::pair<torch::Tensor, torch::Tensor> VAEImpl::encode(const torch::Tensor& x, 
   return encoder_->forward(x.reshape({x.size(0), input_dim(cfg_)}), y);
 }
 
+torch::Tensor reparameterize(const torch::Tensor& mu, const torch::Tensor& log_var, const torch::Tensor& eps) {
+  return mu + torch::exp(0.5 * log_var) * eps;
+}
+
 torch::Tensor VAEImpl::sampling(const torch::Tensor& mu, const torch::Tensor& log_var) {
   if (!is_training()) return mu;
-  const torch::Tensor std = torch::exp(0.5 * log_var);
-  const torch::Tensor eps = torch::randn_like(std);
-  return mu + eps * std;
+  return reparameterize(mu, log_var, torch::randn_like(mu));
 }
 
 torch::Tensor VAEImpl::decode(const torch::Tensor& z, const torch::Tensor& y) {

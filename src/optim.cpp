@@ -2,6 +2,7 @@
 
 #include <c10/util/string_utils.h>
 #include <torch/autograd.h>
+#include <torch/optim/rmsprop.h>
 
 #include <cmath>
 #include <cstdint>
@@ -78,9 +79,14 @@ torch::Tensor FusedAdam::step(LossClosure closure) {
   return loss;
 }
 
-void clear_gradients(torch::optim::Optimizer& optimizer) {
-  for (auto& group : optimizer.param_groups())
-    for (auto& p : group.params()) p.mutable_grad().reset();
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(const TrainConfig& cfg, VAE& model) {
+  switch (cfg.optimizer) {
+    case OptimizerKind::kAdam:
+      return std::make_unique<FusedAdam>(model->parameters(), torch::optim::AdamOptions(cfg.lr));
+    case OptimizerKind::kRmsprop:
+      return std::make_unique<torch::optim::RMSprop>(model->parameters(), torch::optim::RMSpropOptions(cfg.lr));
+  }
+  throw ConfigError("train.optimizer: unknown choice");
 }
 
 }  // namespace vae

@@ -318,26 +318,4 @@ void scatter_plot(const std::string& path, const Axes& axes, const std::vector<d
   canvas.save(path);
 }
 
-void loss_plot(const std::string& path, const std::string& metrics_jsonl, const std::string& title) {
-  Series train{"train", {}, {}}, test{"test", {}, {}};
-  std::istringstream lines(metrics_jsonl);
-  std::string line;
-  const auto number = [](const nlohmann::json& j, const char* key) {
-    const auto it = j.find(key);
-    return it != j.end() && it->is_number() ? it->get<double>() : std::numeric_limits<double>::quiet_NaN();
-  };
-  while (std::getline(lines, line)) {
-    const nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
-    if (!j.is_object()) continue;
-    const double epoch = number(j, "epoch");
-    train.x.push_back(epoch);
-    train.y.push_back(number(j, "train_loss"));
-    test.x.push_back(epoch);
-    test.y.push_back(number(j, "test_loss"));
-  }
-  Axes axes{title, "epoch", "loss (nats per image)"};
-  axes.integer_x = true;
-  line_plot(path, axes, {train, test});
-}
-
 }  // namespace vae::plot

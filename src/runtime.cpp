@@ -15,18 +15,14 @@
 
 namespace vae {
 
-torch::Device resolve_device(const std::string& name) {
-  if (name == "cpu") return torch::kCPU;
+torch::Device resolve_device(DeviceChoice choice) {
+  if (choice == DeviceChoice::kCpu) return torch::kCPU;
   const bool cuda = torch::cuda::is_available();
-  if (name == "cuda") {
-    if (!cuda)
-      throw std::runtime_error(
-          "device 'cuda' requested but this LibTorch build has no usable CUDA device "
-          "(use --device cpu or auto)");
-    return torch::kCUDA;
-  }
-  if (name == "auto") return cuda ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
-  throw std::runtime_error("unknown device '" + name + "', expected auto, cpu or cuda");
+  if (choice == DeviceChoice::kCuda && !cuda)
+    throw std::runtime_error(
+        "device 'cuda' requested but this LibTorch build has no usable CUDA device "
+        "(use --device cpu or auto)");
+  return cuda ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
 }
 
 BlasInfo detect_blas() {

@@ -4,12 +4,16 @@
 #include <torch/serialize/output-archive.h>
 #include <torch/version.h>
 
+#include <cmath>
 #include <filesystem>
+#include <limits>
 #include <sstream>
 
 #include "expect_error.hpp"
+#include "test_hooks.hpp"
 #include "test_util.hpp"
 #include "vae/io.hpp"
+#include "vae/optim.hpp"
 #include "vae/trainer.hpp"
 
 namespace vae {
@@ -77,7 +81,12 @@ TEST(Checkpoint, RoundTripsWeightsStateAndOptimizer) {
   meta.state.seen = 640;
   meta.state.skipped = 2;
   meta.state.best_test_loss = 99.25;
-  meta.state.history = "{\"epoch\": 1}\n";
+  EpochMetrics m;
+  m.epoch = 1;
+  m.step = 8;
+  m.train_loss = 201.5;
+  m.test.loss = std::numeric_limits<double>::quiet_NaN();  // written as null, read back as NaN
+  meta.state.history = {m};
   meta.state.rng_cpu = torch::arange(10, torch::kUInt8);
   save_checkpoint(path, model, *opt, meta);
   EXPECT_TRUE(fs::exists(dir.file("last.manifest.json")));
@@ -93,7 +102,10 @@ TEST(Checkpoint, RoundTripsWeightsStateAndOptimizer) {
   EXPECT_EQ(s.seen, 640);
   EXPECT_EQ(s.skipped, 2);
   EXPECT_EQ(s.best_test_loss, 99.25);
-  EXPECT_EQ(s.history, meta.state.history);
+  ASSERT_EQ(s.history.size(), 1u);
+  EXPECT_EQ(s.history[0].step, 8);
+  EXPECT_EQ(s.history[0].train_loss, 201.5);
+  EXPECT_TRUE(std::isnan(s.history[0].test.loss));
   EXPECT_TRUE(torch::equal(s.rng_cpu, meta.state.rng_cpu));
   EXPECT_EQ(to_toml(back.meta.config), to_toml(cfg));
   EXPECT_FALSE(back.model->is_training());
@@ -101,7 +113,7 @@ TEST(Checkpoint, RoundTripsWeightsStateAndOptimizer) {
 
   // Optimizer state: a fresh Adam that loads it takes the same next step.
   auto opt2 = make_optimizer(cfg.train, back.model);
-  load_optimizer_state(path, *opt2);
+  load_optimizer_state(back, *opt2);
   back.model->train();
   torch::manual_seed(9);
   take_a_step(model, *opt);
@@ -214,7 +226,7 @@ TEST(Checkpoint, AFailedWriteAtAnyByteLeavesThePreviousCheckpoint) {
   const size_t total = before.size() + 2000;  // checkpoint + manifest, roughly
   for (size_t n : {size_t{0}, size_t{1}, size_t{4096}, before.size() / 2, before.size() - 1,
                    before.size(), before.size() + 10, before.size() + 300, total}) {
-    inject_write_failure_after(static_cast<int64_t>(n));
+    test_hooks::inject_write_failure_after(static_cast<int64_t>(n));
     bool failed = false;
     try {
       save_checkpoint(s.path, s.model, *s.opt, meta_at(s.cfg, 2, 2));
@@ -222,7 +234,7 @@ TEST(Checkpoint, AFailedWriteAtAnyByteLeavesThePreviousCheckpoint) {
       failed = true;
       EXPECT_NE(std::string(e.what()).find("No space left"), std::string::npos) << e.what();
     }
-    inject_write_failure_after(-1);
+    test_hooks::inject_write_failure_after(-1);
     LoadedModel m = load_model(s.path, torch::kCPU);  // never damaged
     if (failed) {
       EXPECT_TRUE(read_file(s.path) == before) << "changed after a failure at byte " << n;
@@ -261,22 +273,22 @@ TEST(Checkpoint, ResumePicksTheNewestCompleteCheckpoint) {
   save_checkpoint(dir.file("run/checkpoints/epoch-0001.pt"), model, *opt, meta_at(cfg, 1, 10));
   save_checkpoint(dir.file("run/checkpoints/best.pt"), model, *opt, meta_at(cfg, 2, 20));
   save_checkpoint(dir.file("run/checkpoints/last.pt"), model, *opt, meta_at(cfg, 3, 30));
-  EXPECT_EQ(find_resume_checkpoint(dir.file("run")), dir.file("run/checkpoints/last.pt"));
+  EXPECT_EQ(load_resume_checkpoint(dir.file("run")).path, dir.file("run/checkpoints/last.pt"));
   // A complete last.pt wins even over a later-looking leftover.
   save_checkpoint(dir.file("run/checkpoints/epoch-0009.pt"), model, *opt, meta_at(cfg, 9, 90));
-  EXPECT_EQ(find_resume_checkpoint(dir.file("run")), dir.file("run/checkpoints/last.pt"));
+  EXPECT_EQ(load_resume_checkpoint(dir.file("run")).path, dir.file("run/checkpoints/last.pt"));
   fs::remove(dir.file("run/checkpoints/epoch-0009.pt"));
   fs::remove(dir.file("run/checkpoints/epoch-0009.manifest.json"));
   // A damaged last.pt is passed over for the next newest.
   std::string bytes = read_file(dir.file("run/checkpoints/last.pt"));
   bytes[bytes.size() / 2] ^= 0x40;
   testing::write_bytes(dir.file("run/checkpoints/last.pt"), bytes);
-  EXPECT_EQ(find_resume_checkpoint(dir.file("run")), dir.file("run/checkpoints/best.pt"));
+  EXPECT_EQ(load_resume_checkpoint(dir.file("run")).path, dir.file("run/checkpoints/best.pt"));
   fs::remove(dir.file("run/checkpoints/best.manifest.json"));
   fs::remove(dir.file("run/checkpoints/epoch-0001.pt"));
-  testing::expect_error<CheckpointError>([&] { find_resume_checkpoint(dir.file("run")); }, "no complete checkpoint",
+  testing::expect_error<CheckpointError>([&] { load_resume_checkpoint(dir.file("run")); }, "no complete checkpoint",
                                          "resumed from nothing");
-  EXPECT_THROW(find_resume_checkpoint(dir.file("nothing")), CheckpointError);
+  EXPECT_THROW(load_resume_checkpoint(dir.file("nothing")), CheckpointError);
 }
 
 TEST(Checkpoint, WritesToUnwritablePlacesFailCleanly) {

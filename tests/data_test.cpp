@@ -1,4 +1,6 @@
 #include "vae/data.hpp"
+#include "vae/sampler.hpp"
+#include "vae/transforms.hpp"
 
 #include <gtest/gtest.h>
 #include <zlib.h>
@@ -186,13 +188,13 @@ TEST(Idx, RejectsMissingFileAndFolder) {
 TEST(LoadSplit, FindsRawOrGzAndChecksCounts) {
   TempDir dir;
   testing::write_synthetic_split(dir.path(), 40, 10, /*gz=*/true);
-  const Dataset train = load_split(dir.path(), Split::kTrain);
+  const Dataset train = IdxSource(dir.path()).load(Split::kTrain);
   EXPECT_EQ(train.size(), 40);
   EXPECT_EQ(train.height(), 28);
-  EXPECT_EQ(load_split(dir.path(), Split::kTest).size(), 10);
+  EXPECT_EQ(IdxSource(dir.path()).load(Split::kTest).size(), 10);
 
   write_idx_labels(dir.file("t10k-labels-idx1-ubyte.gz"), torch::zeros({9}, torch::kInt64));
-  testing::expect_error<DataError>([&] { load_split(dir.path(), Split::kTest); }, "holds 9 labels but",
+  testing::expect_error<DataError>([&] { IdxSource(dir.path()).load(Split::kTest); }, "holds 9 labels but",
                                    "count mismatch accepted");
 }
 
@@ -201,12 +203,12 @@ TEST(LoadSplit, NamesTheMissingFile) {
   testing::write_synthetic_split(dir.path(), 4, 4, /*gz=*/false);
   std::filesystem::remove(dir.file("t10k-images-idx3-ubyte"));
   try {
-    load_split(dir.path(), Split::kTest);
+    IdxSource(dir.path()).load(Split::kTest);
     FAIL();
   } catch (const DataError& e) {
     EXPECT_NE(std::string(e.what()).find("missing t10k-images-idx3-ubyte"), std::string::npos);
   }
-  EXPECT_THROW(load_split(dir.file("absent"), Split::kTrain), DataError);
+  EXPECT_THROW(IdxSource(dir.file("absent")).load(Split::kTrain), DataError);
 }
 
 TEST(Permutation, DependsOnlyOnSeedAndEpoch) {
@@ -224,8 +226,8 @@ TEST(DefaultData, HoldsTheConvertedNpmDigits) {
   const char* dir = std::getenv("VAE_DEFAULT_DATA_DIR");
   if (dir == nullptr || !std::filesystem::exists(std::string(dir) + "/train-images-idx3-ubyte.gz"))
     GTEST_SKIP() << "default data not prepared (scripts/prepare-data.sh)";
-  const Dataset train = load_split(dir, Split::kTrain);
-  const Dataset test = load_split(dir, Split::kTest);
+  const Dataset train = IdxSource(dir).load(Split::kTrain);
+  const Dataset test = IdxSource(dir).load(Split::kTest);
   EXPECT_EQ(train.size(), 9000);
   EXPECT_EQ(test.size(), 1000);
   EXPECT_EQ(train.height(), 28);
@@ -269,8 +271,8 @@ TEST(Binarize, DynamicBatchesAreFreshBernoulliDraws) {
   EXPECT_NEAR(a.mean().item<double>(), 0.75, 0.01);
   EXPECT_FALSE(torch::equal(a, b));
   EXPECT_TRUE(torch::equal(binarize_batch(x, Binarize::kStatic), x));  // already thresholded at load
-  EXPECT_THROW(parse_binarize("yes"), DataError);
-  EXPECT_EQ(parse_binarize("dynamic"), Binarize::kDynamic);
+  EXPECT_THROW(parse_choice<Binarize>("yes", "data.binarize"), ConfigError);
+  EXPECT_EQ(parse_choice<Binarize>("dynamic", "data.binarize"), Binarize::kDynamic);
 }
 
 }  // namespace

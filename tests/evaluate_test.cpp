@@ -19,7 +19,7 @@ namespace {
 // computed by quadrature: two pixels, a 1-D latent.
 VAE tiny_model(const std::string& likelihood = "bernoulli") {
   ModelConfig cfg;
-  cfg.likelihood = likelihood;
+  cfg.likelihood = parse_choice<Likelihood>(likelihood, "model.likelihood");
   cfg.image_height = 1;
   cfg.image_width = 2;
   cfg.hidden = {8};
@@ -38,7 +38,7 @@ double exact_log_likelihood(VAE& model, const torch::Tensor& x) {
   const torch::Tensor target = x.to(torch::kFloat64).expand_as(logits);
   // Written out here, not with vae::log_likelihood, which the IW pass uses.
   const torch::Tensor log_px_z =
-      model->config().likelihood == "gaussian"
+      model->config().likelihood == Likelihood::kGaussian
           ? (-0.5 * std::log(2 * M_PI * 0.5) - (target - torch::sigmoid(logits)).pow(2) / (2 * 0.5)).sum(1)
           : -torch::binary_cross_entropy_with_logits(logits, target, {}, {}, at::Reduction::None).sum(1);
   const torch::Tensor log_pz = -0.5 * (std::log(2 * M_PI) + z.view({points}).pow(2));
@@ -69,7 +69,7 @@ TEST(ImportanceWeighted, OneSampleIsTheElboInExpectation) {
   // The ELBO with the analytic KL and many samples of the reconstruction term.
   torch::NoGradGuard ng;
   auto [mu, log_var] = model->encode(x);
-  const torch::Tensor z = mu + torch::exp(0.5 * log_var) * torch::randn(mu.sizes(), gen, torch::kFloat32);
+  const torch::Tensor z = reparameterize(mu, log_var, torch::randn(mu.sizes(), gen, torch::kFloat32));
   const LossTerms t = vae_loss(model->decoder()->forward(z), x, mu, log_var);
   const double elbo = -t.total().item<double>() / n;
   const double se = k1.std().item<double>() / std::sqrt(static_cast<double>(n));
@@ -87,28 +87,45 @@ TEST(ImportanceWeighted, NllIsBelowTheNegativeElboOnData) {
   cfg.model.hidden = {64};
   cfg.train.epochs = 2;
   cfg.train.batch_size = 64;
-  cfg.train.device = "cpu";
+  cfg.train.device = DeviceChoice::kCpu;
   cfg.train.image_every = 0;
   cfg.train.out_dir = dir.file("run");
-  train(cfg, {});
+  const TrainResult r = train(cfg, {});
   LoadedModel m = load_model(dir.file("run/checkpoints/last.pt"), torch::kCPU);
-  const Dataset test = load_split(cfg.data.dir, Split::kTest);
-  const Evaluation e = evaluate_model(m.model, test.images, {200, 1, 32, 100});
+  const Dataset test = IdxSource(cfg.data.dir).load(Split::kTest);
+  EvalOptions opt = testing::eval_options(1, 32);
+  opt.iw_samples = 200;
+  opt.chunk_rows = 100;
+  const Evaluation e = evaluate(m.model, test.images, {}, opt);
   EXPECT_EQ(e.images, 64);
-  EXPECT_LT(e.nll_iw, e.neg_elbo);
+  EXPECT_LT(e.nll_iw, e.loss);
   EXPECT_GT(e.nll_iw, 0.0);
-  EXPECT_NEAR(e.neg_elbo, e.recon + e.kl, 1e-9);
+  EXPECT_NEAR(e.loss, e.recon + e.kl, 1e-9);
   EXPECT_LE(e.active_units, 2);  // counted on constructed codes in ActiveUnits.*
   // The ELBO's draws are a stream of their own: asking for a different K
   // must not change it. The chunk size does not change the IW estimate here
   // because every chunk's B * Z draws (a multiple of 16) continue the same
   // stream of normals; with other sizes the draws, and the estimate, differ
   // by Monte Carlo noise.
-  const Evaluation no_iw = evaluate_model(m.model, test.images, {0, 1, 32, 100});
-  EXPECT_EQ(no_iw.neg_elbo, e.neg_elbo);
+  EvalOptions no_iw_opt = opt;
+  no_iw_opt.iw_samples = 0;
+  const Evaluation no_iw = evaluate(m.model, test.images, {}, no_iw_opt);
+  EXPECT_EQ(no_iw.loss, e.loss);
   EXPECT_TRUE(std::isnan(no_iw.nll_iw));
-  const Evaluation big_chunks = evaluate_model(m.model, test.images, {200, 1, 32, 1 << 14});
-  EXPECT_NEAR(big_chunks.nll_iw, e.nll_iw, 1e-3);
+  EvalOptions big = opt;
+  big.chunk_rows = 1 << 14;
+  EXPECT_NEAR(evaluate(m.model, test.images, {}, big).nll_iw, e.nll_iw, 1e-3);
+
+  // One evaluator: with the run's own options it gives the run's last test
+  // loss exactly, whatever else it is asked for (IW bound, code errors).
+  EvalOptions run_opt = eval_options_for(m.meta.config);
+  run_opt.iw_samples = 100;
+  run_opt.code_errors = true;
+  const Evaluation again = evaluate(m.model, test.images, {}, run_opt);
+  EXPECT_EQ(again.loss, r.history.back().test.loss);
+  EXPECT_EQ(again.recon, r.history.back().test.recon);
+  EXPECT_EQ(again.kl, r.history.back().test.kl);
+  EXPECT_EQ(again.code_abs, r.history.back().test.code_abs);
 }
 
 TEST(ActiveUnits, CountsUnitsWhoseMeansVary) {

@@ -6,7 +6,10 @@
 
 #include "test_util.hpp"
 #include "vae/image.hpp"
+#include "vae/export.hpp"
 #include "vae/inference.hpp"
+#include "vae/latent_plot.hpp"
+#include "vae/transforms.hpp"
 #include "vae/io.hpp"
 
 namespace vae {

@@ -18,6 +18,7 @@
 #include "vae/loss.hpp"
 #include "vae/model.hpp"
 #include "vae/trainer.hpp"
+#include "vae/transforms.hpp"
 
 namespace vae {
 namespace {
@@ -28,8 +29,8 @@ ModelConfig kind_config(const std::string& kind, const std::string& sparsity = "
   ModelConfig m;
   m.hidden = {32, 16};
   m.latent = 8;
-  m.kind = kind;
-  m.sparsity = sparsity;
+  m.kind = parse_choice<Kind>(kind, "model.kind");
+  m.sparsity = parse_choice<Sparsity>(sparsity, "model.sparsity");
   return m;
 }
 
@@ -75,20 +76,20 @@ TEST(Kinds, SparsityPenaltiesMatchHandComputations) {
   EXPECT_EQ(t.kl.item<double>(), 0.0);
   // KL sparsity: two images, one unit, activations 0.1 and 0.3: rho_hat 0.2,
   //   KL(0.05 || 0.2) = 0.05 ln(0.25) + 0.95 ln(0.95 / 0.8) = 0.0939431, times B = 2.
-  cfg.model.sparsity = "kl";
+  cfg.model.sparsity = Sparsity::kKl;
   cfg.loss.rho = 0.05;
   cfg.loss.sparsity_weight = 1.0;
   t = model_loss(cfg, torch::zeros({2, 2}), torch::zeros({2, 2}), torch::tensor({{0.1f}, {0.3f}}), {});
   EXPECT_NEAR(t.penalty.item<double>(), 2 * 0.0939431, 1e-5);
   // Plain and denoising autoencoders have no penalty.
-  cfg.model.kind = "ae";
+  cfg.model.kind = Kind::kAe;
   EXPECT_FALSE(model_loss(cfg, logits, x, torch::tensor({{0.5f, 2.0f}}), {}).penalty.defined());
 }
 
 TEST(Kinds, ConvolutionalArchitectureMirrorsTheKerasExample) {
   for (const char* kind : {"vae", "ae"}) {
     ModelConfig m = kind_config(kind);
-    m.arch = "conv";
+    m.arch = Arch::kConv;
     m.hidden = {16};
     VAE model(m);
     const std::vector<std::string> names = parameter_names(model);
@@ -112,7 +113,7 @@ TEST(Kinds, ConvolutionalArchitectureMirrorsTheKerasExample) {
     EXPECT_FALSE(torch::allclose(a, b));
   }
   Config bad;
-  bad.model.arch = "conv";
+  bad.model.arch = Arch::kConv;
   bad.model.image_height = 30;
   EXPECT_THROW(validate(bad), ConfigError);
 }
@@ -124,7 +125,7 @@ TEST(Kinds, GradientsReachEveryParameter) {
     const std::string k(kind);
     const bool conv = k.rfind("conv-", 0) == 0;
     cfg.model = kind_config(conv ? k.substr(5) : k);
-    if (conv) cfg.model.arch = "conv";
+    if (conv) cfg.model.arch = Arch::kConv;
     VAE model(cfg.model);
     torch::manual_seed(1);
     const torch::Tensor x = torch::rand({6, 784});
@@ -143,19 +144,19 @@ TEST(Kinds, GradientsReachEveryParameter) {
 TEST(Corrupt, EachNoiseDoesWhatItSays) {
   auto gen = at::detail::createCPUGenerator(5);
   const torch::Tensor x = torch::full({200, 784}, 0.5);
-  const torch::Tensor g = corrupt(x, "gaussian", 0.5, &gen);
+  const torch::Tensor g = corrupt(x, Noise::kGaussian, 0.5, &gen);
   EXPECT_GE(g.min().item<float>(), 0.0f);
   EXPECT_LE(g.max().item<float>(), 1.0f);
   EXPECT_NEAR(g.std().item<double>(), 0.5 * 0.8, 0.05);  // clipping trims the 0.5 sd a little
   auto gen2 = at::detail::createCPUGenerator(5);
-  EXPECT_TRUE(torch::equal(g, corrupt(x, "gaussian", 0.5, &gen2)));  // reproducible from the seed
-  const torch::Tensor m = corrupt(x, "mask", 0.3, &gen);
+  EXPECT_TRUE(torch::equal(g, corrupt(x, Noise::kGaussian, 0.5, &gen2)));  // reproducible from the seed
+  const torch::Tensor m = corrupt(x, Noise::kMask, 0.3, &gen);
   EXPECT_NEAR((m == 0).to(torch::kFloat64).mean().item<double>(), 0.3, 0.01);
   EXPECT_TRUE(((m == 0) | (m == 0.5)).all().item<bool>());
-  const torch::Tensor sp = corrupt(x, "salt_pepper", 0.2, &gen);
+  const torch::Tensor sp = corrupt(x, Noise::kSaltPepper, 0.2, &gen);
   EXPECT_NEAR((sp == 0).to(torch::kFloat64).mean().item<double>(), 0.1, 0.01);
   EXPECT_NEAR((sp == 1).to(torch::kFloat64).mean().item<double>(), 0.1, 0.01);
-  EXPECT_THROW(corrupt(x, "blur", 0.1, &gen), DataError);
+  EXPECT_THROW(parse_choice<Noise>("blur", "data.noise"), ConfigError);
 }
 
 Config run_config(const TempDir& dir, const std::string& kind, const std::string& out) {
@@ -163,10 +164,10 @@ Config run_config(const TempDir& dir, const std::string& kind, const std::string
   c.data.dir = dir.file("data");
   c.model.hidden = {128};
   c.model.latent = 32;
-  c.model.kind = kind;
+  c.model.kind = parse_choice<Kind>(kind, "model.kind");
   c.train.batch_size = 64;
   c.train.epochs = 4;
-  c.train.device = "cpu";
+  c.train.device = DeviceChoice::kCpu;
   c.train.image_every = 0;
   c.train.out_dir = dir.file(out);
   return c;
@@ -180,21 +181,22 @@ TEST(Kinds, SaveLoadRoundTripKeepsTheKind) {
   const TrainResult r = train(cfg, {});
   EXPECT_TRUE(r.samples.empty());  // no prior: no sample grid
   LoadedModel m = load_model(dir.file("run/checkpoints/last.pt"), torch::kCPU);
-  EXPECT_EQ(m.meta.config.model.kind, "denoising_ae");
+  EXPECT_EQ(m.meta.config.model.kind, Kind::kDenoisingAe);
   VAE again(m.meta.config.model);
   EXPECT_EQ(parameter_names(again), parameter_names(m.model));
   // The same seed scores the loaded model the same way twice.
-  const torch::Tensor test = load_split(cfg.data.dir, Split::kTest).images;
-  EXPECT_EQ(evaluate(m.model, test, 64, 7, cfg.data).loss, evaluate(m.model, test, 64, 7, cfg.data).loss);
+  const torch::Tensor test = IdxSource(cfg.data.dir).load(Split::kTest).images;
+  const EvalOptions opt = testing::eval_options(7, 64);
+  EXPECT_EQ(evaluate(m.model, test, {}, opt).loss, evaluate(m.model, test, {}, opt).loss);
   // And the run resumes: optimizer state and kind come back from the file.
   cfg.train.epochs = 2;
   TrainOptions resume;
-  resume.resume = resume_checkpoint_path(dir.file("run"));
+  resume.resume = dir.file("run");
   const TrainResult more = train(cfg, resume);
   ASSERT_EQ(more.history.size(), 1u);
   EXPECT_EQ(more.history[0].epoch, 2);
   Config other = cfg;
-  other.model.kind = "ae";
+  other.model.kind = Kind::kAe;
   other.train.epochs = 3;
   EXPECT_THROW(train(other, resume), ConfigError);  // model.kind (denoising_ae vs ae)
 }
@@ -217,7 +219,7 @@ TEST(Kinds, SparseCodesAreSparserAndDenoisingDenoises) {
   Config noisy_cfg = run_config(dir, "denoising_ae", "denoising");
   const TrainResult denoising = train(noisy_cfg, {});
   // Both scored on the same corrupted test images against the clean ones.
-  const torch::Tensor test = load_split(noisy_cfg.data.dir, Split::kTest).images;
+  const torch::Tensor test = IdxSource(noisy_cfg.data.dir).load(Split::kTest).images;
   LoadedModel p = load_model(dir.file("plain/checkpoints/last.pt"), torch::kCPU);
   LoadedModel d = load_model(dir.file("denoising/checkpoints/last.pt"), torch::kCPU);
   const auto noisy_error = [&](VAE& model) {
@@ -225,7 +227,7 @@ TEST(Kinds, SparseCodesAreSparserAndDenoisingDenoises) {
     model->eval();
     auto gen = at::detail::createCPUGenerator(99);
     const torch::Tensor x = to_unit_float(test);
-    const torch::Tensor code = model->encode(corrupt(x, "gaussian", 0.5, &gen)).first;
+    const torch::Tensor code = model->encode(corrupt(x, Noise::kGaussian, 0.5, &gen)).first;
     return -log_likelihood(model->decoder()->forward(code), x, Likelihood::kBernoulli).mean().item<double>();
   };
   const double plain_err = noisy_error(p.model), denoise_err = noisy_error(d.model);
@@ -233,12 +235,15 @@ TEST(Kinds, SparseCodesAreSparserAndDenoisingDenoises) {
   std::cout << "error on noisy test images: plain " << plain_err << ", denoising " << denoise_err << "\n";
   // vae-eval's denoising error ranks them the same way, on its own draw of
   // the noise, and agrees with the error computed here.
-  const Evaluation ep = evaluate_model(p.model, test, {0, 3, 100, 0});
-  const Evaluation ed = evaluate_model(d.model, test, {0, 3, 100, 0});
+  const Evaluation ep = evaluate(p.model, test, {}, testing::eval_options(3, 100, /*code_errors=*/true));
+  const Evaluation ed = evaluate(d.model, test, {}, testing::eval_options(3, 100, /*code_errors=*/true));
   EXPECT_LT(ed.noisy_recon, ep.noisy_recon);
   EXPECT_NEAR(ep.noisy_recon, plain_err, 0.05 * plain_err);
   EXPECT_LT(ep.code_recon, ep.noisy_recon);
-  EXPECT_TRUE(std::isnan(ep.neg_elbo));
+  EXPECT_TRUE(std::isnan(ep.nll_iw));  // no prior, no likelihood bound
+  EXPECT_EQ(ep.kl, 0.0);
+  EXPECT_EQ(ep.loss, ep.code_recon);  // a plain autoencoder's test loss: the error from its code
+  EXPECT_EQ(ed.loss, ed.noisy_recon);  // a denoising one's: from the code of the corrupted input
   // And training reports that same kind of error for the denoising run.
   EXPECT_NEAR(denoising.history.back().test.recon, denoise_err, 0.1 * denoise_err);
 }

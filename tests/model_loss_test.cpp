@@ -142,8 +142,8 @@ TEST(Loss, GaussianLikelihoodIsANormalizedDensity) {
   const double integral =
       (torch::exp(log_likelihood(logits, xs, Likelihood::kGaussian)).sum() * (16.0 / (points - 1))).item<double>();
   EXPECT_NEAR(integral, 1.0, 1e-6);
-  EXPECT_EQ(parse_likelihood("gaussian"), Likelihood::kGaussian);
-  EXPECT_THROW(parse_likelihood("laplace"), ConfigError);
+  EXPECT_EQ(parse_choice<Likelihood>("gaussian", "model.likelihood"), Likelihood::kGaussian);
+  EXPECT_THROW(parse_choice<Likelihood>("laplace", "model.likelihood"), ConfigError);
 }
 
 TEST(Loss, KlWeightRampsOverTheWarmUpThenStaysAtBeta) {

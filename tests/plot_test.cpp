@@ -6,13 +6,14 @@
 
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <set>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "test_util.hpp"
-#include "vae/inference.hpp"
+#include "vae/latent_plot.hpp"
 #include "vae/io.hpp"
 #include "vae/plot.hpp"
 
@@ -121,17 +122,16 @@ TEST(LinePlot, SkipsNonFinitePointsAndDrawsASinglePoint) {
   EXPECT_EQ(read_png(dir.file("b.png")).count(kBlue), 0);
 }
 
-TEST(LossPlot, ReadsMetricsLinesAndSkipsWhatIsNotANumber) {
+TEST(LinePlot, SkipsPointsThatAreNotNumbers) {
   TempDir dir;
-  const std::string metrics =
-      "{\"epoch\": 1, \"train_loss\": 200.5, \"test_loss\": 190.1}\n"
-      "{\"epoch\": 2, \"train_loss\": 180.0, \"test_loss\": null}\n"
-      "not json\n"
-      "{\"epoch\": 3, \"train_loss\": 170.0, \"test_loss\": 175.0}\n";
-  plot::loss_plot(dir.file("loss.png"), metrics, "title");
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  plot::Axes axes{"title", "epoch", "loss"};
+  axes.integer_x = true;
+  plot::line_plot(dir.file("loss.png"), axes,
+                  {{"train", {1, 2, 3}, {200.5, 180.0, 170.0}}, {"test", {1, 2, 3}, {190.1, nan, 175.0}}});
   const Pixels px = read_png(dir.file("loss.png"));
   EXPECT_GT(px.count(kBlue, 6, kPlotOnly), 200);
-  EXPECT_GT(px.count(kOrange, 6, kPlotOnly), 15);  // epochs 1 and 3: two dots (the null lifts the pen)
+  EXPECT_GT(px.count(kOrange, 6, kPlotOnly), 15);  // epochs 1 and 3: two dots (the NaN lifts the pen)
 }
 
 TEST(ScatterPlot, ColoursEachClassAndChecksItsInput) {

@@ -1,5 +1,7 @@
 #include "test_util.hpp"
 
+#include "test_hooks.hpp"
+
 #include <ATen/CPUGeneratorImpl.h>
 #include <unistd.h>
 
@@ -60,5 +62,16 @@ void write_bytes(const std::string& path, const std::string& bytes) {
   f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
   if (!f) throw std::runtime_error("cannot write " + path);
 }
+
+EvalOptions eval_options(uint64_t seed, int64_t batch_images, bool code_errors) {
+  EvalOptions opt;
+  opt.seed = seed;
+  opt.batch_images = batch_images;
+  opt.code_errors = code_errors;
+  return opt;
+}
+
+PoisonSteps::PoisonSteps(std::function<bool(int64_t)> poisoned) { test_hooks::poison_step = std::move(poisoned); }
+PoisonSteps::~PoisonSteps() { test_hooks::poison_step = nullptr; }
 
 }  // namespace vae::testing

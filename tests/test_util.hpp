@@ -4,9 +4,11 @@
 #include <torch/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "vae/data.hpp"
+#include "vae/evaluate.hpp"
 #include "vae/model.hpp"
 
 namespace vae::testing {
@@ -35,6 +37,17 @@ void write_synthetic_split(const std::string& dir, int64_t n_train, int64_t n_te
 
 // True when every parameter of a equals b's of the same name, bit for bit.
 bool same_parameters(VAE& a, VAE& b);
+
+// Evaluation options with this seed and batch (and code_recon, noisy_recon).
+EvalOptions eval_options(uint64_t seed, int64_t batch_images, bool code_errors = false);
+
+// Makes the trainer take the loss of every step `poisoned` picks (numbered
+// from 1 in each run) as NaN, while the object lives.
+class PoisonSteps {
+ public:
+  explicit PoisonSteps(std::function<bool(int64_t)> poisoned);
+  ~PoisonSteps();
+};
 
 // Writes raw bytes to a file (for crafting broken inputs).
 void write_bytes(const std::string& path, const std::string& bytes);

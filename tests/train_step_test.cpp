@@ -1,5 +1,6 @@
-// The hand-written training step against autograd: the same loss and the
-// same gradients, for any number of hidden layers and any batch size.
+// The two training steps (src/train_step.hpp): the hand-written one against
+// autograd, the same loss and the same gradients, for any number of hidden
+// layers and any batch size; and the flat gradient block both write into.
 #include <gtest/gtest.h>
 
 #include <limits>
@@ -7,9 +8,11 @@
 #include <vector>
 
 #include "test_util.hpp"
-#include "vae/fused_step.hpp"
+#include "train_step.hpp"
+#include "vae/gradients.hpp"
 #include "vae/loss.hpp"
 #include "vae/model.hpp"
+#include "vae/checkpoint.hpp"
 #include "vae/trainer.hpp"
 
 namespace vae {
@@ -28,27 +31,14 @@ std::vector<torch::Tensor> grads_of(VAE& model) {
   return g;
 }
 
-StepResult autograd_step(VAE& model, const torch::Tensor& x, double w, uint64_t seed) {
-  for (auto& p : model->parameters()) p.mutable_grad().reset();
+// Every gradient is first filled with NaN: one a step failed to write (or,
+// for autograd, to clear) would fail the comparison.
+StepResult run_step(TrainStep& step, FlatGradients& grads, VAE& model, const torch::Tensor& x, double w,
+                    uint64_t seed) {
+  grads.flat().fill_(std::numeric_limits<float>::quiet_NaN());
   model->train();
   torch::manual_seed(seed);  // the draw of eps
-  const VAEOutput out = model->forward(x);
-  const LossTerms t = vae_loss(out.logits, x, out.mu, out.log_var);
-  const torch::Tensor loss = t.recon + w * t.kl;
-  loss.backward();
-  return {loss.item<double>(), grads_of(model)};
-}
-
-// Every gradient is first filled with NaN: one the step failed to write
-// would fail the comparison.
-StepResult fused_step(FusedStep& step, VAE& model, const torch::Tensor& x, double w, uint64_t seed) {
-  {
-    torch::NoGradGuard ng;
-    for (auto& p : model->parameters())
-      if (p.grad().defined()) p.mutable_grad().fill_(std::numeric_limits<float>::quiet_NaN());
-  }
-  torch::manual_seed(seed);
-  const double loss = step.run(x, w);
+  const double loss = step.run(x, torch::Tensor(), w);
   return {loss, grads_of(model)};
 }
 
@@ -63,7 +53,7 @@ void expect_same(const StepResult& a, const StepResult& b, VAE& model, const std
   }
 }
 
-TEST(FusedStep, SameLossAndGradientsAsAutograd) {
+TEST(TrainStep, FusedSameLossAndGradientsAsAutograd) {
   for (const std::vector<int64_t>& hidden : {std::vector<int64_t>{32, 16}, std::vector<int64_t>{24},
                                              std::vector<int64_t>{}}) {
     ModelConfig cfg;
@@ -71,39 +61,43 @@ TEST(FusedStep, SameLossAndGradientsAsAutograd) {
     cfg.latent = 3;
     torch::manual_seed(7);
     VAE model(cfg);
-    FusedStep step(model, 10);
+    FlatGradients grads(model->parameters());
+    Config whole;
+    whole.model = cfg;
+    AutogradStep autograd(whole, model, grads);
+    FusedMlpStep fused(model, 10);
     torch::manual_seed(8);
     const torch::Tensor x = torch::rand({10, 784});
     for (double w : {1.0, 0.25}) {
       const std::string what = std::to_string(hidden.size()) + " hidden layers, kl weight " + std::to_string(w);
-      const StepResult reference = autograd_step(model, x, w, 99);
-      const StepResult fused = fused_step(step, model, x, w, 99);
-      expect_same(reference, fused, model, what);
+      const StepResult reference = run_step(autograd, grads, model, x, w, 99);
+      const StepResult hand = run_step(fused, grads, model, x, w, 99);
+      expect_same(reference, hand, model, what);
       // A smaller (ragged last) batch reuses the buffers.
       const torch::Tensor few = x.narrow(0, 0, 3);
-      const StepResult reference_few = autograd_step(model, few, w, 5);
-      const StepResult fused_few = fused_step(step, model, few, w, 5);
+      const StepResult reference_few = run_step(autograd, grads, model, few, w, 5);
+      const StepResult fused_few = run_step(fused, grads, model, few, w, 5);
       expect_same(reference_few, fused_few, model, what + ", 3 rows");
     }
   }
 }
 
-TEST(FusedStep, AppliesToTheUnconditionalBernoulliMlpVaeOnCpu) {
+TEST(TrainStep, FusedAppliesToTheUnconditionalBernoulliMlpVaeOnCpu) {
   Config cfg;
-  EXPECT_TRUE(FusedStep::applies(cfg, torch::kCPU));
-  EXPECT_FALSE(FusedStep::applies(cfg, torch::Device(torch::kCUDA)));
+  EXPECT_TRUE(fused_step_applies(cfg, torch::kCPU));
+  EXPECT_FALSE(fused_step_applies(cfg, torch::Device(torch::kCUDA)));
   for (auto change : std::vector<void (*)(Config&)>{
-           [](Config& c) { c.model.arch = "conv"; }, [](Config& c) { c.model.kind = "ae"; },
-           [](Config& c) { c.model.likelihood = "gaussian"; }, [](Config& c) { c.model.conditional = true; },
+           [](Config& c) { c.model.arch = Arch::kConv; }, [](Config& c) { c.model.kind = Kind::kAe; },
+           [](Config& c) { c.model.likelihood = Likelihood::kGaussian; }, [](Config& c) { c.model.conditional = true; },
            [](Config& c) { c.train.fused_step = false; }}) {
     Config other;
     change(other);
-    EXPECT_FALSE(FusedStep::applies(other, torch::kCPU));
+    EXPECT_FALSE(fused_step_applies(other, torch::kCPU));
   }
 }
 
 // Whole runs: the fused and the autograd step train to the same test loss.
-TEST(FusedStep, TrainsLikeAutograd) {
+TEST(TrainStep, FusedTrainsLikeAutograd) {
   TempDir dir;
   testing::write_synthetic_split(dir.file("data"), 512, 128, /*gz=*/false);
   std::vector<double> losses;
@@ -114,7 +108,7 @@ TEST(FusedStep, TrainsLikeAutograd) {
     cfg.model.latent = 4;
     cfg.train.epochs = 3;
     cfg.train.batch_size = 50;  // a ragged last batch of 12
-    cfg.train.device = "cpu";
+    cfg.train.device = DeviceChoice::kCpu;
     cfg.train.image_every = 0;
     cfg.train.fused_step = fused;
     cfg.train.out_dir = dir.file(fused ? "fused" : "autograd");
@@ -122,6 +116,71 @@ TEST(FusedStep, TrainsLikeAutograd) {
     losses.push_back(r.history.back().test.loss);
   }
   EXPECT_NEAR(losses[0], losses[1], 0.01 * losses[1]) << "fused " << losses[0] << ", autograd " << losses[1];
+}
+
+// Every parameter's gradient is a view of one block: what the block holds,
+// the optimizer sees, and one call checks, clips or (later) reduces them all.
+TEST(FlatGradients, EveryGradientIsAViewOfOneBlock) {
+  ModelConfig cfg;
+  cfg.hidden = {6};
+  cfg.latent = 2;
+  VAE model(cfg);
+  FlatGradients grads(model->parameters());
+  int64_t total = 0;
+  for (const auto& p : model->parameters()) {
+    ASSERT_TRUE(p.grad().defined());
+    EXPECT_EQ(p.grad().sizes(), p.sizes());
+    EXPECT_EQ(p.grad().data_ptr<float>(), grads.flat().data_ptr<float>() + total);  // in order, no gaps
+    total += p.numel();
+  }
+  EXPECT_EQ(grads.numel(), total);
+  // Autograd adds into the views: the block holds the gradient after backward.
+  grads.zero();
+  const torch::Tensor x = torch::rand({4, 784});
+  const VAEOutput out = model->forward(x);
+  vae_loss(out.logits, x, out.mu, out.log_var).total().backward();
+  EXPECT_GT(grads.flat().abs().sum().item<double>(), 0.0);
+  EXPECT_TRUE(grads.all_finite());
+  // Clipping scales all of them together to the asked norm.
+  const double norm = grads.flat().norm().item<double>();
+  EXPECT_EQ(grads.clip_norm(norm / 4), norm);  // returns the norm before clipping
+  const double clipped = grads.flat().norm().item<double>();
+  EXPECT_NEAR(clipped, norm / 4, 1e-3 * norm);
+  grads.clip_norm(norm);  // under the limit: unchanged
+  EXPECT_EQ(grads.flat().norm().item<double>(), clipped);
+  // One NaN anywhere makes the block non-finite.
+  model->parameters().back().grad()[0] = std::numeric_limits<float>::quiet_NaN();
+  EXPECT_FALSE(grads.all_finite());
+}
+
+// train.clip_grad_norm reaches the optimizer: gradients clipped far below
+// Adam's eps (1e-8 per coordinate) make its steps a small fraction of lr, so
+// the weights move much less than without clipping.
+TEST(FlatGradients, ClippingReachesTheOptimizer) {
+  TempDir dir;
+  testing::write_synthetic_split(dir.file("data"), 64, 16, /*gz=*/false);
+  std::vector<double> moved;
+  for (double clip : {0.0, 1e-7}) {
+    Config cfg;
+    cfg.data.dir = dir.file("data");
+    cfg.model.hidden = {16};
+    cfg.train.epochs = 1;
+    cfg.train.batch_size = 16;
+    cfg.train.device = DeviceChoice::kCpu;
+    cfg.train.image_every = 0;
+    cfg.train.clip_grad_norm = clip;
+    cfg.train.out_dir = dir.file(clip > 0 ? "clipped" : "plain");
+    torch::manual_seed(cfg.train.seed);  // the trainer's initial weights
+    VAE initial(cfg.model);
+    train(cfg, {});
+    LoadedModel m = load_model(cfg.train.out_dir + "/checkpoints/last.pt", torch::kCPU);
+    double d = 0;
+    auto after = m.model->named_parameters();
+    for (const auto& p : initial->named_parameters()) d += (after[p.key()] - p.value()).abs().sum().item<double>();
+    moved.push_back(d);
+  }
+  EXPECT_GT(moved[1], 0.0);
+  EXPECT_LT(moved[1], 0.2 * moved[0]) << "unclipped " << moved[0] << ", clipped " << moved[1];
 }
 
 }  // namespace

@@ -25,7 +25,7 @@ Config small_run(const TempDir& dir) {
   c.model.latent = 2;
   c.train.batch_size = 64;
   c.train.epochs = 3;
-  c.train.device = "cpu";
+  c.train.device = DeviceChoice::kCpu;
   c.train.out_dir = dir.file("run");
   return c;
 }
@@ -38,8 +38,8 @@ TEST(Trainer, LearnsAndWritesTheRunFolder) {
   // The untrained model's test loss, for comparison.
   torch::manual_seed(cfg.train.seed);
   VAE untrained(cfg.model);
-  const Dataset test = load_split(cfg.data.dir, Split::kTest);
-  const double before = evaluate(untrained, test.images, 1000, 5).loss;
+  const Dataset test = IdxSource(cfg.data.dir).load(Split::kTest);
+  const double before = evaluate(untrained, test.images, {}, testing::eval_options(5, 1000)).loss;
 
   const TrainResult r = train(cfg, {});
   ASSERT_EQ(r.history.size(), 3u);
@@ -117,7 +117,7 @@ TEST(Resume, FourEpochsEqualTwoPlusTwoBitForBit) {
     extra << "{\"epoch\": 3, \"stale\": true}\n";
   }
   TrainOptions resume;
-  resume.resume = resume_checkpoint_path(dir.file("split"));
+  resume.resume = dir.file("split");
   const TrainResult r = train(cfg, resume);
   ASSERT_EQ(r.history.size(), 2u);
   EXPECT_EQ(r.history.front().epoch, 3);
@@ -150,7 +150,7 @@ TEST(Resume, AStopMidEpochResumesAtThatStepExactly) {
   EXPECT_EQ(mid.meta.state.batch, 2);
 
   TrainOptions resume;
-  resume.resume = resume_checkpoint_path(dir.file("stopped"));
+  resume.resume = dir.file("stopped");
   train(cfg, resume);
   LoadedModel a = load_model(dir.file("whole/checkpoints/last.pt"), torch::kCPU);
   LoadedModel b = load_model(dir.file("stopped/checkpoints/last.pt"), torch::kCPU);
@@ -166,7 +166,7 @@ TEST(Resume, RefusesAnotherModelNamingTheField) {
   cfg.train.epochs = 1;
   train(cfg, {});
   TrainOptions resume;
-  resume.resume = resume_checkpoint_path(dir.file("run"));
+  resume.resume = dir.file("run");
   cfg.train.epochs = 2;
   cfg.model.latent = 3;
   testing::expect_error<ConfigError>([&] { train(cfg, resume); }, "model.latent (2 vs 3)",
@@ -188,7 +188,7 @@ TEST(NonFinite, StopLeavesTheLastGoodCheckpointUntouched) {
   cfg.train.lr = 1e9;
   cfg.train.epochs = 3;
   TrainOptions resume;
-  resume.resume = resume_checkpoint_path(dir.file("run"));
+  resume.resume = dir.file("run");
   const std::string e_what = testing::expect_error<DivergedError>([&] { train(cfg, resume); }, "non-finite",
                                                                   "no divergence reported");
   EXPECT_NE(e_what.find("at step "), std::string::npos) << e_what;
@@ -201,10 +201,9 @@ TEST(NonFinite, SkipCountsTheBatchesAndGoesOn) {
   testing::write_synthetic_split(dir.file("data"), 256, 32, /*gz=*/false);
   Config cfg = small_run(dir);
   cfg.train.epochs = 2;  // 4 batches an epoch
-  cfg.train.nonfinite = "skip";
-  TrainOptions poison;
-  poison.poison_batch = [](int64_t batch) { return batch == 2 || batch == 7; };
-  const TrainResult r = train(cfg, poison);
+  cfg.train.nonfinite = NonFinite::kSkip;
+  const testing::PoisonSteps poison([](int64_t step) { return step == 2 || step == 7; });
+  const TrainResult r = train(cfg, {});
   ASSERT_EQ(r.history.size(), 2u);
   EXPECT_EQ(r.history[0].skipped, 1);
   EXPECT_EQ(r.history[1].skipped, 1);
@@ -212,8 +211,8 @@ TEST(NonFinite, SkipCountsTheBatchesAndGoesOn) {
   EXPECT_TRUE(std::isfinite(r.history[1].test.loss));
   EXPECT_NE(read_file(dir.file("run/metrics.jsonl")).find("\"skipped\": 1"), std::string::npos);
   // In "stop" mode the same batch ends the run before any checkpoint.
-  cfg.train.nonfinite = "stop";
-  TrainOptions poison_stop = poison;
+  cfg.train.nonfinite = NonFinite::kStop;
+  TrainOptions poison_stop;
   poison_stop.force = true;
   testing::expect_error<DivergedError>([&] { train(cfg, poison_stop); },
                                        "non-finite loss at step 2 (epoch 1, batch 2); no checkpoint was written",
@@ -224,10 +223,9 @@ TEST(NonFinite, AnEpochWithoutOneFiniteBatchStopsEvenWhenSkipping) {
   TempDir dir;
   testing::write_synthetic_split(dir.file("data"), 128, 32, /*gz=*/false);
   Config cfg = small_run(dir);
-  cfg.train.nonfinite = "skip";
-  TrainOptions poison;
-  poison.poison_batch = [](int64_t) { return true; };
-  EXPECT_THROW(train(cfg, poison), DivergedError);
+  cfg.train.nonfinite = NonFinite::kSkip;
+  const testing::PoisonSteps poison([](int64_t) { return true; });
+  EXPECT_THROW(train(cfg, {}), DivergedError);
   EXPECT_FALSE(std::filesystem::exists(dir.file("run/checkpoints/last.pt")));
 }
 
@@ -273,7 +271,7 @@ TEST(Trainer, ForceStartsOverWithoutTheOldRunsCheckpoints) {
   force.force = true;
   train(cfg, force);
   EXPECT_FALSE(std::filesystem::exists(dir.file("run/checkpoints/epoch-0003.pt")));
-  const std::string pick = resume_checkpoint_path(dir.file("run"));
+  const std::string pick = load_resume_checkpoint(dir.file("run")).path;
   EXPECT_EQ(load_model(pick, torch::kCPU).meta.state.epoch, 1);
   // A checkpoint outside a run's checkpoints/ cannot name the run to continue.
   std::filesystem::copy_file(dir.file("run/checkpoints/last.pt"), dir.file("loose.pt"));
@@ -287,10 +285,10 @@ TEST(Trainer, EvaluateIsDeterministicForASeed) {
   VAE model(m);
   const Dataset d = testing::synthetic_digits(50, 3);
   model->train();
-  const EvalResult a = evaluate(model, d.images, 16, 1);
+  const Evaluation a = evaluate(model, d.images, {}, testing::eval_options(1, 16));
   EXPECT_TRUE(model->is_training());  // mode restored
-  EXPECT_EQ(a.loss, evaluate(model, d.images, 16, 1).loss);
-  EXPECT_NE(a.loss, evaluate(model, d.images, 16, 2).loss);
+  EXPECT_EQ(a.loss, evaluate(model, d.images, {}, testing::eval_options(1, 16)).loss);
+  EXPECT_NE(a.loss, evaluate(model, d.images, {}, testing::eval_options(2, 16)).loss);
 }
 
 }  // namespace
@@ -306,7 +304,7 @@ TEST(Binarize, DynamicRunsResumeExactlyAndDifferFromStatic) {
   testing::TempDir dir;
   testing::write_synthetic_split(dir.file("data"), 256, 64, /*gz=*/false);
   Config cfg = small_run(dir);
-  cfg.data.binarize = "dynamic";
+  cfg.data.binarize = Binarize::kDynamic;
   cfg.train.out_dir = dir.file("whole");
   train(cfg, {});
 
@@ -316,15 +314,15 @@ TEST(Binarize, DynamicRunsResumeExactlyAndDifferFromStatic) {
   stop_at_6.stop_requested = [&polls] { return ++polls >= 6 ? 15 : 0; };
   EXPECT_EQ(train(cfg, stop_at_6).stopped_by, 15);
   TrainOptions resume;
-  resume.resume = resume_checkpoint_path(dir.file("stopped"));
+  resume.resume = dir.file("stopped");
   train(cfg, resume);
   LoadedModel a = load_model(dir.file("whole/checkpoints/last.pt"), torch::kCPU);
   LoadedModel b = load_model(dir.file("stopped/checkpoints/last.pt"), torch::kCPU);
   EXPECT_TRUE(testing::same_parameters(a.model, b.model));
-  EXPECT_EQ(a.meta.config.data.binarize, "dynamic");
+  EXPECT_EQ(a.meta.config.data.binarize, Binarize::kDynamic);
 
   Config other = cfg;
-  other.data.binarize = "static";
+  other.data.binarize = Binarize::kStatic;
   TrainOptions changed;
   changed.resume = resume.resume;
   testing::expect_error<ConfigError>([&] { train(other, changed); }, "data.binarize (dynamic vs static)",
@@ -348,7 +346,7 @@ TEST(Beta, LargerBetaGivesSmallerTestKl) {
     cfg.loss.beta = i == 0 ? 1.0 : 4.0;
     cfg.train.out_dir = dir.file("beta" + std::to_string(i));
     const TrainResult r = train(cfg, {});
-    const EvalResult& t = r.history.back().test;
+    const EpochMetrics::Test& t = r.history.back().test;
     EXPECT_NEAR(t.loss, t.recon + t.kl, 1e-6);
     kl[i] = t.kl;
   }
@@ -372,7 +370,7 @@ TEST(Likelihood, GaussianTrainsAndCannotBeResumedAsBernoulli) {
   testing::TempDir dir;
   testing::write_synthetic_split(dir.file("data"), 256, 64, /*gz=*/false);
   Config cfg = small_run(dir);
-  cfg.model.likelihood = "gaussian";
+  cfg.model.likelihood = Likelihood::kGaussian;
   cfg.train.epochs = 2;
   cfg.train.out_dir = dir.file("run");
   const TrainResult r = train(cfg, {});
@@ -381,10 +379,10 @@ TEST(Likelihood, GaussianTrainsAndCannotBeResumedAsBernoulli) {
   // Squared error over 784 pixels plus 392 log(pi) = 448.8: the constant is in.
   EXPECT_GT(r.history[1].test.recon, 784 / 2.0 * std::log(M_PI));
   Config other = cfg;
-  other.model.likelihood = "bernoulli";
+  other.model.likelihood = Likelihood::kBernoulli;
   other.train.epochs = 3;
   TrainOptions resume;
-  resume.resume = resume_checkpoint_path(dir.file("run"));
+  resume.resume = dir.file("run");
   testing::expect_error<ConfigError>([&] { train(other, resume); }, "model.likelihood (gaussian vs bernoulli)",
                                      "a resume with another likelihood was accepted");
 }

@@ -21,13 +21,15 @@ struct ModelAndData {
 
 inline ModelAndData load_model_and_split(const std::string& checkpoint, const std::string& data_dir,
                                          const std::string& split, const std::string& device) {
-  const torch::Device dev = resolve_device(device);
+  const torch::Device dev = resolve_device(parse_choice<DeviceChoice>(device, "--device"));
   LoadedModel loaded = load_model(checkpoint, dev);
-  const std::string dir = data_dir.empty() ? loaded.meta.config.data.dir : data_dir;
-  // The images the model was scored on in training: binarized as it was.
   const Config& cfg = loaded.meta.config;
-  Dataset data = load_split(dir, parse_split(split), parse_binarize(cfg.data.binarize), /*for_training=*/false);
-  return {dev, std::move(loaded), dir, std::move(data)};
+  DataConfig source_cfg = cfg.data;
+  if (!data_dir.empty()) source_cfg.dir = data_dir;
+  // The images the model was scored on in training: binarized as it was.
+  Dataset data = load_split(*open_data_source(source_cfg), parse_split(split), cfg.data.binarize, /*for_training=*/false);
+  check_labels(cfg.model, data);
+  return {dev, std::move(loaded), source_cfg.dir, std::move(data)};
 }
 
 }  // namespace vae::cli

@@ -22,10 +22,13 @@
 #include <torch/optim/optimizer.h>
 
 #include <limits>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "vae/config.hpp"
 #include "vae/manifest.hpp"
+#include "vae/metrics.hpp"
 #include "vae/model.hpp"
 
 namespace vae {
@@ -44,7 +47,7 @@ struct TrainingState {
   int64_t skipped = 0;   // non-finite batches skipped in the partial epoch
   double seconds = 0;    // training seconds of the partial epoch
   double best_test_loss = std::numeric_limits<double>::infinity();
-  std::string history;   // metrics.jsonl lines of the completed epochs
+  std::vector<EpochMetrics> history;  // the completed epochs (metrics.jsonl)
   torch::Tensor rng_cpu; // default CPU generator state (uint8); undefined: not saved
   torch::Tensor rng_cuda; // default CUDA generator state when training on CUDA
 };
@@ -60,24 +63,29 @@ void save_checkpoint(const std::string& path, VAE& model, torch::optim::Optimize
                      const CheckpointMeta& meta);
 
 struct LoadedModel {
+  std::string path;    // the checkpoint file
   VAE model{nullptr};  // built from meta.config.model, weights loaded, on `device`, eval mode
   CheckpointMeta meta;
+  // The verified archive, kept so the optimizer state is read from memory
+  // (a resume reads and hashes the file once).
+  std::shared_ptr<const std::string> archive;
 };
 
-// Verifies the manifest, rebuilds the model from the checkpoint's config and
-// loads the weights, checking every parameter's shape. Throws CheckpointError
-// naming the file and the problem.
+// Reads the file once, verifies it against its manifest, rebuilds the model
+// from the checkpoint's config and loads the weights, checking every
+// parameter's shape. Throws CheckpointError naming the file and the problem.
 LoadedModel load_model(const std::string& path, const torch::Device& device);
 
 // Restores optimizer state (moments, step counts) saved by save_checkpoint
 // into `optimizer`, built over the loaded model's parameters, which live on
 // `device`.
-void load_optimizer_state(const std::string& path, torch::optim::Optimizer& optimizer,
+void load_optimizer_state(const LoadedModel& checkpoint, torch::optim::Optimizer& optimizer,
                           const torch::Device& device = torch::kCPU);
 
-// The checkpoint to resume run_dir from: checkpoints/last.pt when complete,
-// else the newest complete best.pt or epoch-NNNN.pt; throws CheckpointError
+// The checkpoint to resume from, loaded on the CPU: `what` is a checkpoint
+// file, or a run folder, whose checkpoints/last.pt is taken when complete,
+// else the newest complete best.pt or epoch-NNNN.pt. Throws CheckpointError
 // listing why each candidate was rejected when none is usable.
-std::string find_resume_checkpoint(const std::string& run_dir);
+LoadedModel load_resume_checkpoint(const std::string& what);
 
 }  // namespace vae

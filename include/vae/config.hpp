@@ -1,38 +1,63 @@
 // Run configuration: plain structs with documented defaults, read from TOML.
 //
 //   vae::Config cfg = vae::load_config_file("configs/mnist_vae.toml");
-//   cfg.train.epochs = 3;            // command-line overrides go here
+//   vae::set_key(cfg, "train.epochs", "3");   // a command-line override
 //   vae::validate(cfg);              // throws vae::ConfigError naming the key
 //   std::string text = vae::to_toml(cfg);  // what the run folder keeps
 //
-// A config file has four sections, [data], [model], [loss] and [train]; every key
-// is optional and an unknown key is an error. See configs/*.toml.
+// A config file has four tables, [data], [model], [loss] and [train]; every
+// key is optional and an unknown key is an error. Every key is one line of
+// the table in src/config.cpp (name, member, allowed values, help, flag,
+// resume rule), which drives parsing, validation, printing, config.toml, the
+// resume comparison and the command-line flags. See configs/*.toml.
 #pragma once
 
 #include <cstdint>
-#include <stdexcept>
+#include <functional>
 #include <string>
 #include <vector>
 
+#include "vae/errors.hpp"
+
 namespace vae {
 
-// Thrown for a config that cannot be used; what() is one line naming the key.
-class ConfigError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
+// The choices of the string-valued keys, parsed once when the config is read.
+enum class Binarize { kNone, kStatic, kDynamic };
+enum class Noise { kGaussian, kMask, kSaltPepper };
+enum class Likelihood { kBernoulli, kGaussian };
+enum class Kind { kVae, kAe, kSparseAe, kDenoisingAe };
+enum class Arch { kMlp, kConv };
+enum class Sparsity { kL1, kKl };
+enum class OptimizerKind { kAdam, kRmsprop };
+enum class DeviceChoice { kAuto, kCpu, kCuda };
+enum class NonFinite { kStop, kSkip };
+
+// The config-file spelling of a choice: name(Kind::kSparseAe) == "sparse_ae".
+const char* name(Binarize v);
+const char* name(Noise v);
+const char* name(Likelihood v);
+const char* name(Kind v);
+const char* name(Arch v);
+const char* name(Sparsity v);
+const char* name(OptimizerKind v);
+const char* name(DeviceChoice v);
+const char* name(NonFinite v);
+
+// The choice spelled `text`; throws ConfigError naming `key` and the choices.
+template <typename E>
+E parse_choice(const std::string& text, const std::string& key);
 
 struct DataConfig {
   // Folder holding the four IDX files (raw or .gz, official MNIST names).
   std::string dir = "data/mnist";
-  // "none", "static" or "dynamic": whether pixels are binarized, once or per
-  // use, to compare with binarized-MNIST results (see vae/data.hpp).
-  std::string binarize = "none";
+  // Whether pixels are binarized, once (static) or per use (dynamic), to
+  // compare with binarized-MNIST results (see vae/transforms.hpp).
+  Binarize binarize = Binarize::kNone;
   // denoising_ae's corruption of the input (the target stays clean), drawn
-  // fresh for each batch: "gaussian" (x + level * N(0, 1), clipped to
-  // [0, 1]; the Keras post uses 0.5), "mask" (a fraction `level` of the
-  // pixels set to 0) or "salt_pepper" (a fraction `level` set to 0 or 1).
-  std::string noise = "gaussian";
+  // fresh for each batch: gaussian (x + level * N(0, 1), clipped to [0, 1];
+  // the Keras post uses 0.5), mask (a fraction `level` of the pixels set to
+  // 0) or salt_pepper (a fraction `level` set to 0 or 1).
+  Noise noise = Noise::kGaussian;
   double noise_level = 0.5;
 };
 
@@ -45,33 +70,33 @@ struct ModelConfig {
   std::vector<int64_t> hidden = {512, 256};
   // Dimension Z of the latent code.
   int64_t latent = 2;
-  // p(x|z): "bernoulli" (BCE on the decoder's logits, summed over pixels;
-  // the guide's) or "gaussian" (mean sigmoid(logits), fixed variance 1/2 per
+  // p(x|z): bernoulli (BCE on the decoder's logits, summed over pixels; the
+  // guide's) or gaussian (mean sigmoid(logits), fixed variance 1/2 per
   // pixel: the summed squared error plus D/2 * log(pi), in nats).
-  std::string likelihood = "bernoulli";
-  // "vae" (the guide's variational autoencoder), "ae" (plain), "sparse_ae"
-  // or "denoising_ae". The autoencoders share the encoder and decoder; their
-  // code layer is encoder.fc_code with a ReLU (a sigmoid for sparse_ae with
-  // sparsity "kl") instead of the two heads and the sampling.
-  std::string kind = "vae";
-  // "mlp" (dense layers of the `hidden` widths) or "conv": as in the Keras
-  // VAE example, two 3x3 stride-2 convolutions (32 and 64 channels, ReLU),
-  // then the dense `hidden` layers; the decoder mirrors it with transposed
+  Likelihood likelihood = Likelihood::kBernoulli;
+  // vae (the guide's variational autoencoder), ae (plain), sparse_ae or
+  // denoising_ae. The autoencoders share the encoder and decoder; their code
+  // layer is encoder.fc_code with a ReLU (a sigmoid for sparse_ae with
+  // sparsity kl) instead of the two heads and the sampling.
+  Kind kind = Kind::kVae;
+  // mlp (dense layers of the `hidden` widths) or conv: as in the Keras VAE
+  // example, two 3x3 stride-2 convolutions (32 and 64 channels, ReLU), then
+  // the dense `hidden` layers; the decoder mirrors it with transposed
   // convolutions. conv needs the image sides divisible by 4.
-  std::string arch = "mlp";
-  // sparse_ae's penalty: "l1" (activity penalty on the code, as in the Keras
-  // post) or "kl" (KL toward a target mean activation rho, sigmoid code).
-  std::string sparsity = "l1";
-  // A conditional VAE (kind "vae" only): the label, one-hot over `classes`,
+  Arch arch = Arch::kMlp;
+  // sparse_ae's penalty: l1 (activity penalty on the code, as in the Keras
+  // post) or kl (KL toward a target mean activation rho, sigmoid code).
+  Sparsity sparsity = Sparsity::kL1;
+  // A conditional VAE (kind vae only): the label, one-hot over `classes`,
   // is fed to the encoder (beside the image, or beside the convolutional
-  // features for arch "conv") and to the decoder (beside z), so
+  // features for arch conv) and to the decoder (beside z), so
   // `vae-sample --label D` generates class D. Labels must lie in [0, classes).
   bool conditional = false;
   int64_t classes = 10;
 };
 
 // Whether the model has a prior to sample from (only the VAE).
-inline bool is_variational(const ModelConfig& m) { return m.kind == "vae"; }
+inline bool is_variational(const ModelConfig& m) { return m.kind == Kind::kVae; }
 
 struct LossConfig {
   // Weight of the KL term in the training objective (beta-VAE; 1 is the
@@ -80,27 +105,28 @@ struct LossConfig {
   // Linear KL warm-up: the weight rises from 0 to beta over this many epochs
   // (per step), then stays at beta; 0: no warm-up.
   int64_t kl_warmup_epochs = 0;
-  // sparse_ae, sparsity "l1": weight of sum |code|, relative to the mean BCE
+  // sparse_ae, sparsity l1: weight of sum |code|, relative to the mean BCE
   // per pixel as in the Keras post, so the penalty in nats per image is
   // l1_weight * D * sum |code|.
   double l1_weight = 1e-5;
-  // sparse_ae, sparsity "kl": weight * sum_j KL(rho || mean activation of
+  // sparse_ae, sparsity kl: weight * sum_j KL(rho || mean activation of
   // unit j over the batch), per image.
   double sparsity_weight = 1.0;
   double rho = 0.05;
 };
 
 struct TrainConfig {
-  // "adam" or "rmsprop" (the guide's Keras version uses RMSprop).
-  std::string optimizer = "adam";
+  // adam or rmsprop (the guide's Keras version uses RMSprop).
+  OptimizerKind optimizer = OptimizerKind::kAdam;
   // Learning rate; must be > 0 and finite.
   double lr = 1e-3;
   int64_t batch_size = 128;
   int64_t epochs = 10;
-  // Seeds weights, sampling noise and the data order (one order per epoch).
+  // Seeds weights, sampling noise, the data order (one order per epoch) and
+  // the evaluation's draws. TOML integers are signed, so at most 2^63 - 1.
   uint64_t seed = 1;
-  // "auto" (CUDA when available, else CPU), "cpu" or "cuda".
-  std::string device = "auto";
+  // auto (CUDA when available, else CPU), cpu or cuda.
+  DeviceChoice device = DeviceChoice::kAuto;
   // LibTorch intra-op threads; 0 keeps LibTorch's default. OpenBLAS runs its
   // own pool, so 1 avoids oversubscribing small machines (docs/BENCHMARKS.md).
   int64_t threads = 1;
@@ -108,21 +134,24 @@ struct TrainConfig {
   // (one per core, or OPENBLAS_NUM_THREADS).
   int64_t blas_threads = 0;
   // The MLP VAE (bernoulli, unconditional) on the CPU trains through a
-  // hand-written step (vae/fused_step.hpp) instead of autograd: the same
-  // gradients, faster (docs/BENCHMARKS.md). false: always autograd.
+  // hand-written step (src/train_step.hpp) instead of autograd: the same
+  // gradients, faster. false: always autograd.
   bool fused_step = true;
+  // Rescale the gradient, all parameters together, so its L2 norm is at
+  // most this; 0: no clipping.
+  double clip_grad_norm = 0;
   // Run folder: config.toml, metrics.jsonl, checkpoints/, samples.
   std::string out_dir = "runs/mnist_vae";
-  // A NaN or Inf loss or gradient: "stop" the run (the last checkpoint stays
-  // as it was), or "skip" the batch and count it in metrics.jsonl.
-  std::string nonfinite = "stop";
+  // A NaN or Inf loss or gradient: stop the run (the last checkpoint stays
+  // as it was), or skip the batch and count it in metrics.jsonl.
+  NonFinite nonfinite = NonFinite::kStop;
   // Checkpoints kept besides checkpoints/last.pt: best.pt (lowest test loss)
   // when keep_best, and epoch-NNNN.pt every keep_every epochs (0: none).
   bool keep_best = true;
   int64_t keep_every = 0;
   // Every this many epochs, images/recon-NNNN.png (test inputs above their
-  // reconstructions) and images/samples-NNNN.png (the same 64 z each time);
-  // 0: none.
+  // reconstructions), images/samples-NNNN.png (the same 64 z each time) and
+  // loss.png; 0: none.
   int64_t image_every = 1;
 };
 
@@ -134,29 +163,64 @@ struct Config {
 };
 
 // Parses TOML text. `origin` names the source in error messages (a path).
-// Throws ConfigError on syntax errors, unknown keys and wrong types.
+// Throws ConfigError with the origin, line and key on syntax errors, unknown
+// keys or tables, and values of the wrong type.
 Config parse_config(const std::string& toml_text, const std::string& origin);
 
 // Reads and parses a TOML file; a missing or unreadable file is a ConfigError.
 Config load_config_file(const std::string& path);
 
 // Checks ranges and choices; throws ConfigError naming the key and the
-// allowed range. Does not touch the file system.
+// allowed values. Does not touch the file system.
 void validate(const Config& cfg);
 
-// Renders every field as TOML that parse_config reads back to an equal Config.
+// Renders every key as TOML that parse_config reads back to an equal Config.
 std::string to_toml(const Config& cfg);
+
+// What may happen to a key when a run is resumed with a changed config.
+enum class OnResume {
+  kRefuse,  // a different value is an error (the model, the data order)
+  kLog,     // the new value applies and the change is logged
+  kIgnore,  // not compared (train.out_dir: the run folder itself)
+};
+
+// One config key, as the table in src/config.cpp describes it.
+struct KeyInfo {
+  std::string name;     // "train.lr"
+  std::string help;     // one line, for --help
+  std::string flag;     // "--lr", or empty when the key has no flag
+  std::string allowed;  // "a finite number > 0", for messages
+  OnResume on_resume = OnResume::kLog;
+  std::string resume_reason;  // why a change is refused ("it changes the data order")
+  // The value as TOML text ("1e-3", "\"adam\"", "[512, 256]").
+  std::function<std::string(const Config&)> to_text;
+  // Sets the value from command-line text ("1e-3", "adam", "512,256");
+  // throws ConfigError naming the key. validate() checks the range.
+  std::function<void(Config&, const std::string&)> set_from_text;
+  // Whether the key means anything for this config (model.sparsity only for
+  // sparse_ae); a resume compares only keys that matter.
+  std::function<bool(const Config&)> matters;
+};
+
+// A key's TOML text as messages show it: a plain string without its quotes
+// ("adam" -> adam); anything else as it is.
+std::string display_value(const std::string& toml_text);
+
+// Every key, in the order of config.toml.
+const std::vector<KeyInfo>& config_keys();
+
+// Sets key `name` from command-line text; throws ConfigError for an unknown
+// key or a value of the wrong type.
+void set_key(Config& cfg, const std::string& name, const std::string& text);
+
+// The first key of `section` ("model"; empty: all) whose value matters and
+// differs, as "model.latent (2 vs 20)"; empty when none does.
+std::string first_difference(const Config& a, const Config& b, const std::string& section = "");
 
 // Number of input values per image (height * width).
 inline int64_t input_dim(const ModelConfig& m) { return m.image_height * m.image_width; }
 
 // "784-512-256-2": the layer widths, for logs and file names.
 std::string describe_layers(const ModelConfig& m);
-
-bool operator==(const ModelConfig& a, const ModelConfig& b);
-
-// The first field where a and b differ, as "model.latent (2 vs 20)"; empty
-// when they are equal.
-std::string model_difference(const ModelConfig& a, const ModelConfig& b);
 
 }  // namespace vae

@@ -13,14 +13,9 @@
 #include <vector>
 
 #include "vae/digest.hpp"
+#include "vae/errors.hpp"
 
 namespace vae {
-
-// A download that failed on every mirror, or a folder that cannot be used.
-class FetchError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
 
 struct RemoteFile {
   std::string name;  // e.g. "train-images-idx3-ubyte.gz"

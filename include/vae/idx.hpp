@@ -4,16 +4,12 @@
 
 #include <cstdint>
 #include <stdexcept>
+
+#include "vae/errors.hpp"
 #include <string>
 #include <vector>
 
 namespace vae {
-
-// A malformed or unreadable data file; what() is one line naming the file.
-class DataError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
 
 // IDX magic numbers: 0x00000803 (unsigned byte, 3 dims) and 0x00000801 (1 dim).
 inline constexpr uint32_t kIdxImagesMagic = 2051;

@@ -1,4 +1,5 @@
-// Using a trained model: generating digits and encoding data sets.
+// Using a trained model: generating digits, encoding data sets, the
+// reconstruction grid, the latent manifold and interpolations.
 #pragma once
 
 #include <torch/types.h>
@@ -19,40 +20,18 @@ namespace vae {
 torch::Tensor sample_images(VAE& model, int64_t n, uint64_t seed, const torch::Device& device,
                             int64_t label = -1);
 
-// Throws DataError (naming `origin`) when a conditional model cannot take
-// the data set's labels: one outside [0, model.classes).
-void check_labels(const ModelConfig& cfg, const Dataset& data, const std::string& origin);
-// The same for a split read from `dir`, naming its label file; does nothing
-// (not even look for the file) for an unconditional model.
-void check_labels(const ModelConfig& cfg, const Dataset& data, const std::string& dir, Split split);
+// The sample grid of a run (samples.png, images/samples-NNNN.png): 8 x 8
+// draws, or for a conditional model one column per class, 8 rows.
+struct SampleGrid {
+  int64_t count;
+  int64_t columns;
+};
+SampleGrid sample_grid_for(const ModelConfig& cfg);
 
 // Posterior means of every image, in batches -> float [N, Z] on CPU. A
 // conditional model sees each image's label from data.labels.
 torch::Tensor encode_means(VAE& model, const Dataset& data, int64_t batch_size,
                            const torch::Device& device);
-
-// Writes `index,label,mu_0,...,mu_{Z-1}`, one row per image, atomically.
-void write_latent_csv(const std::string& path, const torch::Tensor& mu,
-                      const torch::Tensor& labels);
-
-// Writes a float32 or int64 tensor in NumPy's .npy format (version 1.0,
-// little-endian, C order), atomically. numpy.load reads it back.
-void write_npy(const std::string& path, const torch::Tensor& t);
-
-// The plane a latent scatter plot shows: mu itself for Z <= 2 (z_0 against
-// z_1; for Z = 1, z_0 against the label), else the first two principal
-// components of mu (eigenvectors of its covariance, each signed so its
-// largest entry is positive).
-struct LatentPlane {
-  torch::Tensor xy;  // float64 [N, 2] on CPU
-  std::string xlabel, ylabel, note;  // note: "" or what the axes are, for the title
-};
-LatentPlane latent_plane(const torch::Tensor& mu, const torch::Tensor& labels);
-
-// Scatter plot of the latent means coloured by label, with axes, ticks and
-// a legend of the labels (see latent_plane for what the axes show).
-void write_latent_plot(const std::string& path, const torch::Tensor& mu, const torch::Tensor& labels,
-                       const std::string& title);
 
 // images: uint8 [N, H, W] -> uint8 grid image: rows of `columns` inputs, each
 // followed by a row of their reconstructions (decode(mu), deterministic).

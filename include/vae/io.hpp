@@ -2,17 +2,12 @@
 #pragma once
 
 #include <stdexcept>
+
+#include "vae/errors.hpp"
 #include <string>
 #include <string_view>
 
 namespace vae {
-
-// Thrown when a file cannot be read or written; what() names the path and the
-// system's reason.
-class IoError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
 
 // Replaces `path` with `bytes` so that a reader sees either the old file or the
 // whole new one: writes `path.tmp.<pid>` in the same folder, fsyncs it, renames
@@ -27,10 +22,6 @@ void write_file_durable(const std::string& path, std::string_view bytes,
 
 // rename(2) then fsync of the folder; throws IoError.
 void rename_durable(const std::string& from, const std::string& to);
-
-// Test seam: after `bytes` more bytes, writes fail with ENOSPC, as on a full
-// disk; a negative value (the default) turns it off. Not thread-safe.
-void inject_write_failure_after(int64_t bytes);
 
 // Reads a whole file; throws IoError when it cannot.
 std::string read_file(const std::string& path);

@@ -9,12 +9,6 @@
 
 namespace vae {
 
-// p(x|z), from model.likelihood.
-enum class Likelihood { kBernoulli, kGaussian };
-// "bernoulli" or "gaussian"; anything else throws ConfigError.
-Likelihood parse_likelihood(const std::string& name);
-inline Likelihood likelihood_of(const ModelConfig& m) { return parse_likelihood(m.likelihood); }
-
 // The Gaussian likelihood's fixed variance per pixel: with 1/2,
 // -log N(x; m, 1/2) = (x - m)^2 + log(pi) / 2, so the reconstruction term is
 // the summed squared error plus a constant.

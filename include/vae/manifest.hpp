@@ -10,6 +10,8 @@
 
 #include <cstdint>
 #include <stdexcept>
+
+#include "vae/errors.hpp"
 #include <string>
 #include <string_view>
 #include <vector>
@@ -17,13 +19,6 @@
 #include "vae/digest.hpp"
 
 namespace vae {
-
-// A checkpoint that is missing, incomplete, damaged or not ours; what() is
-// one line naming the file and the problem.
-class CheckpointError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
 
 inline constexpr int64_t kManifestVersion = 1;
 

@@ -6,7 +6,8 @@
 //   vae::VAEOutput out = model->forward(x);   // x: float [B, D] or [B, H, W] in [0, 1]
 //   torch::Tensor probs = model->decode(z);   // z: [B, Z] -> [B, D] in (0, 1)
 //
-// It mirrors the PyTorch module of the guide (shared/GUIDE.md): an encoder
+// It mirrors the PyTorch module of the guide ("build an autoencoder in
+// PyTorch and Keras"): an encoder
 // fc1..fcK with ReLU and two heads fc_mean / fc_sd giving (mu, log_var); the
 // reparameterization `sampling`; a decoder fc(K+2)..fc(2K+2) with ReLU and a
 // sigmoid output. For K = 2 the parameter names are exactly the guide's
@@ -41,6 +42,12 @@ class EncoderImpl : public torch::nn::Module {
   explicit EncoderImpl(const ModelConfig& cfg);
   std::pair<torch::Tensor, torch::Tensor> forward(const torch::Tensor& x, const torch::Tensor& y = {});
 
+  // The dense layers, for the hand-written training step: the hidden layers
+  // (after any convolutions) and the heads (fc_sd: null for autoencoders).
+  const std::vector<torch::nn::Linear>& hidden_layers() const { return hidden_; }
+  const torch::nn::Linear& mean_head() const { return fc_mean_; }
+  const torch::nn::Linear& sd_head() const { return fc_sd_; }
+
  private:
   ModelConfig cfg_;
   torch::nn::Conv2d conv1_{nullptr}, conv2_{nullptr};  // model.arch = conv
@@ -57,6 +64,10 @@ class DecoderImpl : public torch::nn::Module {
  public:
   explicit DecoderImpl(const ModelConfig& cfg);
   torch::Tensor forward(const torch::Tensor& z, const torch::Tensor& y = {});
+
+  // The dense layers in order; the last gives the logits (mlp) or the
+  // transposed convolutions' input (conv).
+  const std::vector<torch::nn::Linear>& layers() const { return layers_; }
 
  private:
   ModelConfig cfg_;
@@ -101,6 +112,11 @@ class VAEImpl : public torch::nn::Module {
   Decoder decoder_{nullptr};
 };
 TORCH_MODULE(VAE);
+
+// The reparameterization trick: z = mu + exp(0.5 * log_var) * eps, with eps
+// ~ N(0, I) of z's shape drawn by the caller; gradients reach mu and log_var.
+// Every z of the library (training, evaluation, the IW bound) comes from here.
+torch::Tensor reparameterize(const torch::Tensor& mu, const torch::Tensor& log_var, const torch::Tensor& eps);
 
 // The condition a conditional model sees: int64 labels [B] -> one-hot float
 // [B, cfg.classes]; float [B, cfg.classes] is taken as given. Throws

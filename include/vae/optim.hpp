@@ -1,9 +1,7 @@
-// A faster Adam for the training step, and gradients cleared to "none".
+// The optimizers of train.optimizer, and a faster Adam for the training step.
 //
-//   vae::FusedAdam opt(model->parameters(), torch::optim::AdamOptions(1e-3));
-//   vae::clear_gradients(opt);   // instead of opt.zero_grad()
-//   loss.backward();
-//   opt.step();
+//   std::unique_ptr<torch::optim::Optimizer> opt = vae::make_optimizer(cfg.train, model);
+//   opt->step();   // after the gradients are in place
 //
 // FusedAdam is torch::optim::Adam (same options, same per-parameter state,
 // same checkpoint format: a run saved by one resumes with the other), with a
@@ -18,6 +16,11 @@
 
 #include <torch/optim/adam.h>
 
+#include <memory>
+
+#include "vae/config.hpp"
+#include "vae/model.hpp"
+
 namespace vae {
 
 class FusedAdam : public torch::optim::Adam {
@@ -26,10 +29,8 @@ class FusedAdam : public torch::optim::Adam {
   torch::Tensor step(LossClosure closure = nullptr) override;
 };
 
-// Sets every parameter's gradient to an undefined tensor (PyTorch's
-// zero_grad(set_to_none=True)): backward then stores the new gradients
-// instead of adding them to zeros, one pass fewer per parameter and no
-// zeroing pass.
-void clear_gradients(torch::optim::Optimizer& optimizer);
+// The configured optimizer over `model`'s parameters: FusedAdam for adam,
+// torch::optim::RMSprop for rmsprop.
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(const TrainConfig& cfg, VAE& model);
 
 }  // namespace vae

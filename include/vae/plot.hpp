@@ -42,10 +42,6 @@ void scatter_plot(const std::string& path, const Axes& axes, const std::vector<d
                   const std::vector<double>& y, const std::vector<int64_t>& cls,
                   const std::vector<std::string>& class_names);
 
-// Train and test loss per epoch from metrics.jsonl text (one JSON object per
-// line with "epoch", "train_loss", "test_loss"), as a line plot.
-void loss_plot(const std::string& path, const std::string& metrics_jsonl, const std::string& title);
-
 // Tick positions: about `target` round numbers (1, 2 or 5 times a power of
 // ten) covering [lo, hi]; the first is <= lo and the last >= hi.
 // With min_step > 0 the step is at least min_step.

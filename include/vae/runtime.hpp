@@ -5,11 +5,13 @@
 
 #include <string>
 
+#include "vae/config.hpp"
+
 namespace vae {
 
-// "auto" -> CUDA when available, else CPU; "cpu"; "cuda" (throws
+// auto -> CUDA when available, else CPU; cpu; cuda (throws
 // std::runtime_error when this LibTorch has no usable CUDA device).
-torch::Device resolve_device(const std::string& name);
+torch::Device resolve_device(DeviceChoice choice);
 
 struct BlasInfo {
   std::string library;  // resolved path of the shared object that provides sgemm_
@@ -32,10 +34,8 @@ int64_t configure_blas_threads(int64_t threads);
 // Keeps freed blocks of up to 32 MiB in the process instead of returning
 // them to the kernel. glibc unmaps large blocks on free by default, so a loop
 // that allocates big temporaries pays page faults for each of them: vae-eval's
-// IW pass ran 7x slower here (27.6 s vs 4.0 s, K=50 on Fashion-MNIST), and a
-// conv VAE epoch 3x slower (27.3 s vs 8.5 s, configs/mnist_conv_vae.toml).
-// MLP training was measured unchanged. Every tool calls it first. No-op off
-// glibc.
+// IW pass and conv training several times slower (measured in the README's
+// performance notes). Every tool calls it first. No-op off glibc.
 void tune_allocator();
 
 // One line describing LibTorch, BLAS and threads, for the start of a run.

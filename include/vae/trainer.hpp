@@ -1,9 +1,16 @@
-// Training: the loop of the guide (forward, BCE + KL, backward, step), with
-// per-epoch evaluation, metrics and checkpoints in a run folder.
+// Training: the loop of the guide (forward, loss, backward, step), with
+// per-epoch evaluation, metrics, pictures and checkpoints in a run folder.
 //
 //   vae::TrainResult r = vae::train(cfg, {});
 //   // cfg.train.out_dir now holds config.toml, metrics.jsonl,
 //   // checkpoints/last.pt and samples.png
+//
+// The Trainer reads top to bottom as named phases:
+//   run()        for each epoch: run_epoch(), end_epoch(); then finish()
+//   run_epoch()  for each batch: step(), progress, a requested stop
+//   step()       forward + loss + backward (a TrainStep), reduce_gradients(),
+//                the finite check, clipping, the optimizer
+//   end_epoch()  evaluate, metrics, checkpoints and retention, pictures
 #pragma once
 
 #include <torch/types.h>
@@ -13,9 +20,15 @@
 #include <string>
 #include <vector>
 
+#include "vae/checkpoint.hpp"
 #include "vae/config.hpp"
 #include "vae/data.hpp"
+#include "vae/errors.hpp"
+#include "vae/gradients.hpp"
+#include "vae/metrics.hpp"
 #include "vae/model.hpp"
+#include "vae/run_dir.hpp"
+#include "vae/sampler.hpp"
 
 namespace torch::optim {
 class Optimizer;
@@ -23,23 +36,7 @@ class Optimizer;
 
 namespace vae {
 
-// Mean per image, in nats.
-struct EvalResult {
-  double loss = 0;   // negative ELBO estimate: recon + kl (beta does not apply)
-  double recon = 0;  // -log p(x|z): BCE for the Bernoulli likelihood
-  double kl = 0;
-  double code_abs = 0;  // mean |code| over images and units (|mu| for the VAE)
-};
-
-struct EpochMetrics {
-  int64_t epoch = 0;  // 1-based
-  int64_t step = 0;   // optimizer steps so far
-  double train_loss = 0;  // mean training objective per image (recon + KL weight * kl), nats
-  int64_t skipped = 0;    // batches skipped for a non-finite loss or gradient
-  EvalResult test;
-  double seconds = 0;       // training time of the epoch (no evaluation)
-  double eval_seconds = 0;  // test-set evaluation time
-};
+class TrainStep;  // src/train_step.hpp
 
 struct Progress {
   int64_t epoch;       // 1-based
@@ -53,19 +50,20 @@ struct Progress {
 struct TrainOptions {
   // Overwrite a run folder that already holds a run.
   bool force = false;
-  // Continue from this checkpoint file (see resume_checkpoint_path) instead
-  // of starting afresh. cfg must then describe the same model, batch size and
-  // seed as the checkpoint's config; other changes are logged and applied.
+  // Continue from this checkpoint file or run folder (its newest complete
+  // checkpoint) instead of starting afresh. cfg must then describe the same
+  // model, batch size and seed as the checkpoint's config; other changes are
+  // logged and applied.
   std::string resume;
+  // The checkpoint to resume from, already loaded (vae-train reads it for
+  // its config); used instead of `resume`, so the file is read once.
+  std::shared_ptr<const LoadedModel> resume_from;
   // Called a few times a second during an epoch; may be empty.
   std::function<void(const Progress&)> on_progress;
   // Polled after every step (after the epoch's checkpoint for an epoch's
   // last step); a non-zero value (a signal number) makes the trainer write
   // checkpoints/last.pt at that step and return.
   std::function<int()> stop_requested;
-  // Test seam: when it returns true for a batch (numbered from 1 over the
-  // whole run), that batch's loss is taken as NaN.
-  std::function<bool(int64_t batch)> poison_batch;
 };
 
 struct TrainResult {
@@ -75,34 +73,74 @@ struct TrainResult {
   int stopped_by = 0;      // the stop_requested value that ended the run early
 };
 
-// Thrown when a loss or gradient is NaN or Inf and train.nonfinite is "stop".
-class DivergedError : public std::runtime_error {
+class Trainer {
  public:
-  using std::runtime_error::runtime_error;
+  // Set-up: validates cfg, configures threads and BLAS, loads and checks the
+  // data, prepares the run folder, builds (or restores) model, optimizer,
+  // gradient block and step. Throws ConfigError, DataError, IoError or
+  // CheckpointError with a one-line message.
+  Trainer(const Config& cfg, const TrainOptions& options);
+  ~Trainer();
+
+  // Trains the remaining epochs. Throws DivergedError on a non-finite loss
+  // with train.nonfinite = stop.
+  TrainResult run();
+
+ private:
+  bool run_epoch(int64_t epoch);  // false: stopped by a signal
+  bool step(const torch::Tensor& x, const torch::Tensor& y, int64_t epoch, int64_t batch);
+  void reduce_gradients();  // where the gradients of several processes will be summed
+  void end_epoch(int64_t epoch);
+  void finish();
+
+  void restore(const LoadedModel& checkpoint);
+  void save(const std::string& path);
+  void write_pictures(int64_t epoch);
+  void write_loss_plot();
+  void log_config() const;
+  void report_progress(int64_t epoch, int64_t batch, double elapsed, bool force);
+  TrainResult stopped(int sig, int64_t epoch, int64_t batch);
+  std::string last_checkpoint_note() const;
+
+  Config cfg_;
+  TrainOptions options_;
+  torch::Device device_;
+  RunDir run_;
+  std::unique_ptr<DataSource> source_;
+  Dataset train_, test_;  // as stored, on the CPU (pictures take test images from here)
+  torch::Tensor train_images_, train_labels_, test_images_, test_labels_;  // on device_; labels only if conditional
+  BatchPlan plan_;
+  VAE model_{nullptr};
+  std::unique_ptr<torch::optim::Optimizer> optimizer_;
+  std::unique_ptr<FlatGradients> grads_;
+  std::unique_ptr<TrainStep> step_;
+  TrainingState state_;
+  TrainResult result_;
+  int64_t saved_step_ = -1;  // the step of the newest checkpoint on disk; -1: none yet
+  int64_t batches_run_ = 0;  // this invocation's steps, for the test hooks
+  double next_report_ = 0;   // epoch seconds of the next progress report
 };
 
-// Trains cfg (validated here) on cfg.data.dir. Throws ConfigError, DataError,
-// IoError, CheckpointError, DivergedError or std::runtime_error with a
-// one-line message.
+// Trainer(cfg, options).run().
 TrainResult train(const Config& cfg, const TrainOptions& options);
 
-// `what` is a run folder (its newest complete checkpoint) or a checkpoint file.
-std::string resume_checkpoint_path(const std::string& what);
+// What vae-train was asked for, before any file is read.
+struct TrainRequest {
+  std::string config_path;  // empty: the defaults (or, resuming, the checkpoint's config)
+  std::string resume;       // a run folder or checkpoint file; empty: a new run
+  bool force = false;
+  struct Override {
+    std::string key;   // "train.lr"
+    std::string text;  // "3e-4"
+    std::string flag;  // "--lr", for messages
+  };
+  std::vector<Override> overrides;  // applied in order, last wins
+};
 
-// The run folder a checkpoint file belongs to (RUN/checkpoints/x.pt -> RUN).
-std::string run_dir_of(const std::string& checkpoint_path);
-
-// Builds the configured optimizer over `model`'s parameters.
-std::unique_ptr<torch::optim::Optimizer> make_optimizer(const TrainConfig& cfg, VAE& model);
-
-// Negative ELBO per image on `images` (uint8 [N, H, W], any device), with one
-// z ~ q(z|x) per image drawn from a generator seeded by `seed`, so the same
-// seed gives the same estimate. Leaves the model in the mode it found it.
-// For the autoencoder kinds: the reconstruction term alone; denoising_ae
-// reconstructs inputs corrupted by data.noise (drawn from `seed`) and is
-// scored against the clean images. labels (int64 [N], same device): needed
-// only by a conditional model.
-EvalResult evaluate(VAE& model, const torch::Tensor& images, int64_t batch_size, uint64_t seed,
-                    const DataConfig& data = DataConfig(), const torch::Tensor& labels = {});
+// The effective config and options of a request: the checkpoint's config
+// when resuming without --config, else the file (or the defaults), then the
+// overrides; validated. A resumed run stays in its checkpoint's run folder.
+// Reads a resumed checkpoint once and hands it to the Trainer.
+std::pair<Config, TrainOptions> prepare_training(const TrainRequest& request);
 
 }  // namespace vae

@@ -27,6 +27,14 @@ for key in epoch train_loss test_loss test_recon test_kl seconds; do
 done
 is_png "$WORK/run/samples.png" || fail "samples.png is not a PNG"
 
+# One evaluator: vae-eval's negative ELBO of the checkpoint is the run's last
+# test_loss, to the last bit (both print the shortest exact decimal).
+"$VAE_BIN/vae-eval" --checkpoint "$WORK/run/checkpoints/last.pt" --iw-samples 0 --out "$WORK/eval.json" >/dev/null
+test_loss=$(tail -1 "$WORK/run/metrics.jsonl" | sed 's/.*"test_loss": *\([^,]*\),.*/\1/')
+neg_elbo=$(sed 's/.*"neg_elbo": *\([^,]*\),.*/\1/' "$WORK/eval.json")
+[ -n "$test_loss" ] && [ "$test_loss" = "$neg_elbo" ] || fail "vae-eval's neg_elbo $neg_elbo is not the run's test_loss $test_loss"
+echo "ok: vae-eval neg_elbo $neg_elbo = last test_loss $test_loss"
+
 "$VAE_BIN/vae-sample" --checkpoint "$WORK/run/checkpoints/last.pt" --num 10 --out "$WORK/s.png" --seed 5
 is_png "$WORK/s.png" || fail "vae-sample wrote no PNG"
 # 10 digits -> 4 columns x 3 rows of 28 px + 2 px padding: 122 x 92.

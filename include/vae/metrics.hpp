@@ -1,0 +1,39 @@
+// What one epoch measured, and its line in metrics.jsonl. Torch-free.
+//
+//   std::string line = vae::to_json_line(m);          // {"epoch": 3, ...}
+//   std::vector<vae::EpochMetrics> h = vae::parse_history(text, "run/metrics.jsonl");
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace vae {
+
+// Losses in nats per image. NaN where a quantity does not apply.
+struct EpochMetrics {
+  int64_t epoch = 0;      // 1-based
+  int64_t step = 0;       // optimizer steps so far
+  double train_loss = 0;  // mean training objective (recon + KL weight * kl [+ penalty])
+  int64_t skipped = 0;    // batches skipped for a non-finite loss or gradient
+  struct Test {
+    double loss = 0;  // the evaluator's test loss (vae/evaluate.hpp): recon + kl
+    double recon = 0;
+    double kl = 0;
+    double code_abs = 0;  // mean |code| over images and units (|mu| for the VAE)
+  } test;
+  double seconds = 0;        // training time of the epoch (no evaluation)
+  double eval_seconds = 0;   // test-set evaluation time
+};
+
+// One JSON object on one line, without the newline; NaN and Inf as null.
+std::string to_json_line(const EpochMetrics& m);
+
+// Lines of to_json_line, one per epoch; empty lines are skipped. Throws
+// std::invalid_argument naming `origin` and the line on malformed input.
+std::vector<EpochMetrics> parse_history(const std::string& jsonl, const std::string& origin);
+
+// The whole file: one line per epoch, each ending in a newline.
+std::string to_jsonl(const std::vector<EpochMetrics>& history);
+
+}  // namespace vae

@@ -1,0 +1,51 @@
+// The run folder's layout, and what may happen to it: a new run refuses a
+// folder that holds one (unless --force, which clears it), a resumed run
+// continues in the folder its checkpoint lives in.
+//
+//   RUN/config.toml  RUN/metrics.jsonl  RUN/loss.png  RUN/samples.png
+//   RUN/checkpoints/{last,best,epoch-NNNN}.pt (+ .manifest.json)
+//   RUN/images/{recon,samples}-NNNN.png
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace vae {
+
+class RunDir {
+ public:
+  explicit RunDir(std::string root) : root_(std::move(root)) {}
+
+  const std::string& root() const { return root_; }
+  std::string config() const { return root_ + "/config.toml"; }
+  std::string metrics() const { return root_ + "/metrics.jsonl"; }
+  std::string loss_plot() const { return root_ + "/loss.png"; }
+  std::string samples() const { return root_ + "/samples.png"; }
+  std::string checkpoints() const { return root_ + "/checkpoints"; }
+  std::string last() const { return checkpoints() + "/last.pt"; }
+  std::string best() const { return checkpoints() + "/best.pt"; }
+  std::string epoch_checkpoint(int64_t epoch) const { return checkpoints() + "/epoch-" + epoch_tag(epoch) + ".pt"; }
+  std::string images() const { return root_ + "/images"; }
+  std::string epoch_image(const std::string& what, int64_t epoch) const {
+    return images() + "/" + what + "-" + epoch_tag(epoch) + ".png";
+  }
+
+  // For a new run: refuses (IoError) a folder that already holds
+  // checkpoints unless `force`, which removes the old run's checkpoints and
+  // pictures first. Then creates the folders.
+  void prepare_new(bool force) const;
+  // For a resumed run: creates any missing folders.
+  void prepare_resumed() const;
+
+  // "0004": epoch numbers in file names sort in order.
+  static std::string epoch_tag(int64_t epoch);
+
+ private:
+  std::string root_;
+};
+
+// The run folder a checkpoint file belongs to (RUN/checkpoints/x.pt -> RUN);
+// throws CheckpointError for a checkpoint outside a checkpoints/ folder.
+std::string run_dir_of(const std::string& checkpoint_path);
+
+}  // namespace vae

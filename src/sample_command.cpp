@@ -1,0 +1,88 @@
+#include "vae/sample_command.hpp"
+
+#include <cmath>
+#include <cstdio>
+#include <stdexcept>
+
+#include "vae/checkpoint.hpp"
+#include "vae/data.hpp"
+#include "vae/image.hpp"
+#include "vae/inference.hpp"
+#include "vae/runtime.hpp"
+
+namespace vae {
+namespace {
+
+using Mode = SampleRequest::Mode;
+
+void check_request(const SampleRequest& r, const ModelConfig& mc) {
+  if (!is_variational(mc) && r.mode != Mode::kInterpolate)
+    throw std::invalid_argument(r.checkpoint + ": model.kind = " + name(mc.kind) +
+                                " has no prior to sample from (only a VAE's codes follow N(0, I)); "
+                                "--interpolate I,J decodes between two images' codes");
+  if (!mc.conditional && r.label >= 0)
+    throw std::invalid_argument(r.checkpoint + ": --label needs a conditional model (model.conditional = true); "
+                                "this one was trained without labels");
+  if (r.label >= 0 && r.mode == Mode::kInterpolate)
+    throw std::invalid_argument("--label and --interpolate: an interpolation uses the two images' own labels");
+  if (mc.conditional && r.label >= mc.classes)
+    throw std::invalid_argument("--label " + std::to_string(r.label) + ": " + r.checkpoint + " knows classes 0.." +
+                                std::to_string(mc.classes - 1));
+  if (r.mode == Mode::kManifold && mc.conditional && r.label < 0)
+    throw std::invalid_argument(r.checkpoint + ": a conditional model's manifold is drawn for one class; "
+                                "choose it with --label D");
+}
+
+std::string interpolate(const SampleRequest& r, LoadedModel& lm, const torch::Device& dev, const std::string& what) {
+  long long a = -1, b = -1;
+  char tail = 0;
+  if (std::sscanf(r.pair.c_str(), "%lld,%lld%c", &a, &b, &tail) != 2 || a < 0 || b < 0)
+    throw std::invalid_argument("--interpolate expects two image indices I,J, got '" + r.pair + "'");
+  const Config& cfg = lm.meta.config;
+  DataConfig source_cfg = cfg.data;
+  if (!r.data_dir.empty()) source_cfg.dir = r.data_dir;
+  const Dataset data =
+      load_split(*open_data_source(source_cfg), parse_split(r.split), cfg.data.binarize, /*for_training=*/false);
+  if (a >= data.size() || b >= data.size())
+    throw std::invalid_argument("--interpolate " + r.pair + ": the " + r.split + " split of " + source_cfg.dir +
+                                " has images 0.." + std::to_string(data.size() - 1));
+  check_labels(cfg.model, data);
+  const bool conditional = cfg.model.conditional;
+  const torch::Tensor row = interpolation_images(lm.model, data.images[a], data.images[b], r.steps, dev,
+                                                 conditional ? data.labels[a].item<int64_t>() : -1,
+                                                 conditional ? data.labels[b].item<int64_t>() : -1);
+  write_png_gray(r.out, make_grid(row, row.size(0)));
+  return "wrote " + std::to_string(r.steps) + " + 2 images from " + r.split + " image " + std::to_string(a) + " to " +
+         std::to_string(b) + " (" + what + ") to " + r.out;
+}
+
+std::string sample_prior(const SampleRequest& r, LoadedModel& lm, const torch::Device& dev, const std::string& what) {
+  const ModelConfig& mc = lm.meta.config.model;
+  const torch::Tensor images = sample_images(lm.model, r.num, r.seed, dev, r.label);
+  // A conditional model's default grid has one column per class.
+  const int64_t cols = r.columns > 0                    ? r.columns
+                       : mc.conditional && r.label < 0 ? std::min(r.num, mc.classes)
+                                                       : static_cast<int64_t>(std::ceil(std::sqrt(r.num)));
+  write_png_gray(r.out, make_grid(images, cols));
+  const std::string which =
+      !mc.conditional ? ""
+      : r.label >= 0  ? " of class " + std::to_string(r.label)
+                      : " of classes 0.." + std::to_string(mc.classes - 1) + " (one per column)";
+  return "wrote " + std::to_string(r.num) + " samples" + which + " from " + r.checkpoint + " (" + what + ") to " + r.out;
+}
+
+}  // namespace
+
+std::string run_sample(const SampleRequest& r) {
+  const torch::Device dev = resolve_device(r.device);
+  LoadedModel lm = load_model(r.checkpoint, dev);
+  const std::string what = describe_layers(lm.meta.config.model) + ", epoch " + std::to_string(lm.meta.state.epoch);
+  check_request(r, lm.meta.config.model);
+  if (r.mode == Mode::kInterpolate) return interpolate(r, lm, dev, what);
+  if (r.mode == Mode::kPrior) return sample_prior(r, lm, dev, what);
+  write_png_gray(r.out, make_grid(manifold_images(lm.model, r.grid, dev, r.label), r.grid, /*pad=*/0));
+  return "wrote the " + std::to_string(r.grid) + "x" + std::to_string(r.grid) + " latent manifold of " + r.checkpoint +
+         " (" + what + ") to " + r.out;
+}
+
+}  // namespace vae

@@ -1,0 +1,169 @@
+#include "train_step.hpp"
+
+#include <ATen/ATen.h>
+#include <torch/autograd.h>
+
+#include <algorithm>
+
+#include "vae/loss.hpp"
+#include "vae/transforms.hpp"
+
+namespace vae {
+
+bool fused_step_applies(const Config& cfg, const torch::Device& device) {
+  return cfg.train.fused_step && device.is_cpu() && cfg.model.kind == Kind::kVae && cfg.model.arch == Arch::kMlp &&
+         cfg.model.likelihood == Likelihood::kBernoulli && !cfg.model.conditional;
+}
+
+std::unique_ptr<TrainStep> make_train_step(const Config& cfg, VAE& model, FlatGradients& grads,
+                                           const torch::Device& device, int64_t max_batch) {
+  if (fused_step_applies(cfg, device)) return std::make_unique<FusedMlpStep>(model, max_batch);
+  return std::make_unique<AutogradStep>(cfg, model, grads);
+}
+
+double AutogradStep::run(const torch::Tensor& x, const torch::Tensor& y, double kl_weight) {
+  grads_.zero();  // backward adds into the block
+  // denoising_ae sees a corrupted input and is scored against x itself.
+  const bool denoising = cfg_.model.kind == Kind::kDenoisingAe;
+  const VAEOutput out = model_->forward(denoising ? corrupt(x, cfg_.data.noise, cfg_.data.noise_level) : x, y);
+  const LossTerms terms = model_loss(cfg_, out.logits, x, out.mu, out.log_var);
+  torch::Tensor loss = kl_weight == 1.0 ? terms.total() : terms.recon + kl_weight * terms.kl;
+  if (terms.penalty.defined()) loss = loss + terms.penalty;
+  const double value = loss.item<double>();
+  loss.backward();
+  return value;
+}
+
+FusedMlpStep::FusedMlpStep(VAE& model, int64_t max_batch) : max_batch_(max_batch) {
+  const ModelConfig& cfg = model->config();
+  auto layer = [&](const torch::nn::Linear& lin) {
+    return Layer{lin->weight, lin->bias, torch::empty({max_batch, lin->weight.size(0)})};
+  };
+  for (const auto& lin : model->encoder()->hidden_layers()) enc_.push_back(layer(lin));
+  mean_ = layer(model->encoder()->mean_head());
+  sd_ = layer(model->encoder()->sd_head());
+  for (const auto& lin : model->decoder()->layers()) dec_.push_back(layer(lin));
+  int64_t widest = std::max(input_dim(cfg), cfg.latent);
+  for (int64_t h : cfg.hidden) widest = std::max(widest, h);
+  for (log_chunk_ = 120; input_dim(cfg) % log_chunk_ != 0;) --log_chunk_;  // 112 for 784 pixels
+  grad_out_ = torch::empty({max_batch * widest});
+  grad_in_ = torch::empty({max_batch * widest});
+}
+
+namespace {
+
+// The first b rows of a buffer.
+torch::Tensor rows(const torch::Tensor& t, int64_t b) { return t.narrow(0, 0, b); }
+
+// A contiguous [b, width] view of a flat scratch buffer.
+torch::Tensor scratch(const torch::Tensor& t, int64_t b, int64_t width) {
+  return t.narrow(0, 0, b * width).view({b, width});
+}
+
+}  // namespace
+
+torch::Tensor FusedMlpStep::forward(const torch::Tensor& x) {
+  const int64_t b = x.size(0);
+  torch::Tensor in = x;
+  for (Layer& l : enc_) {
+    torch::Tensor h = rows(l.out, b);
+    at::addmm_out(h, l.b, in, l.w.t());
+    h.relu_();
+    in = h;
+  }
+  mu_ = rows(mean_.out, b);
+  log_var_ = rows(sd_.out, b);
+  at::addmm_out(mu_, mean_.b, in, mean_.w.t());
+  at::addmm_out(log_var_, sd_.b, in, sd_.w.t());
+  // VAEImpl::sampling's draw: randn_like from the default generator.
+  eps_ = torch::randn_like(mu_);
+  z_ = reparameterize(mu_, log_var_, eps_);
+  in = z_;
+  for (size_t j = 0; j < dec_.size(); ++j) {
+    torch::Tensor h = rows(dec_[j].out, b);
+    at::addmm_out(h, dec_[j].b, in, dec_[j].w.t());
+    if (j + 1 < dec_.size()) h.relu_();
+    in = h;
+  }
+  return in;
+}
+
+// BCE(sigmoid(l), x) summed = sum softplus(l) - sum l x, with softplus(l) =
+// max(l, 0) - log q, q = sigmoid(|l|) = 0.5 + |s - 0.5|, from s = sigmoid(l),
+// which the gradient needs anyway. q lies in [0.5, 1], so a product of
+// log_chunk_ (<= 120) of them stays above 2^-120, a normal float: sum log q
+// is one log per chunk's product instead of one per pixel. max(l, 0) - l x
+// is summed as one term, so two large sums do not cancel in float.
+double FusedMlpStep::loss_and_output_gradient(const torch::Tensor& x) {
+  const torch::Tensor& logits = dec_.back().out;
+  const int64_t b = x.size(0), d = logits.size(1);
+  const torch::Tensor l = rows(logits, b);
+  g_ = scratch(grad_out_, b, d);
+  at::sigmoid_out(g_, l);
+  const torch::Tensor flat_l = l.reshape({-1}), flat_x = x.reshape({-1});
+  const torch::Tensor q = (g_ - 0.5).abs_().add_(0.5).view({-1, log_chunk_});
+  const double recon = at::relu(flat_l).addcmul_(flat_l, flat_x, -1).sum().item<double>() -
+                       q.prod(1).log_().sum().item<double>();
+  g_.sub_(x);  // dL/dlogits = sigmoid(l) - x
+  return recon;
+}
+
+void FusedMlpStep::backward_decoder() {
+  const int64_t b = g_.size(0);
+  for (size_t j = dec_.size(); j-- > 0;) {
+    Layer& l = dec_[j];
+    const torch::Tensor layer_in = j > 0 ? rows(dec_[j - 1].out, b) : z_;
+    at::mm_out(l.w.mutable_grad(), g_.t(), layer_in);
+    at::sum_out(l.b.mutable_grad(), g_, {0});
+    torch::Tensor g_in = j > 0 ? scratch(grad_in_, b, layer_in.size(1)) : torch::empty_like(z_);
+    at::mm_out(g_in, g_, l.w);
+    if (j > 0) at::threshold_backward_out(g_in, g_in, layer_in, 0);  // ReLU: zero where the output was 0
+    std::swap(grad_out_, grad_in_);
+    g_ = g_in;
+  }
+}
+
+// g_ = dL/dz. z = mu + eps * exp(log_var / 2); the KL's derivatives are mu
+// and (exp(log_var) - 1) / 2.
+void FusedMlpStep::backward_encoder(const torch::Tensor& x, double kl_weight) {
+  const int64_t b = x.size(0);
+  const torch::Tensor sd = (0.5 * log_var_).exp_(), var = log_var_.exp();
+  const torch::Tensor g_mu = g_ + kl_weight * mu_;
+  const torch::Tensor g_lv = g_ * eps_ * sd * 0.5 + (0.5 * kl_weight) * (var - 1);
+  const torch::Tensor h_last = enc_.empty() ? x : rows(enc_.back().out, b);
+  at::mm_out(mean_.w.mutable_grad(), g_mu.t(), h_last);
+  at::sum_out(mean_.b.mutable_grad(), g_mu, {0});
+  at::mm_out(sd_.w.mutable_grad(), g_lv.t(), h_last);
+  at::sum_out(sd_.b.mutable_grad(), g_lv, {0});
+  if (enc_.empty()) return;
+  torch::Tensor g_h = scratch(grad_out_, b, h_last.size(1));
+  at::mm_out(g_h, g_mu, mean_.w);
+  g_h.addmm_(g_lv, sd_.w);
+  for (size_t i = enc_.size(); i-- > 0;) {
+    Layer& l = enc_[i];
+    at::threshold_backward_out(g_h, g_h, rows(l.out, b), 0);
+    const torch::Tensor layer_in = i > 0 ? rows(enc_[i - 1].out, b) : x;
+    at::mm_out(l.w.mutable_grad(), g_h.t(), layer_in);
+    at::sum_out(l.b.mutable_grad(), g_h, {0});
+    if (i > 0) {
+      torch::Tensor g_in = scratch(grad_in_, b, layer_in.size(1));
+      at::mm_out(g_in, g_h, l.w);
+      std::swap(grad_out_, grad_in_);
+      g_h = g_in;
+    }
+  }
+}
+
+double FusedMlpStep::run(const torch::Tensor& x, const torch::Tensor& /*y*/, double kl_weight) {
+  torch::NoGradGuard no_grad;
+  TORCH_CHECK(x.size(0) <= max_batch_, "FusedMlpStep: batch of ", x.size(0), " rows, buffers for ", max_batch_);
+  forward(x);
+  const double recon = loss_and_output_gradient(x);
+  const torch::Tensor var = log_var_.exp();
+  const double kl = -0.5 * (1 + log_var_ - mu_ * mu_ - var).sum().item<double>();
+  backward_decoder();
+  backward_encoder(x, kl_weight);
+  return recon + kl_weight * kl;
+}
+
+}  // namespace vae

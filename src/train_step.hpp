@@ -1,0 +1,85 @@
+// The training step's forward, loss and backward, behind one small
+// interface with two implementations (private to the library; tests and
+// bench/ include it from src/):
+//
+//   AutogradStep  the model's forward, model_loss, loss.backward(): every
+//                 model kind, every device;
+//   FusedMlpStep  the MLP VAE (bernoulli, unconditional) on the CPU written
+//                 out by hand: the same loss and gradients without a graph,
+//                 every activation in a buffer allocated once, the layers
+//                 as addmm/mm into those buffers, one sigmoid shared by the
+//                 loss and its gradient (timings in docs/BENCHMARKS.md).
+//
+// Both leave the gradient of the batch's objective in the FlatGradients
+// block (overwritten, not accumulated) and draw the training noise (eps,
+// denoising corruption) from the default generator in the same order.
+#pragma once
+
+#include <torch/types.h>
+
+#include <memory>
+#include <vector>
+
+#include "vae/config.hpp"
+#include "vae/gradients.hpp"
+#include "vae/model.hpp"
+
+namespace vae {
+
+class TrainStep {
+ public:
+  virtual ~TrainStep() = default;
+  // x: float [B, D] in [0, 1], the target (and the input, corrupted first
+  // for denoising_ae); y: int64 labels [B] for a conditional model, else
+  // undefined. Returns the objective recon + kl_weight * kl (+ a sparsity
+  // penalty) summed over the batch, and leaves its gradient in the block.
+  virtual double run(const torch::Tensor& x, const torch::Tensor& y, double kl_weight) = 0;
+  virtual const char* describe() const = 0;
+};
+
+// Whether FusedMlpStep computes this config's step on `device`.
+bool fused_step_applies(const Config& cfg, const torch::Device& device);
+
+// The fused step where it applies (and train.fused_step is on), else autograd.
+// `grads` must be the model's gradient block; batches hold at most max_batch rows.
+std::unique_ptr<TrainStep> make_train_step(const Config& cfg, VAE& model, FlatGradients& grads,
+                                           const torch::Device& device, int64_t max_batch);
+
+class AutogradStep : public TrainStep {
+ public:
+  AutogradStep(const Config& cfg, VAE& model, FlatGradients& grads) : cfg_(cfg), model_(model), grads_(grads) {}
+  double run(const torch::Tensor& x, const torch::Tensor& y, double kl_weight) override;
+  const char* describe() const override { return "autograd"; }
+
+ private:
+  Config cfg_;
+  VAE model_;
+  FlatGradients& grads_;
+};
+
+class FusedMlpStep : public TrainStep {
+ public:
+  FusedMlpStep(VAE& model, int64_t max_batch);
+  double run(const torch::Tensor& x, const torch::Tensor& y, double kl_weight) override;
+  const char* describe() const override { return "fused (hand-written forward and backward)"; }
+
+ private:
+  struct Layer {
+    torch::Tensor w, b;  // the parameters, [out, in] and [out]; their .grad() are written
+    torch::Tensor out;   // activation buffer [max_batch, out]
+  };
+  torch::Tensor forward(const torch::Tensor& x);          // -> logits; fills the layers' outputs
+  double loss_and_output_gradient(const torch::Tensor& x);  // the BCE; leaves dL/dlogits in g_
+  void backward_decoder();                                 // leaves dL/dz in g_
+  void backward_encoder(const torch::Tensor& x, double kl_weight);
+
+  std::vector<Layer> enc_;  // encoder hidden layers (ReLU)
+  Layer mean_, sd_;         // the heads
+  std::vector<Layer> dec_;  // decoder layers; the last gives the logits
+  torch::Tensor grad_out_, grad_in_;  // flat scratch for dL/d(activation), max_batch * widest
+  torch::Tensor mu_, log_var_, eps_, z_, g_;  // this step's, views of the buffers
+  int64_t max_batch_;
+  int64_t log_chunk_ = 1;  // pixels per product in the loss (a divisor of D, at most 120)
+};
+
+}  // namespace vae

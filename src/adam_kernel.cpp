@@ -1,9 +1,7 @@
 // Compiled with -fno-math-errno (CMakeLists.txt): sqrtf that never sets errno
-// lets the loop use the vector square root; with errno it stays scalar and
-// FusedAdam ran 2x slower than torch::optim::Adam's six vectorized passes.
-// One thread: splitting it over two OpenMP threads made the next step's
-// GEMMs (on OpenBLAS's own two threads) 2x slower and the update itself
-// slower too, the oversubscription the README warns about.
+// lets the loop use the vector square root; with errno it stays scalar.
+// One thread: a second OpenMP thread here competes with OpenBLAS's own for
+// the cores (measured in the README's performance notes).
 #include "adam_kernel.hpp"
 
 #include <cmath>

@@ -1,5 +1,5 @@
-// Precompiled for vae_core, the apps and the tests: LibTorch's headers cost
-// about 30 s per translation unit otherwise.
+// Precompiled for vae_core, the apps and the tests: LibTorch's headers are
+// the bulk of every translation unit's compile time otherwise.
 #pragma once
 #include <torch/torch.h>
 

@@ -1,4 +1,4 @@
-// What the three command-line tools share: logging set-up, --version, and the
+// What the command-line tools share: logging set-up, --version, and the
 // single place where errors become one line on stderr and a non-zero exit.
 #pragma once
 

@@ -16,7 +16,7 @@ torch::Device resolve_device(DeviceChoice choice);
 struct BlasInfo {
   std::string library;  // resolved path of the shared object that provides sgemm_
   std::string detail;   // e.g. OpenBLAS's own config string; empty if unknown
-  bool reference = false;  // true for Netlib's reference BLAS (30-70x slower)
+  bool reference = false;  // true for Netlib's reference BLAS (far slower; see the README)
 };
 
 // Finds which BLAS LibTorch's CPU matrix products will call.

@@ -3,12 +3,18 @@
 
 #include <spdlog/spdlog.h>
 
+#include <csignal>
 #include <cstdio>
 
 #include "cli.hpp"
 #include "vae/fetch.hpp"
 
 namespace {
+
+// SIGINT/SIGTERM/SIGHUP: the transfer stops, its partial file is removed,
+// and the tool exits 128 + signal.
+volatile std::sig_atomic_t g_stop_signal = 0;
+extern "C" void on_stop_signal(int sig) { g_stop_signal = sig; }
 
 // "1.23 MB", "45.6 kB": bytes in a unit a person reads at a glance.
 std::string human(double bytes) {
@@ -52,6 +58,13 @@ int main(int argc, char** argv) {
   fetch->add_option("--dir", dir, "folder to write the four .gz files into")->required();
   fetch->add_option("--base-url", base_urls, "mirror to use instead of the built-in ones (repeatable, tried in order)");
   fetch->add_option("--md5-list", md5_list, "md5sum-style list of files for 'custom' (needs --base-url)");
+  vae::FetchOptions options;
+  double max_mb = static_cast<double>(options.max_bytes >> 20);
+  fetch->add_option("--max-mb", max_mb, "refuse a file larger than this many MiB")->capture_default_str()
+      ->check(CLI::Range(0.001, 1e6));
+  fetch->add_option("--timeout", options.timeout_seconds,
+                    "seconds one file may take (default: 60 plus its announced size at 10 kB/s)")
+      ->check(CLI::Range(1L, 1000000L));
 
   std::string check_dir, check_name;
   auto* check = app.add_subcommand("check", "verify a data folder: files, IDX headers, counts, MD5 where known");
@@ -70,11 +83,19 @@ int main(int argc, char** argv) {
         spec = vae::find_dataset(name);
         if (!md5_list.empty()) spec.files = vae::read_md5_list(md5_list);
       }
-      vae::FetchOptions options;
       options.base_urls = base_urls;
+      options.max_bytes = static_cast<uint64_t>(max_mb * 1048576.0);
+      options.stop_requested = [] { return g_stop_signal != 0; };
+      for (int sig : {SIGINT, SIGTERM, SIGHUP}) std::signal(sig, on_stop_signal);
       options.on_progress = show_progress;
       options.on_retry = [](const std::string& why) { spdlog::warn("{}; trying the next mirror", why); };
-      vae::fetch_dataset(spec, dir, options);
+      try {
+        vae::fetch_dataset(spec, dir, options);
+      } catch (const vae::FetchError& e) {
+        if (g_stop_signal == 0) throw;
+        spdlog::error("{}", e.what());
+        return 128 + static_cast<int>(g_stop_signal);
+      }
       spdlog::info("{}: {} files verified; train with --data-dir {}", dir, spec.files.size(), dir);
       return 0;
     }

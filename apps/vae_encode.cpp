@@ -37,6 +37,11 @@ int main(int argc, char** argv) {
 
   vae::tune_allocator();
   return vae::cli::run_guarded([&] {
+    if (!out.empty()) {
+      vae::cli::require_extension(out, {".csv", ".npy"}, "--out");
+      vae::cli::refuse_to_overwrite(out, {checkpoint}, "--out");
+    }
+    if (!plot.empty()) vae::cli::require_extension(plot, {".png"}, "--plot");
     auto [dev, m, dir, data] = vae::cli::load_model_and_split(checkpoint, data_dir, split, device);
     const auto t0 = std::chrono::steady_clock::now();
     const torch::Tensor mu = vae::encode_means(m.model, data, batch_size, dev);

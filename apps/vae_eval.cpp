@@ -44,6 +44,9 @@ int main(int argc, char** argv) {
 
   vae::tune_allocator();
   return vae::cli::run_guarded([&] {
+    if (noise_level && !std::isfinite(*noise_level))
+      throw std::invalid_argument("--noise-level must be a finite number, got " + std::to_string(*noise_level));
+    if (!out.empty()) vae::cli::refuse_to_overwrite(out, {checkpoint}, "--out");
     auto [dev, m, dir, data] = vae::cli::load_model_and_split(checkpoint, data_dir, split, device);
     const vae::ModelConfig& mc = m.meta.config.model;
     vae::EvalOptions opt = vae::eval_options_for(m.meta.config);
@@ -56,6 +59,13 @@ int main(int argc, char** argv) {
       throw std::invalid_argument("--noise-level " + std::to_string(opt.noise_level) + ": " + vae::name(opt.noise) +
                                   " noise takes a fraction in [0, 1]");
     const auto t0 = std::chrono::steady_clock::now();
+    opt.on_progress = [t0, next = 0.0](double fraction) mutable {  // a log line every 10 s
+      const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      if (secs < next || fraction >= 1.0) return;
+      next = secs + 10;
+      if (secs > 1) spdlog::info("evaluating: {:.1f}% after {:.0f} s, about {:.0f} s left", 100 * fraction, secs,
+                                 fraction > 0 ? secs * (1 - fraction) / fraction : 0.0);
+    };
     const vae::Evaluation e = vae::evaluate(m.model, data.images.to(dev), data.labels.to(dev), opt);
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     nlohmann::ordered_json j = {

@@ -15,7 +15,7 @@ namespace {
 
 volatile std::sig_atomic_t g_stop_signal = 0;
 
-// First SIGINT/SIGTERM: finish the step, checkpoint, exit 128+signal.
+// First SIGINT/SIGTERM/SIGHUP: finish the step, checkpoint, exit 128+signal.
 // Second: exit at once (the last checkpoint on disk is complete either way).
 extern "C" void on_stop_signal(int sig) {
   if (g_stop_signal != 0) ::_exit(128 + sig);
@@ -69,6 +69,8 @@ int main(int argc, char** argv) {
     options.stop_requested = [] { return static_cast<int>(g_stop_signal); };
     std::signal(SIGINT, on_stop_signal);
     std::signal(SIGTERM, on_stop_signal);
+    std::signal(SIGHUP, on_stop_signal);  // a closed terminal or SSH session: checkpoint, exit 129
+    std::signal(SIGPIPE, SIG_IGN);        // a closed log pipe fails the log's writes, not the run
     const vae::TrainResult r = vae::train(cfg, options);
     return r.stopped_by != 0 ? 128 + r.stopped_by : 0;
   });

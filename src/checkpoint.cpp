@@ -1,8 +1,16 @@
 #include "vae/checkpoint.hpp"
 
+#include <unistd.h>
+
 #include <torch/serialize/input-archive.h>
 #include <torch/serialize/output-archive.h>
+#include <torch/optim/adam.h>
+#include <torch/optim/rmsprop.h>
 #include <torch/version.h>
+#include <caffe2/serialize/inline_container.h>
+
+#include <set>
+#include <cmath>
 
 #include <algorithm>
 #include <filesystem>
@@ -10,6 +18,7 @@
 #include <sstream>
 
 #include "vae/io.hpp"
+#include "vae/optim.hpp"
 
 namespace vae {
 namespace {
@@ -67,14 +76,77 @@ Manifest verify(const std::string& path, std::string_view bytes) {
 
 // Opens a verified archive held in memory, its tensors on `device` (a
 // checkpoint written on a GPU machine opens on a CPU-only one).
-void open_archive(const std::string& path, const std::string& bytes, torch::serialize::InputArchive& archive,
-                  const torch::Device& device) {
+// Every tensor of an archive and its sub-archives, by dotted name.
+void collect_tensors(torch::serialize::InputArchive& archive, const std::string& prefix,
+                     std::vector<std::pair<std::string, torch::Tensor>>& out) {
+  for (const std::string& key : archive.keys()) {
+    torch::Tensor t;
+    torch::serialize::InputArchive sub;
+    if (archive.try_read(key, t))
+      out.emplace_back(prefix + key, t);
+    else if (archive.try_read(key, sub))
+      collect_tensors(sub, prefix + key + ".", out);
+  }
+}
+
+// A tensor LibTorch built from the file may describe more memory than its
+// storage holds (a forged size, stride or offset): check, before any use,
+// that the whole view lies inside the storage.
+void check_view(const std::string& path, const std::string& name, const torch::Tensor& t) {
+  if (t.layout() != torch::kStrided || !t.has_storage()) fail(path, "tensor " + name + " is not a dense tensor");
+  if (t.numel() == 0) return;
+  __int128 last = t.storage_offset();
+  bool ok = t.storage_offset() >= 0;
+  for (int64_t d = 0; d < t.dim(); ++d) {
+    ok = ok && t.stride(d) >= 0;
+    last += static_cast<__int128>(t.size(d) - 1) * t.stride(d);
+  }
+  const __int128 need = (last + 1) * static_cast<__int128>(t.element_size());
+  if (!ok || need > static_cast<__int128>(t.storage().nbytes()))
+    fail(path, "tensor " + name + " of shape " + c10::str(t.sizes()) + " reaches past its storage of " +
+                   std::to_string(t.storage().nbytes()) + " bytes (a damaged or forged checkpoint)");
+}
+
+// Each storage LibTorch allocated must have a data record of its size in the
+// zip, one record per storage: a record cut short (its tensor declared longer
+// than the bytes that exist, which LibTorch would read past) leaves a storage
+// without one.
+void check_records(const std::string& path, const std::string& bytes,
+                   const std::vector<std::pair<std::string, torch::Tensor>>& tensors) {
+  std::vector<uint64_t> records, storages;
   std::istringstream in(bytes);
+  caffe2::serialize::PyTorchStreamReader reader(&in);
+  for (const std::string& name : reader.getAllRecords()) {
+    const auto slash = name.find("/data/");
+    if (slash == std::string::npos || name.find('/', slash + 6) != std::string::npos) continue;
+    records.push_back(std::get<1>(reader.getRecord(name)));
+  }
+  std::set<const void*> seen;
+  for (const auto& [name, t] : tensors)
+    if (seen.insert(t.storage().unsafeGetStorageImpl()).second) storages.push_back(t.storage().nbytes());
+  std::multiset<uint64_t> available(records.begin(), records.end());
+  for (const uint64_t size : storages) {
+    const auto it = available.find(size);
+    if (it == available.end())
+      fail(path, "a tensor of " + std::to_string(size) + " bytes has no data record of that size (a record cut "
+                 "short or forged): a damaged or forged checkpoint");
+    available.erase(it);
+  }
+}
+
+// Opens a verified archive held in memory, its tensors on the CPU, and checks
+// every tensor in it before anything reads one.
+void open_archive(const std::string& path, const std::string& bytes, torch::serialize::InputArchive& archive) {
+  std::vector<std::pair<std::string, torch::Tensor>> tensors;
   try {
-    archive.load_from(in, device);
+    std::istringstream in(bytes);
+    archive.load_from(in, torch::kCPU);
+    collect_tensors(archive, "", tensors);
+    check_records(path, bytes, tensors);
   } catch (const c10::Error& e) {
     fail(path, "damaged checkpoint: " + short_error(e));
   }
+  for (const auto& [name, t] : tensors) check_view(path, name, t);
 }
 
 c10::IValue read_attr(torch::serialize::InputArchive& archive, const std::string& path,
@@ -101,6 +173,68 @@ std::string read_string(torch::serialize::InputArchive& a, const std::string& pa
   const c10::IValue v = read_attr(a, path, key);
   if (!v.isString()) fail(path, "entry '" + key + "' is not a string");
   return v.toStringRef();
+}
+
+// Counts in range: what a resume would compute with.
+void check_progress(const std::string& path, const TrainingState& s) {
+  const bool ok = s.epoch >= 0 && s.batch >= 0 && s.step >= 0 && s.seen >= 0 && s.skipped >= 0 &&
+                  std::isfinite(s.loss_sum) && std::isfinite(s.seconds) && s.seconds >= 0 &&
+                  !std::isnan(s.best_test_loss) && static_cast<int64_t>(s.history.size()) <= s.epoch;
+  if (!ok)
+    fail(path, "its progress is out of range (epoch " + std::to_string(s.epoch) + ", batch " + std::to_string(s.batch) +
+                   ", step " + std::to_string(s.step) + ", seen " + std::to_string(s.seen) +
+                   "): a damaged or forged checkpoint");
+}
+
+// Every optimizer state tensor must have its parameter's exact shape, dtype
+// and layout: the update reads and writes them in step with the parameter.
+void check_state_tensor(const std::string& path, const std::string& what, const torch::Tensor& state,
+                        const torch::Tensor& param, bool required) {
+  if (!state.defined()) {
+    if (required) fail(path, "optimizer state " + what + " is missing");
+    return;
+  }
+  if (state.sizes() != param.sizes() || state.scalar_type() != param.scalar_type() || !state.is_contiguous())
+    fail(path, "optimizer state " + what + " has shape " + c10::str(state.sizes()) + " (" +
+                   std::string(c10::toString(state.scalar_type())) + ") but its parameter has shape " +
+                   c10::str(param.sizes()) + " (" + c10::toString(param.scalar_type()) + ")");
+}
+
+void check_optimizer_state(const std::string& path, torch::optim::Optimizer& optimizer) {
+  size_t index = 0;
+  for (auto& group : optimizer.param_groups()) {
+    for (const torch::Tensor& p : group.params()) {
+      const std::string what = "of parameter " + std::to_string(index++);
+      const auto it = optimizer.state().find(c10::guts::to_string(p.unsafeGetTensorImpl()));
+      if (it == optimizer.state().end()) continue;  // no step taken yet
+      if (auto* adam = dynamic_cast<torch::optim::AdamParamState*>(it->second.get())) {
+        if (adam->step() < 0) fail(path, "optimizer step count " + what + " is negative");
+        check_state_tensor(path, "exp_avg " + what, adam->exp_avg(), p, true);
+        check_state_tensor(path, "exp_avg_sq " + what, adam->exp_avg_sq(), p, true);
+        check_state_tensor(path, "max_exp_avg_sq " + what, adam->max_exp_avg_sq(), p, false);
+      } else if (auto* rms = dynamic_cast<torch::optim::RMSpropParamState*>(it->second.get())) {
+        if (rms->step() < 0) fail(path, "optimizer step count " + what + " is negative");
+        check_state_tensor(path, "square_avg " + what, rms->square_avg(), p, true);
+        check_state_tensor(path, "momentum_buffer " + what, rms->momentum_buffer(), p, false);
+        check_state_tensor(path, "grad_avg " + what, rms->grad_avg(), p, false);
+      }
+    }
+  }
+}
+
+// The state tensors were read on the CPU (and checked there); the optimizer
+// works on the parameters' device.
+void move_state(torch::optim::OptimizerParamState& state, const torch::Device& device) {
+  if (device.is_cpu()) return;
+  if (auto* adam = dynamic_cast<torch::optim::AdamParamState*>(&state)) {
+    adam->exp_avg(adam->exp_avg().to(device));
+    adam->exp_avg_sq(adam->exp_avg_sq().to(device));
+    if (adam->max_exp_avg_sq().defined()) adam->max_exp_avg_sq(adam->max_exp_avg_sq().to(device));
+  } else if (auto* rms = dynamic_cast<torch::optim::RMSpropParamState*>(&state)) {
+    rms->square_avg(rms->square_avg().to(device));
+    if (rms->momentum_buffer().defined()) rms->momentum_buffer(rms->momentum_buffer().to(device));
+    if (rms->grad_avg().defined()) rms->grad_avg(rms->grad_avg().to(device));
+  }
 }
 
 }  // namespace
@@ -139,7 +273,7 @@ void save_checkpoint(const std::string& path, VAE& model, torch::optim::Optimize
   m.config = to_toml(meta.config);
   m.files.push_back({fs::path(path).filename().string(), bytes.size(), sha256_hex(bytes)});
   const std::string mpath = manifest_path_for(path);
-  const std::string data_tmp = path + ".tmp";
+  const std::string data_tmp = path + ".tmp." + std::to_string(::getpid());  // unique per process
   const std::string manifest_next = mpath + ".next";
   try {
     write_file_durable(data_tmp, bytes, path);
@@ -160,7 +294,7 @@ LoadedModel load_model(const std::string& path, const torch::Device& device) {
   auto bytes = std::make_shared<std::string>(read_or_fail(path));
   verify(path, *bytes);
   torch::serialize::InputArchive archive;
-  open_archive(path, *bytes, archive, torch::kCPU);
+  open_archive(path, *bytes, archive);
   if (read_string(archive, path, "vae_format") != kCheckpointMagic)
     fail(path, "not a vae checkpoint (bad vae_format entry)");
   const int64_t version = read_int(archive, path, "format_version");
@@ -209,10 +343,26 @@ LoadedModel load_model(const std::string& path, const torch::Device& device) {
   }
   const auto params = out.model->named_parameters();
   for (const auto& [name, shape] : expected) {
-    const auto found = params[name].sizes().vec();
+    const torch::Tensor& p = params[name];
+    const auto found = p.sizes().vec();
     if (found != shape)
       fail(path, "parameter " + name + " has shape " + c10::str(c10::IntArrayRef(found)) +
                      " but the config needs " + c10::str(c10::IntArrayRef(shape)));
+    if (p.scalar_type() != torch::kFloat32) fail(path, "parameter " + name + " is not float32");
+    if (!torch::isfinite(p).all().item<bool>()) fail(path, "parameter " + name + " holds NaN or Inf values");
+  }
+  check_progress(path, s);
+  // The optimizer's state is checked here too, so no tool accepts a file
+  // that a resume would have to refuse.
+  torch::serialize::InputArchive opt_archive;
+  if (archive.try_read("optimizer", opt_archive)) {
+    const std::unique_ptr<torch::optim::Optimizer> optimizer = make_optimizer(out.meta.config.train, out.model);
+    try {
+      optimizer->load(opt_archive);
+    } catch (const c10::Error& e) {
+      fail(path, "cannot load optimizer state: " + short_error(e));
+    }
+    check_optimizer_state(path, *optimizer);
   }
   out.model->to(device);
   out.model->eval();
@@ -224,7 +374,7 @@ void load_optimizer_state(const LoadedModel& checkpoint, torch::optim::Optimizer
   const std::string& path = checkpoint.path;
   if (!checkpoint.archive) fail(path, "holds no optimizer state (loaded without its archive)");
   torch::serialize::InputArchive archive;
-  open_archive(path, *checkpoint.archive, archive, device);
+  open_archive(path, *checkpoint.archive, archive);
   torch::serialize::InputArchive opt_archive;
   if (!archive.try_read("optimizer", opt_archive)) fail(path, "holds no optimizer state");
   try {
@@ -232,6 +382,50 @@ void load_optimizer_state(const LoadedModel& checkpoint, torch::optim::Optimizer
   } catch (const c10::Error& e) {
     fail(path, "cannot load optimizer state: " + short_error(e));
   }
+  check_optimizer_state(path, optimizer);
+  for (auto& [key, state] : optimizer.state()) move_state(*state, device);
+}
+
+std::vector<std::string> finish_interrupted_saves(const std::string& checkpoints_dir) {
+  std::vector<std::string> done;
+  std::error_code ec;
+  std::vector<fs::path> entries;
+  for (const auto& e : fs::directory_iterator(checkpoints_dir, ec)) entries.push_back(e.path());
+  for (const fs::path& p : entries) {  // data written, renames not done
+    const std::string name = p.filename().string();
+    const auto pos = name.find(".pt.tmp.");
+    if (pos == std::string::npos) continue;
+    const std::string target = (p.parent_path() / name.substr(0, pos + 3)).string();
+    const std::string next = manifest_path_for(target) + ".next";
+    try {
+      verify_against_manifest(parse_manifest(read_file(next), next), target, read_file(p.string()));
+      rename_durable(p.string(), target);
+      rename_durable(next, manifest_path_for(target));
+      done.push_back("finished the interrupted save of " + target);
+    } catch (const std::exception&) {
+      fs::remove(p, ec);
+      done.push_back("removed " + p.string() + ", an unfinished save");
+    }
+  }
+  for (const fs::path& p : entries) {  // a manifest written, its rename not done
+    const std::string name = p.filename().string();
+    const std::string suffix = ".manifest.json.next";
+    if (name.size() <= suffix.size() || name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0 ||
+        !fs::exists(p, ec))
+      continue;
+    const std::string target = (p.parent_path() / (name.substr(0, name.size() - suffix.size()) + ".pt")).string();
+    try {
+      verify(target, read_or_fail(target));  // renames a .next that the data matches
+    } catch (const CheckpointError&) {
+    }
+    if (fs::exists(p, ec)) {
+      fs::remove(p, ec);
+      done.push_back("removed " + p.string() + ", a manifest whose checkpoint was never written");
+    } else {
+      done.push_back("finished the interrupted commit of " + target);
+    }
+  }
+  return done;
 }
 
 LoadedModel load_resume_checkpoint(const std::string& what) {

@@ -47,7 +47,8 @@ torch::Tensor minus_log_px(VAE& model, const torch::Tensor& code, const torch::T
 // One batch: x float [B, D], y labels or undefined. Returns mu for the
 // active-unit count.
 torch::Tensor evaluate_batch(VAE& model, const torch::Tensor& x, const torch::Tensor& y,
-                             const EvalOptions& opt, Streams& gen, Sums& sums, int64_t chunk_rows) {
+                             const EvalOptions& opt, Streams& gen, Sums& sums, int64_t chunk_rows,
+                             const std::function<void(double)>& on_iw_chunk) {
   const ModelConfig& cfg = model->config();
   const bool denoising = cfg.kind == Kind::kDenoisingAe;
   torch::Tensor noisy;  // drawn only when used, so each stream's draws do not depend on the others
@@ -62,7 +63,7 @@ torch::Tensor evaluate_batch(VAE& model, const torch::Tensor& x, const torch::Te
     sums.recon += t.recon.to(torch::kFloat64);
     sums.kl += t.kl.to(torch::kFloat64);
     if (opt.iw_samples > 0)
-      sums.nll -= iw_log_likelihood(model, x, opt.iw_samples, gen.iw, chunk_rows, y).sum();
+      sums.nll -= iw_log_likelihood(model, x, opt.iw_samples, gen.iw, chunk_rows, y, on_iw_chunk).sum();
   } else {
     sums.recon += minus_log_px(model, mu, x, y);
   }
@@ -78,7 +79,8 @@ torch::Tensor evaluate_batch(VAE& model, const torch::Tensor& x, const torch::Te
 }  // namespace
 
 torch::Tensor iw_log_likelihood(VAE& model, const torch::Tensor& x, int64_t k, at::Generator& gen,
-                                int64_t chunk_rows, const torch::Tensor& labels) {
+                                int64_t chunk_rows, const torch::Tensor& labels,
+                                const std::function<void(double)>& on_chunk) {
   c10::InferenceMode guard;
   const Likelihood lik = model->config().likelihood;
   auto [mu, log_var] = model->encode(x, labels);  // [B, Z]
@@ -100,6 +102,7 @@ torch::Tensor iw_log_likelihood(VAE& model, const torch::Tensor& x, int64_t k, a
     const torch::Tensor log_qz = log_normal(z, mu.unsqueeze(0), log_var.unsqueeze(0));
     const torch::Tensor log_w = (log_px_z + log_pz - log_qz).to(torch::kFloat64);  // [s, B]
     running = torch::logaddexp(running, torch::logsumexp(log_w, 0));
+    if (on_chunk) on_chunk(static_cast<double>(done + s) / static_cast<double>(k));
   }
   return running - std::log(static_cast<double>(k));
 }
@@ -133,7 +136,11 @@ Evaluation evaluate(VAE& model, const torch::Tensor& images, const torch::Tensor
     const int64_t len = std::min(opt.batch_images, n - start);
     const torch::Tensor x = to_unit_float(images.narrow(0, start, len));
     const torch::Tensor y = labels.defined() && cfg.conditional ? labels.narrow(0, start, len) : torch::Tensor();
-    mus.push_back(evaluate_batch(model, x, y, opt, gen, sums, chunk_rows).to(torch::kCPU));
+    const auto progress = [&](double part) {  // of this batch
+      if (opt.on_progress) opt.on_progress((static_cast<double>(start) + part * static_cast<double>(len)) / n);
+    };
+    mus.push_back(evaluate_batch(model, x, y, opt, gen, sums, chunk_rows, progress).to(torch::kCPU));
+    progress(1.0);
   }
   model->train(was_training);
   const auto mean = [n](const torch::Tensor& sum) { return sum.item<double>() / static_cast<double>(n); };

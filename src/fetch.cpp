@@ -1,7 +1,11 @@
 #include "vae/fetch.hpp"
 
 #include <curl/curl.h>
+#include <signal.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
 
 #include <chrono>
 #include <cstdio>
@@ -61,20 +65,47 @@ struct Transfer {
   std::FILE* out = nullptr;
   const FetchOptions* options = nullptr;
   std::string file;
+  uint64_t written = 0;
+  std::string refused;  // why the transfer was aborted from a callback
   std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
   std::chrono::steady_clock::time_point next_report = start;
   bool reported_done = false;
 };
 
+std::string mib(uint64_t bytes) { return std::to_string(bytes >> 20) + " MiB"; }
+
 size_t on_data(char* data, size_t size, size_t n, void* user) {
   auto* t = static_cast<Transfer*>(user);
+  if (t->written + size * n > t->options->max_bytes) {  // a stream that never stops growing
+    t->refused = "more than " + mib(t->options->max_bytes) + " (the limit, --max-mb): refused";
+    return 0;  // libcurl aborts the transfer
+  }
+  t->written += size * n;
   return std::fwrite(data, size, n, t->out) * size;
+}
+
+// The overall deadline of a transfer: --timeout, else 60 s plus the announced
+// size at 10 kB/s, else an hour.
+double deadline_seconds(const FetchOptions& o, curl_off_t total) {
+  if (o.timeout_seconds > 0) return static_cast<double>(o.timeout_seconds);
+  return total > 0 ? 60.0 + static_cast<double>(total) / 10e3 : 3600.0;
 }
 
 int on_progress(void* user, curl_off_t total, curl_off_t now, curl_off_t, curl_off_t) {
   auto* t = static_cast<Transfer*>(user);
-  if (!t->options->on_progress) return 0;
   const auto clock = std::chrono::steady_clock::now();
+  const double elapsed = std::chrono::duration<double>(clock - t->start).count();
+  if (t->options->stop_requested && t->options->stop_requested()) {
+    t->refused = "interrupted";
+    return 1;
+  }
+  if (elapsed > deadline_seconds(*t->options, total)) {
+    t->refused = "timed out after " + std::to_string(static_cast<long>(elapsed)) + " s with " +
+                 std::to_string(now) + (total > 0 ? " of " + std::to_string(total) : std::string()) +
+                 " bytes (--timeout)";
+    return 1;
+  }
+  if (!t->options->on_progress) return 0;
   const bool done = total > 0 && now == total;
   if (done && t->reported_done) return 0;
   if (clock < t->next_report && !done) return 0;
@@ -110,13 +141,21 @@ std::string download(const std::string& url, const std::string& path, const std:
   curl_easy_setopt(c, CURLOPT_MAXREDIRS, 5L);
   curl_easy_setopt(c, CURLOPT_FAILONERROR, 1L);  // HTTP >= 400 is an error
   curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 20L);
-  curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);  // a stalled transfer is dropped
+  curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, options.min_bytes_per_second);  // a stalled transfer is dropped
   curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, options.stall_seconds);
+  // An announced size over the limit is refused before a byte is written.
+  curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(options.max_bytes));
   curl_easy_setopt(c, CURLOPT_ERRORBUFFER, err);
   curl_easy_setopt(c, CURLOPT_USERAGENT, "vae-data");
   const CURLcode rc = curl_easy_perform(c);
   const bool write_ok = std::fflush(t.out) == 0 && ::fsync(fileno(t.out)) == 0;
   std::fclose(t.out);
+  if (!t.refused.empty()) return t.refused;
+  if (rc == CURLE_FILESIZE_EXCEEDED)
+    return "the server announces more than " + mib(options.max_bytes) + " (the limit, --max-mb): refused";
+  if (rc == CURLE_OPERATION_TIMEDOUT)
+    return std::string(err[0] ? err : "timed out") + " (slower than " + std::to_string(options.min_bytes_per_second) +
+           " bytes/s for " + std::to_string(options.stall_seconds) + " s)";
   if (rc != CURLE_OK) return err[0] ? std::string(err) : curl_easy_strerror(rc);
   if (!write_ok) return "cannot write " + path;
   return "";
@@ -134,6 +173,20 @@ bool looks_like_html(const std::string& path) {
   std::fclose(f);
   const std::string head(buf, n);
   return head.find('<') != std::string::npos && head.find('<') < 4;
+}
+
+// Removes NAME.part.PID files left by a fetch that died (its PID gone).
+void remove_stale_parts(const std::string& target) {
+  const fs::path p(target);
+  const std::string prefix = p.filename().string() + ".part.";
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(p.parent_path(), ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.compare(0, prefix.size(), prefix) != 0) continue;
+    const long pid = std::strtol(name.c_str() + prefix.size(), nullptr, 10);
+    if (pid > 0 && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM)) continue;  // still downloading
+    fs::remove(entry.path(), ec);
+  }
 }
 
 }  // namespace
@@ -179,6 +232,7 @@ void fetch_dataset(const DatasetSpec& spec, const std::string& dir, const FetchO
     const std::string target = (fs::path(dir) / file.name).string();
     std::error_code ec;
     if (fs::exists(target, ec) && md5_file(target) == file.md5) continue;  // already complete
+    remove_stale_parts(target);
     const std::string part = target + ".part." + std::to_string(::getpid());
     std::string failures;
     bool done = false;
@@ -202,6 +256,8 @@ void fetch_dataset(const DatasetSpec& spec, const std::string& dir, const FetchO
         throw;
       }
       fs::remove(part, ec);
+      if (options.stop_requested && options.stop_requested())
+        throw FetchError(target + ": download interrupted; the partial file was removed");
       if (options.on_retry) options.on_retry(file.name + " from " + url + ": " + why);
       failures += (failures.empty() ? " " : "; ") + url + ": " + why;
     }
@@ -226,7 +282,9 @@ CheckReport check_folder(const std::string& dir, const DatasetSpec* spec) {
   }
   const std::string pairs[2][2] = {{"train-images-idx3-ubyte", "train-labels-idx1-ubyte"},
                                    {"t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"}};
-  for (const auto& pair : pairs) {
+  std::string sizes[2];  // "HxW" of each split's images, when read
+  for (size_t split = 0; split < 2; ++split) {
+    const auto& pair = pairs[split];
     int64_t counts[2] = {-1, -1};
     for (int k = 0; k < 2; ++k) {
       const std::string& stem = pair[k];
@@ -242,6 +300,8 @@ CheckReport check_folder(const std::string& dir, const DatasetSpec* spec) {
         const IdxArray a = read_idx_file(path.string(), k == 0 ? kIdxImagesMagic : kIdxLabelsMagic,
                                          k == 0 ? 3 : 1);
         counts[k] = a.shape[0];
+        if (k == 0) sizes[split] = std::to_string(a.shape[1]) + "x" + std::to_string(a.shape[2]);
+        if (k == 0 && a.shape[0] == 0) line.ok = false;
         line.what += std::to_string(a.shape[0]) + (k == 0 ? " images " + std::to_string(a.shape[1]) + "x" +
                                                                std::to_string(a.shape[2])
                                                          : " labels");
@@ -261,6 +321,7 @@ CheckReport check_folder(const std::string& dir, const DatasetSpec* spec) {
           }
         }
       }
+      if (k == 0 && counts[0] == 0) line.what += " (training needs at least one image)";
       line.what = (line.ok ? "ok: " : "BAD: ") + line.what;
       report.lines.push_back(line);
     }
@@ -269,6 +330,10 @@ CheckReport check_folder(const std::string& dir, const DatasetSpec* spec) {
                               "BAD: " + std::to_string(counts[1]) + " labels for " +
                                   std::to_string(counts[0]) + " images"});
   }
+  if (!sizes[0].empty() && !sizes[1].empty() && sizes[0] != sizes[1])
+    report.lines.push_back({dir, false,
+                            "BAD: train images are " + sizes[0] + " but test images are " + sizes[1] +
+                                " (a model trains and is tested on one image size)"});
   return report;
 }
 

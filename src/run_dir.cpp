@@ -2,9 +2,16 @@
 
 #include <spdlog/spdlog.h>
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 
+#include "vae/checkpoint.hpp"
 #include "vae/errors.hpp"
 #include "vae/io.hpp"
 
@@ -37,6 +44,53 @@ void RunDir::prepare_new(bool force) const {
 }
 
 void RunDir::prepare_resumed() const { make_dirs(checkpoints()); }
+
+std::vector<std::string> RunDir::clean_up_after_crash() const {
+  std::vector<std::string> done = finish_interrupted_saves(checkpoints());
+  std::error_code ec;
+  for (const std::string& dir : {root_, images()}) {
+    for (const auto& e : fs::directory_iterator(dir, ec)) {
+      const std::string name = e.path().filename().string();
+      const auto pos = name.rfind(".tmp.");  // write_file_atomic's NAME.tmp.PID
+      if (pos == std::string::npos || name.find_first_not_of("0123456789", pos + 5) != std::string::npos) continue;
+      fs::remove(e.path(), ec);
+      done.push_back("removed " + e.path().string() + ", an unfinished write");
+    }
+  }
+  return done;
+}
+
+std::string resume_run_dir(const std::string& what) {
+  std::error_code ec;
+  return fs::is_directory(what, ec) ? what : run_dir_of(what);
+}
+
+RunLock::RunLock(const std::string& run_dir) {
+  make_dirs(run_dir);
+  const std::string path = run_dir + "/.lock";
+  fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd_ < 0) throw IoError(path + ": cannot open the run folder's lock file: " + std::strerror(errno));
+  if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    char pid[32] = {0};
+    [[maybe_unused]] const ssize_t n = ::pread(fd_, pid, sizeof pid - 1, 0);
+    ::close(fd_);
+    fd_ = -1;
+    if (err != EWOULDBLOCK) throw IoError(path + ": cannot lock the run folder: " + std::strerror(err));
+    std::string holder(pid);
+    holder.erase(holder.find_last_not_of(" \n") + 1);
+    throw IoError(run_dir + ": in use by another vae-train (pid " + (holder.empty() ? "unknown" : holder) +
+                  "); wait for it to finish or stop it, or choose another --out-dir");
+  }
+  // Ours now: record who holds it, for the message above.
+  const std::string pid = std::to_string(::getpid()) + "\n";
+  if (::ftruncate(fd_, 0) != 0 || ::pwrite(fd_, pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size()))
+    spdlog::warn("{}: cannot record this process in the lock file: {}", path, std::strerror(errno));
+}
+
+RunLock::~RunLock() {
+  if (fd_ >= 0) ::close(fd_);  // closing releases the flock
+}
 
 std::string run_dir_of(const std::string& checkpoint_path) {
   const fs::path p = fs::absolute(checkpoint_path).lexically_normal();

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <limits>
 #include <mutex>
+#include <tuple>
 
 #include "test_hooks.hpp"
 #include "train_step.hpp"
@@ -69,6 +70,26 @@ void check_image_size(const Config& cfg, const Dataset& ds, const DataSource& so
                     std::to_string(cfg.model.image_height) + "x" + std::to_string(cfg.model.image_width));
 }
 
+// The run folder's config.toml is what the run was started with; a resume
+// without --config continues with the checkpoint's own config, so edits to
+// the file would be ignored without a word.
+void warn_if_edited(const std::string& path, const Config& checkpoint_config) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) return;
+  try {
+    Config file = load_config_file(path);
+    file.train.out_dir = checkpoint_config.train.out_dir;
+    const std::string d = first_difference(file, checkpoint_config);
+    if (!d.empty())
+      spdlog::warn("{} was edited ({}, file vs checkpoint) and is not read on --resume: the run continues with its "
+                   "checkpoint's config. Change what may change with flags (e.g. --lr, --epochs), or pass "
+                   "--config {}",
+                   path, d, path);
+  } catch (const ConfigError& e) {
+    spdlog::warn("{} is not read on --resume (the checkpoint's config is): {}", path, e.what());
+  }
+}
+
 void warn_on_reference_blas() {
   const BlasInfo blas = detect_blas();
   if (blas.reference)
@@ -90,8 +111,8 @@ Trainer::Trainer(const Config& cfg, const TrainOptions& options)
 
   // A resume is checked before the data is read: a wrong model is named first.
   std::shared_ptr<const LoadedModel> resume = options_.resume_from;
-  if (!resume && !options_.resume.empty())
-    resume = std::make_shared<const LoadedModel>(load_resume_checkpoint(options_.resume));
+  lock_ = options_.lock;
+  if (!resume && !options_.resume.empty()) std::tie(lock_, resume) = lock_and_load_resume(options_.resume);
   if (resume) check_resume_config(resume->meta.config, cfg_, resume->path);
 
   source_ = open_data_source(cfg_.data);
@@ -103,6 +124,13 @@ Trainer::Trainer(const Config& cfg, const TrainOptions& options)
   check_labels(cfg_.model, test_);
   plan_ = {train_.size(), cfg_.train.batch_size};
 
+  // One writer per run folder, from here to the end of the run: before
+  // --force clears it or anything is written into it (a resume holds it
+  // since before its checkpoint was read).
+  if (!lock_) {
+    lock_ = std::make_shared<RunLock>(cfg_.train.out_dir);
+    for (const std::string& line : run_.clean_up_after_crash()) spdlog::warn("{}", line);
+  }
   if (resume) {
     run_.prepare_resumed();
     restore(*resume);
@@ -144,10 +172,41 @@ void Trainer::restore(const LoadedModel& checkpoint) {
   optimizer_ = make_optimizer(cfg_.train, model_);
   load_optimizer_state(checkpoint, *optimizer_, device_);
   state_ = checkpoint.meta.state;
+  if (state_.batch > plan_.batches())
+    throw CheckpointError(checkpoint.path + ": resumes at batch " + std::to_string(state_.batch) +
+                          " of an epoch of " + std::to_string(plan_.batches()) +
+                          " batches: it was written for other data, or forged");
   if (state_.rng_cpu.defined()) set_generator_state(c10::DeviceType::CPU, state_.rng_cpu);
   if (device_.is_cuda() && state_.rng_cuda.defined()) set_generator_state(c10::DeviceType::CUDA, state_.rng_cuda);
   spdlog::info("resuming {} at epoch {} batch {} (step {})", checkpoint.path, state_.epoch + 1, state_.batch,
                state_.step);
+  repair_retention();
+}
+
+// A run stopped between an epoch's saves (last.pt written; best.pt or
+// epoch-NNNN.pt not yet) resumes at that epoch's end: write what is missing,
+// from the restored state, which is what the interrupted saves would have
+// written.
+void Trainer::repair_retention() {
+  if (state_.batch != 0 || state_.history.empty() || state_.history.back().epoch != state_.epoch) return;
+  std::error_code ec;
+  const int64_t epoch = state_.epoch;
+  if (cfg_.train.keep_best && state_.history.back().test.loss <= state_.best_test_loss) {
+    int64_t best_epoch = -1;
+    try {
+      best_epoch = parse_manifest(read_file(manifest_path_for(run_.best())), run_.best()).epoch;
+    } catch (const std::exception&) {  // missing or unreadable: rewritten below
+    }
+    if (best_epoch != epoch) {
+      spdlog::warn("{} held epoch {}, but epoch {} has the lowest test loss: rewritten", run_.best(), best_epoch, epoch);
+      save(run_.best());
+    }
+  }
+  if (cfg_.train.keep_every > 0 && epoch % cfg_.train.keep_every == 0 &&
+      !std::filesystem::exists(run_.epoch_checkpoint(epoch), ec)) {
+    spdlog::warn("{} was missing: written", run_.epoch_checkpoint(epoch));
+    save(run_.epoch_checkpoint(epoch));
+  }
 }
 
 void Trainer::log_config() const {
@@ -346,6 +405,15 @@ std::string Trainer::last_checkpoint_note() const {
 
 TrainResult train(const Config& cfg, const TrainOptions& options) { return Trainer(cfg, options).run(); }
 
+std::pair<std::shared_ptr<RunLock>, std::shared_ptr<const LoadedModel>> lock_and_load_resume(const std::string& what) {
+  std::error_code ec;
+  if (!std::filesystem::exists(what, ec)) throw CheckpointError(what + ": no such run folder or checkpoint");
+  const std::string dir = resume_run_dir(what);
+  auto lock = std::make_shared<RunLock>(dir);
+  for (const std::string& line : RunDir(dir).clean_up_after_crash()) spdlog::warn("{}", line);
+  return {lock, std::make_shared<const LoadedModel>(load_resume_checkpoint(what))};
+}
+
 std::pair<Config, TrainOptions> prepare_training(const TrainRequest& request) {
   Config cfg;
   TrainOptions options;
@@ -353,9 +421,11 @@ std::pair<Config, TrainOptions> prepare_training(const TrainRequest& request) {
   if (!request.resume.empty()) {
     // The checkpoint's config is the base; --config and flags may change
     // training settings (the Trainer refuses model changes, naming the key).
-    auto checkpoint = std::make_shared<const LoadedModel>(load_resume_checkpoint(request.resume));
+    auto [lock, checkpoint] = lock_and_load_resume(request.resume);
+    options.lock = lock;
     cfg = request.config_path.empty() ? checkpoint->meta.config : load_config_file(request.config_path);
     cfg.train.out_dir = run_dir_of(checkpoint->path);
+    if (request.config_path.empty()) warn_if_edited(RunDir(cfg.train.out_dir).config(), checkpoint->meta.config);
     options.resume_from = std::move(checkpoint);
   } else if (!request.config_path.empty()) {
     cfg = load_config_file(request.config_path);

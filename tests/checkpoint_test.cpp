@@ -90,7 +90,8 @@ TEST(Checkpoint, RoundTripsWeightsStateAndOptimizer) {
   meta.state.rng_cpu = torch::arange(10, torch::kUInt8);
   save_checkpoint(path, model, *opt, meta);
   EXPECT_TRUE(fs::exists(dir.file("last.manifest.json")));
-  EXPECT_FALSE(fs::exists(dir.file("last.pt.tmp")));
+  for (const auto& e : fs::directory_iterator(dir.path()))  // no temporary left, whatever its suffix
+    EXPECT_EQ(e.path().filename().string().find(".tmp"), std::string::npos) << e.path();
   EXPECT_FALSE(fs::exists(dir.file("last.manifest.json.next")));
 
   LoadedModel back = load_model(path, torch::kCPU);
@@ -289,6 +290,42 @@ TEST(Checkpoint, ResumePicksTheNewestCompleteCheckpoint) {
   testing::expect_error<CheckpointError>([&] { load_resume_checkpoint(dir.file("run")); }, "no complete checkpoint",
                                          "resumed from nothing");
   EXPECT_THROW(load_resume_checkpoint(dir.file("nothing")), CheckpointError);
+}
+
+// What a kill between a save's writes and its renames leaves: the data and
+// its .next manifest complete, nothing renamed. The run's next start rolls
+// it forward (a resume then finds it, even when it was the first save), and
+// removes temporaries that are not complete.
+TEST(Checkpoint, InterruptedSavesAreFinishedOrRemoved) {
+  TempDir dir;
+  const Config cfg = tiny_config();
+  VAE model(cfg.model);
+  auto opt = make_optimizer(cfg.train, model);
+  fs::create_directories(dir.file("scratch"));
+  save_checkpoint(dir.file("scratch/last.pt"), model, *opt, meta_at(cfg, 2, 20));
+  const auto interrupted = [&](const std::string& run) {
+    fs::create_directories(dir.file(run + "/checkpoints"));
+    fs::copy_file(dir.file("scratch/last.pt"), dir.file(run + "/checkpoints/last.pt.tmp.4242"));
+    fs::copy_file(dir.file("scratch/last.manifest.json"), dir.file(run + "/checkpoints/last.manifest.json.next"));
+  };
+  // The first save of a run: nothing to resume until it is finished.
+  interrupted("first");
+  EXPECT_THROW(load_resume_checkpoint(dir.file("first")), CheckpointError);
+  EXPECT_EQ(finish_interrupted_saves(dir.file("first/checkpoints")).size(), 1u);
+  EXPECT_EQ(load_resume_checkpoint(dir.file("first")).meta.state.epoch, 2);
+  // A later save: the new data replaces the old checkpoint.
+  fs::create_directories(dir.file("later/checkpoints"));
+  save_checkpoint(dir.file("later/checkpoints/last.pt"), model, *opt, meta_at(cfg, 1, 10));
+  interrupted("later");
+  finish_interrupted_saves(dir.file("later/checkpoints"));
+  EXPECT_EQ(load_model(dir.file("later/checkpoints/last.pt"), torch::kCPU).meta.state.epoch, 2);
+  // Incomplete leftovers go: data without its manifest, a manifest without its data.
+  testing::write_bytes(dir.file("later/checkpoints/best.pt.tmp.77"), "PK\x03\x04 cut off");
+  fs::copy_file(dir.file("scratch/last.manifest.json"), dir.file("later/checkpoints/epoch-0003.manifest.json.next"));
+  EXPECT_EQ(finish_interrupted_saves(dir.file("later/checkpoints")).size(), 2u);
+  for (const auto& e : fs::directory_iterator(dir.file("later/checkpoints")))
+    EXPECT_TRUE(e.path().extension() == ".pt" || e.path().extension() == ".json") << e.path();
+  EXPECT_EQ(load_model(dir.file("later/checkpoints/last.pt"), torch::kCPU).meta.state.epoch, 2);
 }
 
 TEST(Checkpoint, WritesToUnwritablePlacesFailCleanly) {

@@ -147,6 +147,19 @@ TEST(Idx, RejectsTrailingBytes) {
   EXPECT_NE(error_for("x", idx_labels(5) + "Z", true).find("trailing bytes"), std::string::npos);
 }
 
+// gzread skips whatever follows a gzip stream; the reader names it instead,
+// and still reads a file of several concatenated gzip members (valid gzip).
+TEST(Idx, RejectsBytesAfterTheGzipStreamButReadsConcatenatedMembers) {
+  const std::string whole = idx_images(5);
+  EXPECT_NE(error_for("x.gz", gzip(whole) + "<html>").find("6 bytes after the end of the gzip stream"),
+            std::string::npos);
+  EXPECT_NE(error_for("x.gz", gzip(whole) + "\x1f").find("1 bytes after the end of the gzip stream"),
+            std::string::npos);
+  TempDir dir;
+  testing::write_bytes(dir.file("two.gz"), gzip(whole.substr(0, 100)) + gzip(whole.substr(100)));
+  EXPECT_EQ(read_idx_images(dir.file("two.gz")).size(0), 5);
+}
+
 TEST(Idx, RejectsGzNameWithoutGzipContent) {
   EXPECT_NE(error_for("x.gz", idx_images(2)).find("not a gzip file"), std::string::npos);
   const std::string html = "<!DOCTYPE html><html><body>404 Not Found</body></html>";

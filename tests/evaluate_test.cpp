@@ -3,7 +3,9 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <vector>
 #include <string>
 
 #include "test_util.hpp"
@@ -115,6 +117,17 @@ TEST(ImportanceWeighted, NllIsBelowTheNegativeElboOnData) {
   EvalOptions big = opt;
   big.chunk_rows = 1 << 14;
   EXPECT_NEAR(evaluate(m.model, test.images, {}, big).nll_iw, e.nll_iw, 1e-3);
+
+  // A long IW pass reports its progress chunk by chunk, not only per batch.
+  std::vector<double> seen;
+  EvalOptions watched = opt;
+  watched.on_progress = [&seen](double f) { seen.push_back(f); };
+  EXPECT_EQ(evaluate(m.model, test.images, {}, watched).nll_iw, e.nll_iw);  // watching changes nothing
+  ASSERT_GT(seen.size(), 10u);  // 2 batches of 32 images, 200 samples in chunks of 3
+  EXPECT_TRUE(std::is_sorted(seen.begin(), seen.end()));
+  EXPECT_GT(seen.front(), 0.0);
+  EXPECT_LT(seen.front(), 0.1);
+  EXPECT_EQ(seen.back(), 1.0);
 
   // One evaluator: with the run's own options it gives the run's last test
   // loss exactly, whatever else it is asked for (IW bound, code errors).

@@ -1,5 +1,7 @@
 #include "vae/trainer.hpp"
 
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -277,6 +279,63 @@ TEST(Trainer, ForceStartsOverWithoutTheOldRunsCheckpoints) {
   std::filesystem::copy_file(dir.file("run/checkpoints/last.pt"), dir.file("loose.pt"));
   EXPECT_THROW(run_dir_of(dir.file("loose.pt")), CheckpointError);
   EXPECT_EQ(run_dir_of(pick), std::filesystem::absolute(dir.file("run")).lexically_normal().string());
+}
+
+// One writer per run folder: a second lock, and so a second trainer, is
+// refused with the holder's PID before anything is written; the lock goes
+// with its holder.
+TEST(RunLock, OneWriterPerRunFolder) {
+  TempDir dir;
+  testing::write_synthetic_split(dir.file("data"), 64, 16, /*gz=*/false);
+  const Config cfg = small_run(dir);
+  {
+    RunLock held(dir.file("run"));
+    testing::expect_error<IoError>([&] { RunLock again(dir.file("run")); },
+                                   dir.file("run") + ": in use by another vae-train (pid " +
+                                       std::to_string(::getpid()) + ")",
+                                   "a second lock on one run folder");
+    EXPECT_THROW(train(cfg, {}), IoError);
+    EXPECT_FALSE(std::filesystem::exists(dir.file("run/checkpoints")));
+    EXPECT_FALSE(std::filesystem::exists(dir.file("run/config.toml")));
+  }
+  EXPECT_NO_THROW(train(cfg, {}));  // released with its holder
+  TrainOptions force;
+  force.force = true;
+  RunLock again(dir.file("run"));
+  EXPECT_THROW(train(cfg, force), IoError);  // --force does not clear a folder in use
+  EXPECT_TRUE(std::filesystem::exists(dir.file("run/checkpoints/last.pt")));
+}
+
+// A kill after an epoch's last.pt but before its best.pt and epoch-NNNN.pt:
+// the resume writes what is missing, and every NAME.tmp.PID goes.
+TEST(Retention, AResumeRepairsWhatAKillBetweenSavesLeft) {
+  TempDir dir;
+  testing::write_synthetic_split(dir.file("data"), 256, 64, /*gz=*/false);
+  Config cfg = small_run(dir);
+  cfg.train.epochs = 1;
+  cfg.train.keep_every = 1;
+  train(cfg, {});
+  std::filesystem::copy(dir.file("run"), dir.file("killed"), std::filesystem::copy_options::recursive);
+  cfg.train.epochs = 2;
+  TrainOptions more;
+  more.resume = dir.file("run");
+  const TrainResult r = train(cfg, more);
+  ASSERT_LT(r.history.back().test.loss, load_model(dir.file("killed/checkpoints/best.pt"), torch::kCPU).meta.state.best_test_loss);
+  // "killed": epoch 2's last.pt is in place, its best.pt and epoch-0002.pt are not.
+  for (const char* f : {"last.pt", "last.manifest.json"})
+    std::filesystem::copy_file(dir.file(std::string("run/checkpoints/") + f), dir.file(std::string("killed/checkpoints/") + f),
+                               std::filesystem::copy_options::overwrite_existing);
+  testing::write_bytes(dir.file("killed/config.toml.tmp.4242"), "[train");
+  testing::write_bytes(dir.file("killed/images/recon-0002.png.tmp.4242"), "\x89PNG");
+  Config again = cfg;
+  again.train.out_dir = dir.file("killed");
+  TrainOptions resume;
+  resume.resume = dir.file("killed");
+  EXPECT_TRUE(train(again, resume).history.empty());  // nothing left to train
+  EXPECT_EQ(load_model(dir.file("killed/checkpoints/best.pt"), torch::kCPU).meta.state.epoch, 2);
+  EXPECT_EQ(load_model(dir.file("killed/checkpoints/epoch-0002.pt"), torch::kCPU).meta.state.epoch, 2);
+  EXPECT_FALSE(std::filesystem::exists(dir.file("killed/config.toml.tmp.4242")));
+  EXPECT_FALSE(std::filesystem::exists(dir.file("killed/images/recon-0002.png.tmp.4242")));
 }
 
 TEST(Trainer, EvaluateIsDeterministicForASeed) {

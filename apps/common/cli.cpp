@@ -3,8 +3,12 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <cstdio>
 #include <cstdlib>
+#include <string>
 #include <exception>
+#include <filesystem>
+#include <stdexcept>
 
 #include "vae/version.hpp"
 
@@ -14,12 +18,42 @@ void setup_logging() {
   auto logger = spdlog::stderr_color_mt("vae");
   logger->set_pattern("[%H:%M:%S] %^%l%$ %v");
   spdlog::set_default_logger(logger);
-  if (const char* level = std::getenv("VAE_LOG_LEVEL"))
-    spdlog::set_level(spdlog::level::from_str(level));
+  if (const char* level = std::getenv("VAE_LOG_LEVEL")) {
+    const std::string name(level);
+    const auto parsed = spdlog::level::from_str(name);
+    // from_str turns any unknown name into "off", which would hide every error.
+    if (parsed == spdlog::level::off && name != "off") {
+      std::fprintf(stderr, "VAE_LOG_LEVEL=%s: unknown log level (use trace, debug, info, warn, error, critical or off)\n",
+                   level);
+      std::exit(2);
+    }
+    spdlog::set_level(parsed);
+  }
 }
 
 void add_version_flag(CLI::App& app) {
   app.set_version_flag("--version", app.get_name() + " " + kVersion);
+}
+
+void refuse_to_overwrite(const std::string& out, const std::vector<std::string>& inputs, const std::string& flag) {
+  namespace fs = std::filesystem;
+  const auto ends = [&out](const std::string& suffix) {
+    return out.size() >= suffix.size() && out.compare(out.size() - suffix.size(), suffix.size(), suffix) == 0;
+  };
+  if (ends(".pt") || ends(".manifest.json") || ends(".pt.tmp"))
+    throw std::invalid_argument(flag + " " + out + ": refusing to write over a checkpoint file");
+  std::error_code ec;
+  for (const std::string& in : inputs)
+    if (fs::exists(out, ec) && fs::equivalent(out, in, ec))
+      throw std::invalid_argument(flag + " " + out + ": refusing to write over the input " + in);
+}
+
+void require_extension(const std::string& out, const std::vector<std::string>& extensions, const std::string& flag) {
+  for (const std::string& e : extensions)
+    if (out.size() > e.size() && out.compare(out.size() - e.size(), e.size(), e) == 0) return;
+  std::string list;
+  for (size_t i = 0; i < extensions.size(); ++i) list += (i ? (i + 1 == extensions.size() ? " or " : ", ") : "") + extensions[i];
+  throw std::invalid_argument(flag + " " + out + ": must end in " + list);
 }
 
 int run_guarded(const std::function<int()>& body) {

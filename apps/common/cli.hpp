@@ -6,6 +6,7 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 namespace vae::cli {
 
@@ -14,6 +15,13 @@ void setup_logging();
 
 // Adds --version printing "<tool> <project version>".
 void add_version_flag(CLI::App& app);
+
+// Throws std::invalid_argument when `out` (the value of `flag`) would write
+// over a checkpoint (.pt, .manifest.json) or is one of the `inputs`.
+void refuse_to_overwrite(const std::string& out, const std::vector<std::string>& inputs, const std::string& flag);
+
+// Throws std::invalid_argument unless `out` ends in one of `extensions`.
+void require_extension(const std::string& out, const std::vector<std::string>& extensions, const std::string& flag);
 
 // Runs body; any exception becomes one critical log line and exit code 1.
 int run_guarded(const std::function<int()>& body);

@@ -13,7 +13,7 @@
 // skipped, seconds, best_test_loss, history and config (TOML text).
 //
 // Write protocol (see docs/RELIABILITY.md): the archive is serialized in
-// memory, written and fsynced as X.pt.tmp, the manifest likewise as
+// memory, written and fsynced as X.pt.tmp.PID, the manifest likewise as
 // X.manifest.json.next, then both are renamed into place. A reader accepts
 // X.pt only when a manifest (X.manifest.json, or a finished .next left by a
 // crash between the two renames) matches its size and SHA-256.
@@ -81,6 +81,13 @@ LoadedModel load_model(const std::string& path, const torch::Device& device);
 // `device`.
 void load_optimizer_state(const LoadedModel& checkpoint, torch::optim::Optimizer& optimizer,
                           const torch::Device& device = torch::kCPU);
+
+// Finishes or removes what interrupted saves left in a checkpoints/ folder
+// (call it only while holding the run's lock): X.pt.tmp.PID whose .next
+// manifest matches it is renamed into place with it (a kill between the
+// writes and the renames), a .next that X.pt matches completes X's commit,
+// and every other temporary is removed. Returns one line per file it acted on.
+std::vector<std::string> finish_interrupted_saves(const std::string& checkpoints_dir);
 
 // The checkpoint to resume from, loaded on the CPU: `what` is a checkpoint
 // file, or a run folder, whose checkpoints/last.pt is taken when complete,

@@ -16,6 +16,7 @@
 #include <torch/types.h>
 
 #include <cstdint>
+#include <functional>
 
 #include "vae/config.hpp"
 #include "vae/model.hpp"
@@ -34,6 +35,9 @@ struct EvalOptions {
   // device: on CPU a chunk's logits must stay in cache (2,048 rows), GPUs
   // want large chunks (65,536).
   int64_t chunk_rows = 0;
+  // Called after every batch and every chunk of the IW pass with the
+  // fraction of the work done, in [0, 1]; may be empty.
+  std::function<void(double fraction)> on_progress;
 };
 
 // The options a run evaluates its test set with every epoch: its
@@ -71,8 +75,10 @@ Evaluation evaluate(VAE& model, const torch::Tensor& images, const torch::Tensor
 // K draws from q(z|x), in nats -> [B] float64. The decoder sees at most
 // max(chunk_rows, B) rows at a time. `labels` (int64 [B]): a conditional
 // model's classes of x.
+// on_chunk (may be empty) gets the fraction of the K samples done.
 torch::Tensor iw_log_likelihood(VAE& model, const torch::Tensor& x, int64_t k, at::Generator& gen,
-                                int64_t chunk_rows, const torch::Tensor& labels = {});
+                                int64_t chunk_rows, const torch::Tensor& labels = {},
+                                const std::function<void(double)>& on_chunk = {});
 
 // Number of latent units whose posterior mean has variance > threshold over
 // the images, given mu [N, Z].

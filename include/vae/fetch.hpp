@@ -47,8 +47,20 @@ struct FetchProgress {
 struct FetchOptions {
   // Replaces the spec's mirrors when not empty (a proxy, a local mirror).
   std::vector<std::string> base_urls;
-  // Seconds without progress before a transfer counts as dropped.
+  // A transfer slower than min_bytes_per_second for stall_seconds counts as
+  // dropped (a server trickling bytes never ends otherwise).
   long stall_seconds = 30;
+  long min_bytes_per_second = 1024;
+  // A file larger than this is refused: announced (Content-Length) at once,
+  // and a stream without a length as soon as it passes it. The largest file
+  // of the built-in sets (Fashion-MNIST's training images) is 26 MB.
+  uint64_t max_bytes = uint64_t{64} << 20;
+  // Overall deadline of one file's download in seconds; 0: 60 s plus the
+  // announced size at 10 kB/s (one hour when no size is announced).
+  long timeout_seconds = 0;
+  // Polled during transfers; true aborts the fetch (FetchError, the partial
+  // file removed): a signal handler's flag.
+  std::function<bool()> stop_requested;
   std::function<void(const FetchProgress&)> on_progress;
   // One line per attempt that failed and why, for the log.
   std::function<void(const std::string&)> on_retry;

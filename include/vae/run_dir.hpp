@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace vae {
 
@@ -37,12 +38,39 @@ class RunDir {
   // For a resumed run: creates any missing folders.
   void prepare_resumed() const;
 
+  // Under the lock: finishes or removes what an interrupted run left
+  // (checkpoint saves, and the NAME.tmp.PID of every other atomic write).
+  // Returns one line per file it acted on.
+  std::vector<std::string> clean_up_after_crash() const;
+
   // "0004": epoch numbers in file names sort in order.
   static std::string epoch_tag(int64_t epoch);
 
  private:
   std::string root_;
 };
+
+// An exclusive lock on a run folder, held for the whole run: flock(2) on
+// RUN/.lock, which holds the holder's PID. The kernel releases it when the
+// process ends, however it ends, so a crash never leaves a stale lock.
+// Readers (vae-sample, vae-encode, vae-eval) take none: they read only
+// complete checkpoints.
+class RunLock {
+ public:
+  // Creates the folder if needed and takes the lock; throws IoError naming
+  // the folder and the holder's PID when another process holds it.
+  explicit RunLock(const std::string& run_dir);
+  ~RunLock();
+  RunLock(const RunLock&) = delete;
+  RunLock& operator=(const RunLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
+// The run folder of a --resume argument: the folder itself, or the run
+// folder of a checkpoint file (see run_dir_of).
+std::string resume_run_dir(const std::string& what);
 
 // The run folder a checkpoint file belongs to (RUN/checkpoints/x.pt -> RUN);
 // throws CheckpointError for a checkpoint outside a checkpoints/ folder.

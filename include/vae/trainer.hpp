@@ -56,8 +56,10 @@ struct TrainOptions {
   // logged and applied.
   std::string resume;
   // The checkpoint to resume from, already loaded (vae-train reads it for
-  // its config); used instead of `resume`, so the file is read once.
+  // its config); used instead of `resume`, so the file is read once. It was
+  // read under `lock`, the run folder's lock, which the Trainer keeps.
   std::shared_ptr<const LoadedModel> resume_from;
+  std::shared_ptr<RunLock> lock;
   // Called a few times a second during an epoch; may be empty.
   std::function<void(const Progress&)> on_progress;
   // Polled after every step (after the epoch's checkpoint for an epoch's
@@ -94,6 +96,7 @@ class Trainer {
   void finish();
 
   void restore(const LoadedModel& checkpoint);
+  void repair_retention();
   void save(const std::string& path);
   void write_pictures(int64_t epoch);
   void write_loss_plot();
@@ -106,6 +109,7 @@ class Trainer {
   TrainOptions options_;
   torch::Device device_;
   RunDir run_;
+  std::shared_ptr<RunLock> lock_;  // held from set-up to the end of the run
   std::unique_ptr<DataSource> source_;
   Dataset train_, test_;  // as stored, on the CPU (pictures take test images from here)
   torch::Tensor train_images_, train_labels_, test_images_, test_labels_;  // on device_; labels only if conditional
@@ -136,6 +140,10 @@ struct TrainRequest {
   };
   std::vector<Override> overrides;  // applied in order, last wins
 };
+
+// For a resume: takes the run folder's lock, finishes or removes what an
+// interrupted save left there, and loads the checkpoint to resume from.
+std::pair<std::shared_ptr<RunLock>, std::shared_ptr<const LoadedModel>> lock_and_load_resume(const std::string& what);
 
 // The effective config and options of a request: the checkpoint's config
 // when resuming without --config, else the file (or the defaults), then the

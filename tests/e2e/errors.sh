@@ -60,4 +60,22 @@ expect_error "no such run folder or checkpoint" "$T" --resume "$WORK/absent"
 expect_error "validation" "$VAE_BIN/vae-encode" --checkpoint "$WORK/run/checkpoints/last.pt" --split validation --out "$WORK/x.csv"
 expect_error "cannot write" "$S" --checkpoint "$WORK/run/checkpoints/last.pt" --out "$WORK/no/such/dir/x.png"
 expect_error "cannot write" "$S" --checkpoint "$WORK/run/checkpoints/last.pt" --out /dev/full/x.png
+
+# Outputs that would destroy an input or mislabel their format are refused.
+E="$VAE_BIN/vae-eval"
+expect_error "refusing to write over a checkpoint" "$E" --checkpoint "$WORK/run/checkpoints/last.pt" --iw-samples 0 --out "$WORK/run/checkpoints/last.pt"
+expect_error "refusing to write over a checkpoint" "$E" --checkpoint "$WORK/run/checkpoints/last.pt" --iw-samples 0 --out "$WORK/run/checkpoints/last.manifest.json"
+cmp -s "$WORK/run/checkpoints/last.pt" "$WORK/keep.pt" || fail "vae-eval --out destroyed the checkpoint"
+expect_error "--out $WORK/z.png: must end in .csv or .npy" "$VAE_BIN/vae-encode" --checkpoint "$WORK/run/checkpoints/last.pt" --out "$WORK/z.png"
+[ ! -e "$WORK/z.png" ] || fail "vae-encode wrote CSV into a .png"
+expect_error "--noise-level must be a finite number" "$E" --checkpoint "$WORK/run/checkpoints/last.pt" --iw-samples 0 --noise-level nan
+expect_error "--seed" "$E" --checkpoint "$WORK/run/checkpoints/last.pt" --iw-samples 0 --seed -1
+expect_error "--seed" "$S" --checkpoint "$WORK/run/checkpoints/last.pt" --out "$WORK/x.png" --seed -5
+expect_error "VAE_LOG_LEVEL=bogus: unknown log level" env VAE_LOG_LEVEL=bogus "$S" --checkpoint "$WORK/run/checkpoints/last.pt" --out "$WORK/x.png"
+
+# A resume does not read an edited config.toml, and says so.
+sed -i 's/^lr = .*/lr = 0.5/' "$WORK/run/config.toml"
+"$T" --resume "$WORK/run" --epochs 2 2>"$WORK/edited.log"
+grep -q "config.toml was edited (train.lr (0.5 vs 0.001), file vs checkpoint)" "$WORK/edited.log" ||
+  fail "an edited config.toml was ignored silently: $(grep -i warn "$WORK/edited.log")"
 echo "e2e errors passed"

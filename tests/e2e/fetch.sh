@@ -52,4 +52,49 @@ rm "$WORK/damaged/t10k-labels-idx1-ubyte.gz"
 grep -q "BAD: missing" "$WORK/check" || fail "check output: $(cat "$WORK/check")"
 ! "$D" check --dir "$WORK/ok" --name mnist >"$WORK/check" || fail "generated files matched official MD5s"
 grep -q "but mnist has f68b3c2dcbeaaa9fbdd348bbdeb94873" "$WORK/check" || fail "check output: $(cat "$WORK/check")"
+# Servers that never stop: a 10 GB Content-Length is refused before a byte is
+# written, a stream without a length stops at the limit, a trickle at the
+# deadline; none leaves a partial file.
+expect_error "announces more than 64 MiB (the limit, --max-mb): refused" fetch --base-url "$URL/huge/" --dir "$WORK/huge"
+expect_error "more than 1 MiB (the limit, --max-mb): refused" fetch --max-mb 1 --base-url "$URL/endless/" --dir "$WORK/endless"
+t0=$(date +%s)
+expect_error "timed out after" fetch --timeout 2 --base-url "$URL/trickle/" --dir "$WORK/trickle"
+[ $(( $(date +%s) - t0 )) -lt 15 ] || fail "the deadline did not stop the trickle in time"
+for d in huge endless trickle; do
+  [ -z "$(ls "$WORK/$d")" ] || fail "$d left files: $(ls -la "$WORK/$d")"
+done
+# A signal during a download removes the partial file; a dead fetch's
+# partial file is removed by the next one.
+fetch --base-url "$URL/trickle/" --dir "$WORK/sig" 2>"$WORK/sig.log" &
+fetcher=$!
+for _ in $(seq 1 50); do ls "$WORK/sig"/*.part.* >/dev/null 2>&1 && break; sleep 0.1; done
+kill -TERM "$fetcher"
+rc=0; wait "$fetcher" || rc=$?
+[ "$rc" -eq 143 ] || fail "exit code $rc after SIGTERM, expected 143: $(cat "$WORK/sig.log")"
+grep -q "interrupted; the partial file was removed" "$WORK/sig.log" || fail "no interruption message: $(cat "$WORK/sig.log")"
+[ -z "$(ls "$WORK/sig")" ] || fail "SIGTERM left $(ls "$WORK/sig")"
+touch "$WORK/sig/train-images-idx3-ubyte.gz.part.999999999"
+fetch --base-url "$URL/good/" --dir "$WORK/sig" 2>/dev/null
+[ "$(ls "$WORK/sig" | wc -l)" -eq 4 ] || fail "a stale partial file stayed: $(ls "$WORK/sig")"
+
+# check agrees with the trainer: an empty split, or splits of two image
+# sizes, are BAD, as training refuses them.
+python3 - "$WORK/ok" "$WORK/odd" "$WORK/empty" <<'PY'
+import gzip, os, shutil, struct, sys
+src, odd, empty = sys.argv[1:]
+shutil.copytree(src, odd)
+with gzip.open(os.path.join(odd, "t10k-images-idx3-ubyte.gz"), "wb") as f:
+    f.write(struct.pack(">IIII", 2051, 50, 32, 32) + bytes(50 * 32 * 32))
+shutil.copytree(src, empty)
+with gzip.open(os.path.join(empty, "t10k-images-idx3-ubyte.gz"), "wb") as f:
+    f.write(struct.pack(">IIII", 2051, 0, 28, 28))
+with gzip.open(os.path.join(empty, "t10k-labels-idx1-ubyte.gz"), "wb") as f:
+    f.write(struct.pack(">II", 2049, 0))
+PY
+! "$D" check --dir "$WORK/odd" >"$WORK/check" || fail "check passed splits of two image sizes"
+grep -q "BAD: train images are 28x28 but test images are 32x32" "$WORK/check" || fail "check output: $(cat "$WORK/check")"
+expect_error "test images are 32x32" "$VAE_BIN/vae-train" --data-dir "$WORK/odd" --out-dir "$WORK/r-odd"
+! "$D" check --dir "$WORK/empty" >"$WORK/check" || fail "check passed an empty split"
+grep -q "BAD: .* 0 images 28x28 (training needs at least one image)" "$WORK/check" || fail "check output: $(cat "$WORK/check")"
+expect_error "holds no images" "$VAE_BIN/vae-train" --data-dir "$WORK/empty" --out-dir "$WORK/r-empty"
 echo "e2e fetch passed"

@@ -95,14 +95,15 @@ void collect_tensors(torch::serialize::InputArchive& archive, const std::string&
 void check_view(const std::string& path, const std::string& name, const torch::Tensor& t) {
   if (t.layout() != torch::kStrided || !t.has_storage()) fail(path, "tensor " + name + " is not a dense tensor");
   if (t.numel() == 0) return;
-  __int128 last = t.storage_offset();
   bool ok = t.storage_offset() >= 0;
-  for (int64_t d = 0; d < t.dim(); ++d) {
-    ok = ok && t.stride(d) >= 0;
-    last += static_cast<__int128>(t.size(d) - 1) * t.stride(d);
-  }
-  const __int128 need = (last + 1) * static_cast<__int128>(t.element_size());
-  if (!ok || need > static_cast<__int128>(t.storage().nbytes()))
+  uint64_t last = ok ? static_cast<uint64_t>(t.storage_offset()) : 0, span = 0, need = 0;
+  for (int64_t d = 0; ok && d < t.dim(); ++d)
+    ok = t.stride(d) >= 0 &&
+         !__builtin_mul_overflow(static_cast<uint64_t>(t.size(d) - 1), static_cast<uint64_t>(t.stride(d)), &span) &&
+         !__builtin_add_overflow(last, span, &last);
+  ok = ok && !__builtin_add_overflow(last, 1, &need) &&
+       !__builtin_mul_overflow(need, static_cast<uint64_t>(t.element_size()), &need);
+  if (!ok || need > t.storage().nbytes())
     fail(path, "tensor " + name + " of shape " + c10::str(t.sizes()) + " reaches past its storage of " +
                    std::to_string(t.storage().nbytes()) + " bytes (a damaged or forged checkpoint)");
 }
@@ -116,9 +117,8 @@ void check_records(const std::string& path, const std::string& bytes,
   std::vector<uint64_t> records, storages;
   std::istringstream in(bytes);
   caffe2::serialize::PyTorchStreamReader reader(&in);
-  for (const std::string& name : reader.getAllRecords()) {
-    const auto slash = name.find("/data/");
-    if (slash == std::string::npos || name.find('/', slash + 6) != std::string::npos) continue;
+  for (const std::string& name : reader.getAllRecords()) {  // relative to the archive's folder: "data/0"
+    if (name.compare(0, 5, "data/") != 0 || name.find('/', 5) != std::string::npos) continue;
     records.push_back(std::get<1>(reader.getRecord(name)));
   }
   std::set<const void*> seen;

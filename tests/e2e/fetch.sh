@@ -65,8 +65,8 @@ for d in huge endless trickle; do
 done
 # A signal during a download removes the partial file; a dead fetch's
 # partial file is removed by the next one.
-fetch --base-url "$URL/trickle/" --dir "$WORK/sig" 2>"$WORK/sig.log" &
-fetcher=$!
+"$D" fetch custom --md5-list "$WORK/md5.txt" --base-url "$URL/trickle/" --dir "$WORK/sig" 2>"$WORK/sig.log" &
+fetcher=$!  # vae-data itself, not a shell function's subshell
 for _ in $(seq 1 50); do ls "$WORK/sig"/*.part.* >/dev/null 2>&1 && break; sleep 0.1; done
 kill -TERM "$fetcher"
 rc=0; wait "$fetcher" || rc=$?

@@ -9,7 +9,11 @@ FORGE="$(dirname "$0")/forge_checkpoint.py"
 for mode in cut-half cut-small adam-shape; do
   /usr/bin/python3 "$FORGE" "$mode" "$WORK/run" "$WORK/$mode"
   ck="$WORK/$mode/checkpoints/last.pt"
-  expect_error "$ck: " "$VAE_BIN/vae-train" --resume "$WORK/$mode" --epochs 2
+  expect_error "$ck: " "$VAE_BIN/vae-train" --resume "$ck" --epochs 2
+  # Given the folder, a resume passes over the forged last.pt for the intact best.pt.
+  "$VAE_BIN/vae-train" --resume "$WORK/$mode" --epochs 1 2>"$WORK/fallback.log" ||
+    { cat "$WORK/fallback.log"; fail "the run folder did not fall back to best.pt"; }
+  grep -q "resuming .*best.pt" "$WORK/fallback.log" || fail "did not resume from best.pt: $(cat "$WORK/fallback.log")"
   expect_error "$ck: " "$VAE_BIN/vae-encode" --checkpoint "$ck" --out "$WORK/$mode.csv"
   expect_error "$ck: " "$VAE_BIN/vae-sample" --checkpoint "$ck" --out "$WORK/$mode.png"
   [ ! -e "$WORK/$mode.csv" ] && [ ! -e "$WORK/$mode.png" ] || fail "a tool wrote output from a forged checkpoint"

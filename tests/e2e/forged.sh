@@ -6,7 +6,7 @@ printf '[model]\nhidden = [32]\nlatent = 2\n[train]\nbatch_size = 64\nimage_ever
 "$VAE_BIN/vae-train" --config "$WORK/cfg.toml" --data-dir "$WORK/data" --out-dir "$WORK/run" --epochs 1 \
   --device cpu 2>/dev/null
 FORGE="$(dirname "$0")/forge_checkpoint.py"
-for mode in cut-half cut-small adam-shape; do
+for mode in cut-half cut-small offset adam-shape; do
   /usr/bin/python3 "$FORGE" "$mode" "$WORK/run" "$WORK/$mode"
   ck="$WORK/$mode/checkpoints/last.pt"
   expect_error "$ck: " "$VAE_BIN/vae-train" --resume "$ck" --epochs 2
@@ -19,5 +19,6 @@ for mode in cut-half cut-small adam-shape; do
   [ ! -e "$WORK/$mode.csv" ] && [ ! -e "$WORK/$mode.png" ] || fail "a tool wrote output from a forged checkpoint"
 done
 expect_error "optimizer state exp_avg of parameter" "$VAE_BIN/vae-sample" --checkpoint "$WORK/adam-shape/checkpoints/last.pt" --out "$WORK/x.png"
+expect_error "reaches past its storage" "$VAE_BIN/vae-encode" --checkpoint "$WORK/offset/checkpoints/last.pt" --out "$WORK/x.csv"
 expect_error "no data record of that size" "$VAE_BIN/vae-sample" --checkpoint "$WORK/cut-half/checkpoints/last.pt" --out "$WORK/x.png"
 echo "ok: forged checkpoints are refused by every tool"

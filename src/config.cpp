@@ -297,15 +297,18 @@ bool widths_ok(const std::vector<int64_t>& v) {
   return true;
 }
 
-const std::vector<Key>& keys() {
+const Allowed<std::string> kPath{paths_ok, "a non-empty path"};
+
+// The table, in the order of config.toml: [data] and [model] here, [loss]
+// and [train] in loss_and_train_keys(). Each line: name, member, allowed values,
+// flag, what a resume may do with it, help.
+std::vector<Key> data_and_model_keys() {
   const Rule sparse_only{OnResume::kRefuse, "it is part of the model",
                          [](const Config& c) { return c.model.kind == Kind::kSparseAe; }};
   const Rule conditional_only{OnResume::kRefuse, "it is part of the model",
                               [](const Config& c) { return c.model.conditional; }};
-  const auto path = Allowed<std::string>{paths_ok, "a non-empty path"};
-  static const std::vector<Key> table = {
-      // name, member, allowed values, flag, on resume, help
-      key<std::string>("data.dir", VAE_FIELD(data.dir), path, "--data-dir", kLogged,
+  return {
+      key<std::string>("data.dir", VAE_FIELD(data.dir), kPath, "--data-dir", kLogged,
                        "folder with the four IDX files (raw or .gz)"),
       key<Binarize>("data.binarize", VAE_FIELD(data.binarize), any<Binarize>(), "--binarize",
                     {OnResume::kRefuse, "it changes the data the model learns"},
@@ -334,6 +337,11 @@ const std::vector<Key>& keys() {
                 "a conditional VAE: one-hot labels into encoder and decoder"),
       key<int64_t>("model.classes", VAE_FIELD(model.classes), in_range<int64_t>(2, 65536, "in [2, 65536]"), "",
                    conditional_only, "classes of a conditional model"),
+  };
+}
+
+std::vector<Key> loss_and_train_keys() {
+  return {
       key<double>("loss.beta", VAE_FIELD(loss.beta), in_range(0.0, 1e6, "in [0, 1e6]"), "--beta", kLogged,
                   "weight of the KL term (beta-VAE when > 1)"),
       key<int64_t>("loss.kl_warmup_epochs", VAE_FIELD(loss.kl_warmup_epochs),
@@ -368,7 +376,7 @@ const std::vector<Key>& keys() {
                 "the hand-written MLP VAE step on the CPU where it applies"),
       key<double>("train.clip_grad_norm", VAE_FIELD(train.clip_grad_norm), in_range(0.0, 1e12, "in [0, 1e12]"),
                   "--clip-grad-norm", kLogged, "clip the gradient's L2 norm to this (0: off)"),
-      key<std::string>("train.out_dir", VAE_FIELD(train.out_dir), path, "--out-dir", kIgnored, "run folder"),
+      key<std::string>("train.out_dir", VAE_FIELD(train.out_dir), kPath, "--out-dir", kIgnored, "run folder"),
       key<NonFinite>("train.nonfinite", VAE_FIELD(train.nonfinite), any<NonFinite>(), "", kLogged,
                      "a NaN or Inf loss or gradient: stop, or skip the batch"),
       key<bool>("train.keep_best", VAE_FIELD(train.keep_best), any<bool>(), "", kLogged,
@@ -380,9 +388,17 @@ const std::vector<Key>& keys() {
                    in_range<int64_t>(0, std::numeric_limits<int64_t>::max(), ">= 0 (0: no per-epoch images)"), "",
                    kLogged, "per-epoch reconstruction and sample grids every N epochs"),
   };
-  return table;
 }
 #undef VAE_FIELD
+
+const std::vector<Key>& keys() {
+  static const std::vector<Key> table = [] {
+    std::vector<Key> all = data_and_model_keys();
+    for (Key& k : loss_and_train_keys()) all.push_back(std::move(k));
+    return all;
+  }();
+  return table;
+}
 
 const Key* find_key(const std::string& name) {
   for (const Key& k : keys())

@@ -113,15 +113,9 @@ void check_view(const std::string& path, const std::string& name, const torch::T
 // zip, one record per storage: a record cut short (its tensor declared longer
 // than the bytes that exist, which LibTorch would read past) leaves a storage
 // without one.
-void check_records(const std::string& path, const std::string& bytes,
+void check_records(const std::string& path, const std::vector<uint64_t>& records,
                    const std::vector<std::pair<std::string, torch::Tensor>>& tensors) {
-  std::vector<uint64_t> records, storages;
-  std::istringstream in(bytes);
-  caffe2::serialize::PyTorchStreamReader reader(&in);
-  for (const std::string& name : reader.getAllRecords()) {  // relative to the archive's folder: "data/0"
-    if (name.compare(0, 5, "data/") != 0 || name.find('/', 5) != std::string::npos) continue;
-    records.push_back(std::get<1>(reader.getRecord(name)));
-  }
+  std::vector<uint64_t> storages;
   std::set<const void*> seen;
   for (const auto& [name, t] : tensors)
     if (seen.insert(t.storage().unsafeGetStorageImpl()).second) storages.push_back(t.storage().nbytes());
@@ -199,8 +193,9 @@ bool plausible_pickle(const std::string& p) {
 // hold, each checked as far as we can before LibTorch parses it: source
 // lines from the allow-list above, the empty constants table, a small format
 // version; debug records dropped; anything else refused. data.pkl (LibTorch's
-// unpickler) and the tensor data records pass as they are.
-std::string sanitized_archive(const std::string& path, const std::string& bytes) {
+// unpickler) and the tensor data records pass as they are; their sizes are
+// appended to data_sizes, for check_records.
+std::string sanitized_archive(const std::string& path, const std::string& bytes, std::vector<uint64_t>& data_sizes) {
   std::istringstream in(bytes);
   caffe2::serialize::PyTorchStreamReader reader(&in);
   std::string out;
@@ -214,7 +209,13 @@ std::string sanitized_archive(const std::string& path, const std::string& bytes)
   for (const std::string& name : reader.getAllRecords()) {
     if (name.size() > 10 && name.compare(name.size() - 10, 10, ".debug_pkl") == 0) continue;
     auto [ptr, size] = reader.getRecord(name);
-    const std::string body(static_cast<const char*>(ptr.get()), size);
+    const char* data = static_cast<const char*>(ptr.get());
+    if (name.compare(0, 5, "data/") == 0 && is_digits(name, 5)) {  // tensor bytes, passed on uncopied
+      data_sizes.push_back(size);
+      writer.writeRecord(name, data, size);
+      continue;
+    }
+    const std::string body(data, size);  // the small records checked below
     if (name == "version") {
       if (size == 0 || size > 4 || !is_digits(body.substr(0, body.find('\n')), 0)) fail(path, "bad format version record");
       writer.setMinVersion(std::stoull(body));
@@ -230,7 +231,7 @@ std::string sanitized_archive(const std::string& path, const std::string& bytes)
       if (body != std::string("\x80\x02).", 4)) fail(path, "record constants.pkl is not the empty table ours hold");
     } else if (name == "data.pkl") {
       if (!plausible_pickle(body)) fail(path, "record data.pkl is not a pickle a checkpoint of ours holds");
-    } else if (!(name.compare(0, 5, "data/") == 0 && is_digits(name, 5))) {
+    } else {
       fail(path, "record " + name + " is not part of a checkpoint of ours");
     }
     writer.writeRecord(name, body.data(), body.size());
@@ -244,11 +245,12 @@ std::string sanitized_archive(const std::string& path, const std::string& bytes)
 void open_archive(const std::string& path, const std::string& bytes, torch::serialize::InputArchive& archive) {
   std::vector<std::pair<std::string, torch::Tensor>> tensors;
   try {
-    const std::string clean = sanitized_archive(path, bytes);
+    std::vector<uint64_t> data_sizes;
+    const std::string clean = sanitized_archive(path, bytes, data_sizes);
     std::istringstream in(clean);
     archive.load_from(in, torch::kCPU);
     collect_tensors(archive, "", tensors);
-    check_records(path, clean, tensors);
+    check_records(path, data_sizes, tensors);
   } catch (const c10::Error& e) {
     fail(path, "damaged checkpoint: " + short_error(e));
   }

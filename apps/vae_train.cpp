@@ -8,6 +8,7 @@
 
 #include "cli.hpp"
 #include "config_flags.hpp"
+#include "vae/distributed.hpp"
 #include "vae/runtime.hpp"
 #include "vae/trainer.hpp"
 
@@ -60,12 +61,28 @@ int main(int argc, char** argv) {
                  "continue a run: its folder (newest complete checkpoint) or a checkpoint file");
   vae::cli::add_config_flags(app, request.overrides);
   app.add_flag("--force", request.force, "overwrite a run folder that already holds a run");
+  app.add_flag("--auto-resume", request.auto_resume,
+               "continue the run folder's checkpoint when it holds one, else start a new run (the same command "
+               "for a first start and every restart, e.g. under torchrun --max_restarts)");
   CLI11_PARSE(app, argc, argv);
 
   vae::tune_allocator();
   return vae::cli::run_guarded([&] {
-    auto [cfg, options] = vae::prepare_training(request);
-    options.on_progress = show_progress;
+    // Under torchrun (or any launcher setting RANK, WORLD_SIZE, ...): join
+    // the other processes first; rank 0 then reads the run folder for all.
+    const vae::DistEnv env = vae::dist_env_from_environment();
+    std::shared_ptr<vae::ProcessGroup> group;
+    if (env.launched && env.world_size > 1) {
+      if (env.rank > 0) vae::cli::log_as_rank(env.rank);
+      vae::Config asked;  // the backend and timeout come from the config; its errors are reported to all ranks
+      try {
+        asked = vae::requested_config(request, !request.resume.empty());
+      } catch (const std::exception&) {
+      }
+      group = std::make_shared<vae::ProcessGroup>(env, asked.train.dist_backend, asked.train.dist_timeout);
+    }
+    auto [cfg, options] = group ? vae::prepare_training(request, group) : vae::prepare_training(request);
+    if (!group || group->rank() == 0) options.on_progress = show_progress;
     options.stop_requested = [] { return static_cast<int>(g_stop_signal); };
     std::signal(SIGINT, on_stop_signal);
     std::signal(SIGTERM, on_stop_signal);

@@ -11,6 +11,7 @@ PACKAGES=(
   libopenblas0-pthread  # a fast libblas.so.3; the default reference BLAS is 30-70x slower
   libcli11-dev libspdlog-dev libgtest-dev zlib1g-dev libpng-dev
   libtomlplusplus-dev   # the config reader (toml++)
+  libgloo-dev           # headers of c10d's Gloo backend (training across processes)
   libssl-dev nlohmann-json3-dev  # SHA-256 and JSON of checkpoint manifests
   libcurl4-openssl-dev dpkg-dev  # vae-data fetch; .deb packaging (dpkg-shlibdeps)
   libcairo2-dev pkg-config       # plots with axes and legends (loss curves, latent scatter)

@@ -401,6 +401,11 @@ void save_checkpoint(const std::string& path, VAE& model, torch::optim::Optimize
 LoadedModel load_model(const std::string& path, const torch::Device& device) {
   auto bytes = std::make_shared<std::string>(read_or_fail(path));
   verify(path, *bytes);
+  return load_model_bytes(path, std::move(bytes), device);
+}
+
+LoadedModel load_model_bytes(const std::string& path, std::shared_ptr<const std::string> bytes,
+                             const torch::Device& device) {
   torch::serialize::InputArchive archive;
   open_archive(path, *bytes, archive);
   if (read_string(archive, path, "vae_format") != kCheckpointMagic)

@@ -39,6 +39,7 @@ VAE_CHOICES(Sparsity, {{Sparsity::kL1, "l1"}, {Sparsity::kKl, "kl"}})
 VAE_CHOICES(OptimizerKind, {{OptimizerKind::kAdam, "adam"}, {OptimizerKind::kRmsprop, "rmsprop"}})
 VAE_CHOICES(DeviceChoice, {{DeviceChoice::kAuto, "auto"}, {DeviceChoice::kCpu, "cpu"}, {DeviceChoice::kCuda, "cuda"}})
 VAE_CHOICES(NonFinite, {{NonFinite::kStop, "stop"}, {NonFinite::kSkip, "skip"}})
+VAE_CHOICES(DistBackend, {{DistBackend::kAuto, "auto"}, {DistBackend::kGloo, "gloo"}, {DistBackend::kNccl, "nccl"}})
 #undef VAE_CHOICES
 
 template <typename E>
@@ -387,6 +388,13 @@ std::vector<Key> loss_and_train_keys() {
       key<int64_t>("train.image_every", VAE_FIELD(train.image_every),
                    in_range<int64_t>(0, std::numeric_limits<int64_t>::max(), ">= 0 (0: no per-epoch images)"), "",
                    kLogged, "per-epoch reconstruction and sample grids every N epochs"),
+      key<int64_t>("train.checkpoint_every_steps", VAE_FIELD(train.checkpoint_every_steps),
+                   in_range<int64_t>(0, std::numeric_limits<int64_t>::max(), ">= 0 (0: at epoch ends only)"),
+                   "--checkpoint-every-steps", kLogged, "also write checkpoints/last.pt every N steps"),
+      key<DistBackend>("train.dist_backend", VAE_FIELD(train.dist_backend), any<DistBackend>(), "--dist-backend",
+                       kLogged, "under torchrun: auto, gloo or nccl"),
+      key<double>("train.dist_timeout", VAE_FIELD(train.dist_timeout), in_range(0.1, 86400.0, "in [0.1, 86400]"),
+                  "--dist-timeout", kLogged, "under torchrun: seconds to wait for the other processes"),
   };
 }
 #undef VAE_FIELD
@@ -445,6 +453,7 @@ VAE_NAME(Sparsity)
 VAE_NAME(OptimizerKind)
 VAE_NAME(DeviceChoice)
 VAE_NAME(NonFinite)
+VAE_NAME(DistBackend)
 #undef VAE_NAME
 
 template <typename E>
@@ -460,6 +469,7 @@ template Arch parse_choice<Arch>(const std::string&, const std::string&);
 template Sparsity parse_choice<Sparsity>(const std::string&, const std::string&);
 template OptimizerKind parse_choice<OptimizerKind>(const std::string&, const std::string&);
 template NonFinite parse_choice<NonFinite>(const std::string&, const std::string&);
+template DistBackend parse_choice<DistBackend>(const std::string&, const std::string&);
 
 const std::vector<KeyInfo>& config_keys() {
   static const std::vector<KeyInfo> infos(keys().begin(), keys().end());

@@ -48,16 +48,16 @@ torch::Tensor minus_log_px(VAE& model, const torch::Tensor& code, const torch::T
 // active-unit count.
 torch::Tensor evaluate_batch(VAE& model, const torch::Tensor& x, const torch::Tensor& y,
                              const EvalOptions& opt, Streams& gen, Sums& sums, int64_t chunk_rows,
-                             const std::function<void(double)>& on_iw_chunk) {
+                             const std::function<void(double)>& on_iw_chunk, const RowSlice& rows) {
   const ModelConfig& cfg = model->config();
   const bool denoising = cfg.kind == Kind::kDenoisingAe;
   torch::Tensor noisy;  // drawn only when used, so each stream's draws do not depend on the others
-  if (denoising || opt.code_errors) noisy = corrupt(x, opt.noise, opt.noise_level, &gen.noise);
+  if (denoising || opt.code_errors) noisy = corrupt(x, opt.noise, opt.noise_level, &gen.noise, rows);
   auto [mu, log_var] = model->encode(denoising ? noisy : x, y);
   sums.code_abs += mu.abs().sum().to(torch::kFloat64);
   if (is_variational(cfg)) {
     // An explicit z: eval-mode sampling returns mu, which is no ELBO estimate.
-    const torch::Tensor eps = torch::randn(mu.sizes(), gen.elbo, torch::kFloat32).to(mu.device());
+    const torch::Tensor eps = normal_rows(mu, rows, &gen.elbo);
     const LossTerms t = vae_loss(model->decoder()->forward(reparameterize(mu, log_var, eps), y), x, mu, log_var,
                                  cfg.likelihood);
     sums.recon += t.recon.to(torch::kFloat64);
@@ -132,15 +132,29 @@ Evaluation evaluate(VAE& model, const torch::Tensor& images, const torch::Tensor
   Streams gen(opt.seed);
   Sums sums(images.device());
   std::vector<torch::Tensor> mus;
+  TORCH_CHECK(opt.shards == 1 || (opt.iw_samples == 0 && !opt.code_errors && opt.sum_across),
+              "evaluate: a sharded evaluation needs sum_across and no IW or code errors");
   for (int64_t start = 0; start < n; start += opt.batch_images) {
     const int64_t len = std::min(opt.batch_images, n - start);
-    const torch::Tensor x = to_unit_float(images.narrow(0, start, len));
-    const torch::Tensor y = labels.defined() && cfg.conditional ? labels.narrow(0, start, len) : torch::Tensor();
+    const RowSlice rows = opt.shards > 1 ? rank_rows(len, opt.shard, opt.shards) : RowSlice{};
+    const int64_t mine = opt.shards > 1 ? rank_row_count(len, opt.shard, opt.shards) : len;
+    const torch::Tensor x = to_unit_float(images.narrow(0, start + rows.offset, mine));
+    const torch::Tensor y =
+        labels.defined() && cfg.conditional ? labels.narrow(0, start + rows.offset, mine) : torch::Tensor();
     const auto progress = [&](double part) {  // of this batch
       if (opt.on_progress) opt.on_progress((static_cast<double>(start) + part * static_cast<double>(len)) / n);
     };
-    mus.push_back(evaluate_batch(model, x, y, opt, gen, sums, chunk_rows, progress).to(torch::kCPU));
+    mus.push_back(evaluate_batch(model, x, y, opt, gen, sums, chunk_rows, progress, rows).to(torch::kCPU));
     progress(1.0);
+  }
+  if (opt.sum_across) {
+    torch::Tensor all = torch::stack({sums.recon, sums.kl, sums.code_abs, sums.nll, sums.code_recon, sums.noisy_recon})
+                            .to(torch::kCPU)
+                            .contiguous();
+    opt.sum_across(all);
+    all = all.to(images.device());
+    sums.recon = all[0], sums.kl = all[1], sums.code_abs = all[2];
+    sums.nll = all[3], sums.code_recon = all[4], sums.noisy_recon = all[5];
   }
   model->train(was_training);
   const auto mean = [n](const torch::Tensor& sum) { return sum.item<double>() / static_cast<double>(n); };

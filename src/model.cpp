@@ -131,18 +131,18 @@ torch::Tensor reparameterize(const torch::Tensor& mu, const torch::Tensor& log_v
   return mu + torch::exp(0.5 * log_var) * eps;
 }
 
-torch::Tensor VAEImpl::sampling(const torch::Tensor& mu, const torch::Tensor& log_var) {
+torch::Tensor VAEImpl::sampling(const torch::Tensor& mu, const torch::Tensor& log_var, const RowSlice& rows) {
   if (!is_training()) return mu;
-  return reparameterize(mu, log_var, torch::randn_like(mu));
+  return reparameterize(mu, log_var, normal_rows(mu, rows));
 }
 
 torch::Tensor VAEImpl::decode(const torch::Tensor& z, const torch::Tensor& y) {
   return torch::sigmoid(decoder_->forward(z, y));
 }
 
-VAEOutput VAEImpl::forward(const torch::Tensor& x, const torch::Tensor& y) {
+VAEOutput VAEImpl::forward(const torch::Tensor& x, const torch::Tensor& y, const RowSlice& rows) {
   auto [mu, log_var] = encode(x, y);
-  const torch::Tensor z = log_var.defined() ? sampling(mu, log_var) : mu;
+  const torch::Tensor z = log_var.defined() ? sampling(mu, log_var, rows) : mu;
   return {decoder_->forward(z, y), mu, log_var};
 }
 

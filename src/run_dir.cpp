@@ -25,12 +25,16 @@ std::string RunDir::epoch_tag(int64_t epoch) {
   return buf;
 }
 
+bool RunDir::has_checkpoints() const {
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(checkpoints(), ec))
+    if (entry.path().extension() == ".pt") return true;
+  return false;
+}
+
 void RunDir::prepare_new(bool force) const {
   std::error_code ec;
-  bool has_checkpoints = false;
-  for (const auto& entry : fs::directory_iterator(checkpoints(), ec))
-    has_checkpoints |= entry.path().extension() == ".pt";
-  if (has_checkpoints) {
+  if (has_checkpoints()) {
     if (!force)
       throw IoError(root_ +
                     ": already holds a run (checkpoints/); resume it with --resume, choose "

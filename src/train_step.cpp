@@ -21,11 +21,12 @@ std::unique_ptr<TrainStep> make_train_step(const Config& cfg, VAE& model, FlatGr
   return std::make_unique<AutogradStep>(cfg, model, grads);
 }
 
-double AutogradStep::run(const torch::Tensor& x, const torch::Tensor& y, double kl_weight) {
+double AutogradStep::run(const torch::Tensor& x, const torch::Tensor& y, double kl_weight, const RowSlice& rows) {
   grads_.zero();  // backward adds into the block
   // denoising_ae sees a corrupted input and is scored against x itself.
   const bool denoising = cfg_.model.kind == Kind::kDenoisingAe;
-  const VAEOutput out = model_->forward(denoising ? corrupt(x, cfg_.data.noise, cfg_.data.noise_level) : x, y);
+  const VAEOutput out =
+      model_->forward(denoising ? corrupt(x, cfg_.data.noise, cfg_.data.noise_level, nullptr, rows) : x, y, rows);
   const LossTerms terms = model_loss(cfg_, out.logits, x, out.mu, out.log_var);
   torch::Tensor loss = kl_weight == 1.0 ? terms.total() : terms.recon + kl_weight * terms.kl;
   if (terms.penalty.defined()) loss = loss + terms.penalty;
@@ -62,7 +63,7 @@ torch::Tensor scratch(const torch::Tensor& t, int64_t b, int64_t width) {
 
 }  // namespace
 
-torch::Tensor FusedMlpStep::forward(const torch::Tensor& x) {
+torch::Tensor FusedMlpStep::forward(const torch::Tensor& x, const RowSlice& slice) {
   const int64_t b = x.size(0);
   torch::Tensor in = x;
   for (Layer& l : enc_) {
@@ -76,7 +77,7 @@ torch::Tensor FusedMlpStep::forward(const torch::Tensor& x) {
   at::addmm_out(mu_, mean_.b, in, mean_.w.t());
   at::addmm_out(log_var_, sd_.b, in, sd_.w.t());
   // VAEImpl::sampling's draw: randn_like from the default generator.
-  eps_ = torch::randn_like(mu_);
+  eps_ = normal_rows(mu_, slice);
   z_ = reparameterize(mu_, log_var_, eps_);
   in = z_;
   for (size_t j = 0; j < dec_.size(); ++j) {
@@ -154,10 +155,10 @@ void FusedMlpStep::backward_encoder(const torch::Tensor& x, double kl_weight) {
   }
 }
 
-double FusedMlpStep::run(const torch::Tensor& x, const torch::Tensor& /*y*/, double kl_weight) {
+double FusedMlpStep::run(const torch::Tensor& x, const torch::Tensor& /*y*/, double kl_weight, const RowSlice& rows) {
   torch::NoGradGuard no_grad;
   TORCH_CHECK(x.size(0) <= max_batch_, "FusedMlpStep: batch of ", x.size(0), " rows, buffers for ", max_batch_);
-  forward(x);
+  forward(x, rows);
   const double recon = loss_and_output_gradient(x);
   const torch::Tensor var = log_var_.exp();
   const double kl = -0.5 * (1 + log_var_ - mu_ * mu_ - var).sum().item<double>();

@@ -33,7 +33,9 @@ class TrainStep {
   // for denoising_ae); y: int64 labels [B] for a conditional model, else
   // undefined. Returns the objective recon + kl_weight * kl (+ a sparsity
   // penalty) summed over the batch, and leaves its gradient in the block.
-  virtual double run(const torch::Tensor& x, const torch::Tensor& y, double kl_weight) = 0;
+  // `rows`: x is that slice of a global batch (the noise is drawn for the
+  // global batch, see row_slice.hpp); x may then have no rows.
+  virtual double run(const torch::Tensor& x, const torch::Tensor& y, double kl_weight, const RowSlice& rows = {}) = 0;
   virtual const char* describe() const = 0;
 };
 
@@ -48,7 +50,7 @@ std::unique_ptr<TrainStep> make_train_step(const Config& cfg, VAE& model, FlatGr
 class AutogradStep : public TrainStep {
  public:
   AutogradStep(const Config& cfg, VAE& model, FlatGradients& grads) : cfg_(cfg), model_(model), grads_(grads) {}
-  double run(const torch::Tensor& x, const torch::Tensor& y, double kl_weight) override;
+  double run(const torch::Tensor& x, const torch::Tensor& y, double kl_weight, const RowSlice& rows = {}) override;
   const char* describe() const override { return "autograd"; }
 
  private:
@@ -60,7 +62,7 @@ class AutogradStep : public TrainStep {
 class FusedMlpStep : public TrainStep {
  public:
   FusedMlpStep(VAE& model, int64_t max_batch);
-  double run(const torch::Tensor& x, const torch::Tensor& y, double kl_weight) override;
+  double run(const torch::Tensor& x, const torch::Tensor& y, double kl_weight, const RowSlice& rows = {}) override;
   const char* describe() const override { return "fused (hand-written forward and backward)"; }
 
  private:
@@ -68,7 +70,7 @@ class FusedMlpStep : public TrainStep {
     torch::Tensor w, b;  // the parameters, [out, in] and [out]; their .grad() are written
     torch::Tensor out;   // activation buffer [max_batch, out]
   };
-  torch::Tensor forward(const torch::Tensor& x);          // -> logits; fills the layers' outputs
+  torch::Tensor forward(const torch::Tensor& x, const RowSlice& slice);  // -> logits; fills the layers' outputs
   double loss_and_output_gradient(const torch::Tensor& x);  // the BCE; leaves dL/dlogits in g_
   void backward_decoder();                                 // leaves dL/dz in g_
   void backward_encoder(const torch::Tensor& x, double kl_weight);

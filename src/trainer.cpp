@@ -4,15 +4,20 @@
 #include <spdlog/spdlog.h>
 #include <torch/optim/optimizer.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <limits>
 #include <mutex>
+#include <sstream>
 #include <tuple>
+
+#include <torch/version.h>
 
 #include "test_hooks.hpp"
 #include "train_step.hpp"
+#include "vae/distributed.hpp"
 #include "vae/evaluate.hpp"
 #include "vae/image.hpp"
 #include "vae/inference.hpp"
@@ -22,6 +27,7 @@
 #include "vae/plot.hpp"
 #include "vae/runtime.hpp"
 #include "vae/transforms.hpp"
+#include "vae/version.hpp"
 
 namespace vae {
 namespace {
@@ -102,8 +108,14 @@ void warn_on_reference_blas() {
 }  // namespace
 
 Trainer::Trainer(const Config& cfg, const TrainOptions& options)
-    : cfg_(cfg), options_(options), device_(torch::kCPU), run_(cfg.train.out_dir) {
+    : cfg_(cfg), options_(options), device_(torch::kCPU), run_(cfg.train.out_dir), group_(options.group) {
   validate(cfg_);
+  if (group_) {
+    rank_ = group_->rank();
+    world_ = group_->size();
+    writer_ = rank_ == 0;
+  }
+  scalars_ = torch::zeros({33}, torch::kFloat64);
   device_ = resolve_device(cfg_.train.device);
   configure_threads(cfg_.train.threads);
   configure_blas_threads(cfg_.train.blas_threads);
@@ -112,7 +124,10 @@ Trainer::Trainer(const Config& cfg, const TrainOptions& options)
   // A resume is checked before the data is read: a wrong model is named first.
   std::shared_ptr<const LoadedModel> resume = options_.resume_from;
   lock_ = options_.lock;
-  if (!resume && !options_.resume.empty()) std::tie(lock_, resume) = lock_and_load_resume(options_.resume);
+  if (!resume && !options_.resume.empty()) {
+    if (!writer_) throw ConfigError("a distributed run's other ranks take the checkpoint from rank 0 (TrainOptions::resume_from)");
+    std::tie(lock_, resume) = lock_and_load_resume(options_.resume);
+  }
   if (resume) check_resume_config(resume->meta.config, cfg_, resume->path);
 
   source_ = open_data_source(cfg_.data);
@@ -123,19 +138,20 @@ Trainer::Trainer(const Config& cfg, const TrainOptions& options)
   check_labels(cfg_.model, train_);
   check_labels(cfg_.model, test_);
   plan_ = {train_.size(), cfg_.train.batch_size};
+  if (group_) check_same_data();
 
   // One writer per run folder, from here to the end of the run: before
   // --force clears it or anything is written into it (a resume holds it
   // since before its checkpoint was read).
-  if (!lock_) {
+  if (!lock_ && writer_) {
     lock_ = std::make_shared<RunLock>(cfg_.train.out_dir);
     for (const std::string& line : run_.clean_up_after_crash()) spdlog::warn("{}", line);
   }
   if (resume) {
-    run_.prepare_resumed();
+    if (writer_) run_.prepare_resumed();
     restore(*resume);
   } else {
-    run_.prepare_new(options_.force);
+    if (writer_) run_.prepare_new(options_.force);
     torch::manual_seed(cfg_.train.seed);
     model_ = VAE(cfg_.model);
     model_->to(device_);
@@ -144,10 +160,12 @@ Trainer::Trainer(const Config& cfg, const TrainOptions& options)
   grads_ = std::make_unique<FlatGradients>(model_->parameters());
   step_ = make_train_step(cfg_, model_, *grads_, device_, cfg_.train.batch_size);
   saved_step_ = resume ? state_.step : -1;
-  write_file_atomic(run_.config(), to_toml(cfg_));
-  // metrics.jsonl restarts from the checkpoint's history, so lines of epochs
-  // the checkpoint does not cover (a crash after them) are dropped.
-  write_file_atomic(run_.metrics(), to_jsonl(state_.history));
+  if (writer_) {
+    write_file_atomic(run_.config(), to_toml(cfg_));
+    // metrics.jsonl restarts from the checkpoint's history, so lines of epochs
+    // the checkpoint does not cover (a crash after them) are dropped.
+    write_file_atomic(run_.metrics(), to_jsonl(state_.history));
+  }
 
   // The whole data set lives on the device as bytes; batches are gathered
   // with index_select and converted to float per batch.
@@ -180,7 +198,7 @@ void Trainer::restore(const LoadedModel& checkpoint) {
   if (device_.is_cuda() && state_.rng_cuda.defined()) set_generator_state(c10::DeviceType::CUDA, state_.rng_cuda);
   spdlog::info("resuming {} at epoch {} batch {} (step {})", checkpoint.path, state_.epoch + 1, state_.batch,
                state_.step);
-  repair_retention();
+  if (writer_) repair_retention();
 }
 
 // A run stopped between an epoch's saves (last.pt written; best.pt or
@@ -216,14 +234,17 @@ void Trainer::log_config() const {
                train_.width(), source_->describe());
   spdlog::info("{:<22} {}", "model.layers", describe_layers(cfg_.model));
   spdlog::info("{:<22} {}", "training step", step_->describe());
+  if (group_)
+    spdlog::info("{:<22} {}; batch {} split {} ways, rank 0 writes the run folder", "distributed",
+                 group_->describe(), cfg_.train.batch_size, world_);
 }
 
 TrainResult Trainer::run() {
   for (int64_t epoch = state_.epoch + 1; epoch <= cfg_.train.epochs; ++epoch) {
     if (!run_epoch(epoch)) return result_;
     end_epoch(epoch);
-    if (options_.stop_requested && epoch < cfg_.train.epochs)
-      if (const int sig = options_.stop_requested()) return stopped(sig, epoch + 1, 0);
+    if (epoch < cfg_.train.epochs)
+      if (const int sig = stop_signal(/*at_epoch_end=*/true)) return stopped(sig, epoch + 1, 0);
   }
   finish();
   return result_;
@@ -234,21 +255,31 @@ bool Trainer::run_epoch(int64_t epoch) {
   const auto t0 = Clock::now();
   next_report_ = 0;
   const torch::Tensor order = epoch_permutation(plan_.images, cfg_.train.seed, epoch - 1).to(device_);
+  const int64_t every = cfg_.train.checkpoint_every_steps;
   for (int64_t b = state_.batch; b < plan_.batches(); ++b) {  // state_.batch > 0 only when resuming mid-epoch
-    const torch::Tensor idx = order.narrow(0, plan_.start(b), plan_.length(b));
-    const torch::Tensor x = binarize_batch(to_unit_float(train_images_.index_select(0, idx)), cfg_.data.binarize);
+    // This process's slice of the global batch (all of it for one process).
+    const int64_t len = plan_.length(b);
+    const RowSlice rows = world_ > 1 ? rank_rows(len, rank_, world_) : RowSlice{};
+    const int64_t mine = world_ > 1 ? rank_row_count(len, rank_, world_) : len;
+    const torch::Tensor idx = order.narrow(0, plan_.start(b) + rows.offset, mine);
+    const torch::Tensor x =
+        binarize_batch(to_unit_float(train_images_.index_select(0, idx)), cfg_.data.binarize, rows);
     const torch::Tensor y = train_labels_.defined() ? train_labels_.index_select(0, idx) : train_labels_;
-    step(x, y, epoch, b);
+    const bool stepped = step(x, y, epoch, b, rows, len);
     const double elapsed = state_.seconds + std::chrono::duration<double>(Clock::now() - t0).count();
     report_progress(epoch, b + 1, elapsed, b + 1 == plan_.batches());
-    // A stop at an epoch's last batch is taken after the epoch's own checkpoint.
-    if (options_.stop_requested && b + 1 < plan_.batches()) {
-      if (const int sig = options_.stop_requested()) {
-        state_.seconds = elapsed;
-        save(run_.last());
-        result_ = stopped(sig, epoch, b + 1);
-        return false;
-      }
+    if (b + 1 == plan_.batches()) break;  // a stop at an epoch's last batch comes after its own checkpoint
+    if (const int sig = stop_signal(/*at_epoch_end=*/false)) {
+      state_.seconds = elapsed;
+      save(run_.last());
+      result_ = stopped(sig, epoch, b + 1);
+      return false;
+    }
+    if (every > 0 && stepped && state_.step % every == 0) {  // a restart loses at most `every` steps
+      const double before = state_.seconds;
+      state_.seconds = elapsed;
+      save(run_.last());
+      state_.seconds = before;
     }
   }
   state_.seconds += std::chrono::duration<double>(Clock::now() - t0).count();
@@ -256,12 +287,13 @@ bool Trainer::run_epoch(int64_t epoch) {
 }
 
 // One optimizer step on batch x (labels y); false when the batch was skipped.
-bool Trainer::step(const torch::Tensor& x, const torch::Tensor& y, int64_t epoch, int64_t batch) {
+bool Trainer::step(const torch::Tensor& x, const torch::Tensor& y, int64_t epoch, int64_t batch,
+                   const RowSlice& rows, int64_t global_rows) {
   const double w = kl_weight(cfg_.loss, epoch, batch, plan_.batches());
-  double loss = step_->run(x, y, w);  // forward, loss, backward into grads_
+  double loss = step_->run(x, y, w, rows);  // forward, loss, backward into grads_
   ++batches_run_;
   if (test_hooks::poison_step && test_hooks::poison_step(batches_run_)) loss = std::numeric_limits<double>::quiet_NaN();
-  reduce_gradients();
+  loss = reduce_gradients(loss);  // a non-finite loss on any process makes the sum non-finite
   const bool finite = std::isfinite(loss) && grads_->all_finite();
   state_.batch = batch + 1;
   if (finite) {
@@ -269,13 +301,13 @@ bool Trainer::step(const torch::Tensor& x, const torch::Tensor& y, int64_t epoch
     optimizer_->step();
     ++state_.step;
     state_.loss_sum += loss;
-    state_.seen += x.size(0);
+    state_.seen += global_rows;
     return true;
   }
   const std::string what = std::isfinite(loss) ? "gradient" : "loss";
   if (cfg_.train.nonfinite == NonFinite::kSkip) {
     ++state_.skipped;
-    spdlog::warn("non-finite {} at epoch {} batch {}: batch skipped", what, epoch, batch + 1);
+    if (writer_) spdlog::warn("non-finite {} at epoch {} batch {}: batch skipped", what, epoch, batch + 1);
     return false;
   }
   throw DivergedError("training diverged: non-finite " + what + " at step " + std::to_string(state_.step + 1) +
@@ -283,9 +315,54 @@ bool Trainer::step(const torch::Tensor& x, const torch::Tensor& y, int64_t epoch
                       last_checkpoint_note() + ". Try a smaller train.lr, or train.nonfinite = \"skip\"");
 }
 
-// One process sums nothing. With several, the gradients of the same global
-// batch are summed here, one all-reduce of grads_->flat().
-void Trainer::reduce_gradients() {}
+// One process sums nothing. With several, the gradients of the slices of
+// one global batch are summed in one all-reduce of grads_->flat(); the
+// losses and stop requests in a second, small one.
+double Trainer::reduce_gradients(double loss) {
+  if (!group_) return loss;
+  torch::Tensor flat = grads_->flat();
+  group_->sum(flat);
+  return sum_scalars(loss);
+}
+
+// Sums `loss` and this process's stop request with the other processes';
+// the stop taken is the signal most processes got (ties: the larger number).
+double Trainer::sum_scalars(double loss) {
+  scalars_.zero_();
+  double* v = scalars_.data_ptr<double>();
+  v[0] = loss;
+  if (options_.stop_requested)
+    if (const int sig = options_.stop_requested()) v[1 + std::clamp(sig, 1, 31)] = 1;
+  group_->sum(scalars_);
+  reduced_stop_ = 0;
+  for (int sig = 1; sig < 32; ++sig)
+    if (v[1 + sig] > 0 && (reduced_stop_ == 0 || v[1 + sig] >= v[1 + reduced_stop_])) reduced_stop_ = sig;
+  return v[0];
+}
+
+// Between steps: the request summed with the last step's gradients. At an
+// epoch's end (a request may have come during the evaluation and saves):
+// one small all-reduce of its own.
+int Trainer::stop_signal(bool at_epoch_end) {
+  if (!group_) return options_.stop_requested ? options_.stop_requested() : 0;
+  if (at_epoch_end) sum_scalars(0);
+  return reduced_stop_;
+}
+
+// Every process must train on the same images: sizes and byte sums compared.
+void Trainer::check_same_data() const {
+  const auto digest = [](const Dataset& d) {
+    return std::to_string(d.size()) + " images " + std::to_string(d.height()) + "x" + std::to_string(d.width()) +
+           ", byte sum " + std::to_string(d.images.sum().item<int64_t>()) +
+           (d.labels.defined() ? ", label sum " + std::to_string(d.labels.sum().item<int64_t>()) : "");
+  };
+  const std::string mine = "train " + digest(train_) + "; test " + digest(test_);
+  const std::vector<std::string> all = group_->all_gather("data", mine);
+  for (size_t r = 1; r < all.size(); ++r)
+    if (all[r] != all[0])
+      throw DataError(source_->describe() + ": rank " + std::to_string(r) + " reads other data than rank 0 (" +
+                      all[r] + " vs " + all[0] + "): every process needs the same data.dir");
+}
 
 void Trainer::report_progress(int64_t epoch, int64_t batch, double elapsed, bool force) {
   if (!options_.on_progress || (elapsed < next_report_ && !force)) return;
@@ -303,7 +380,13 @@ void Trainer::end_epoch(int64_t epoch) {
                                  : std::numeric_limits<double>::quiet_NaN();
   m.seconds = state_.seconds;
   const auto te = Clock::now();
-  const Evaluation e = evaluate(model_, test_images_, test_labels_, eval_options_for(cfg_));
+  EvalOptions eval = eval_options_for(cfg_);
+  if (group_) {  // each process its slice of every evaluation batch
+    eval.shard = rank_;
+    eval.shards = world_;
+    eval.sum_across = [this](torch::Tensor& t) { group_->sum(t); };
+  }
+  const Evaluation e = evaluate(model_, test_images_, test_labels_, eval);
   m.test = {e.loss, e.recon, e.kl, e.code_abs};
   m.eval_seconds = std::chrono::duration<double>(Clock::now() - te).count();
   if (state_.seen == 0 || !std::isfinite(m.test.loss))
@@ -324,8 +407,8 @@ void Trainer::end_epoch(int64_t epoch) {
   save(run_.last());
   if (cfg_.train.keep_best && best) save(run_.best());
   if (cfg_.train.keep_every > 0 && epoch % cfg_.train.keep_every == 0) save(run_.epoch_checkpoint(epoch));
-  write_file_atomic(run_.metrics(), to_jsonl(state_.history));
-  if (cfg_.train.image_every > 0 && epoch % cfg_.train.image_every == 0) write_pictures(epoch);
+  if (writer_) write_file_atomic(run_.metrics(), to_jsonl(state_.history));
+  if (writer_ && cfg_.train.image_every > 0 && epoch % cfg_.train.image_every == 0) write_pictures(epoch);
 
   const double w_end = kl_weight(cfg_.loss, epoch, plan_.batches(), plan_.batches());
   spdlog::info("epoch {:>3}/{}  train {:8.3f}  test {:8.3f} (recon {:8.3f} + kl {:7.3f})  {:6.2f} s{}{}", epoch,
@@ -339,6 +422,7 @@ void Trainer::end_epoch(int64_t epoch) {
 
 void Trainer::save(const std::string& path) {
   saved_step_ = state_.step;
+  if (!writer_) return;  // rank 0 writes; the state is the same on every process
   state_.rng_cpu = generator_state(c10::DeviceType::CPU);
   if (device_.is_cuda()) state_.rng_cuda = generator_state(c10::DeviceType::CUDA);
   save_checkpoint(path, model_, *optimizer_, {cfg_, state_});
@@ -374,6 +458,7 @@ void Trainer::write_loss_plot() {
 }
 
 void Trainer::finish() {
+  if (!writer_) return;
   std::error_code ec;
   if (!std::filesystem::exists(run_.last(), ec)) save(run_.last());  // epochs = 0: the initial model
   if (is_variational(cfg_.model)) {  // the autoencoders have no prior to sample from
@@ -391,7 +476,8 @@ void Trainer::finish() {
 }
 
 TrainResult Trainer::stopped(int sig, int64_t epoch, int64_t batch) {
-  spdlog::warn("stopped by signal {} at epoch {} batch {}/{} (step {}); checkpoint {}; continue with: vae-train "
+  if (writer_)
+    spdlog::warn("stopped by signal {} at epoch {} batch {}/{} (step {}); checkpoint {}; continue with: vae-train "
                "--resume {}",
                sig, epoch, batch, plan_.batches(), state_.step, run_.last(), run_.root());
   result_.stopped_by = sig;
@@ -414,7 +500,52 @@ std::pair<std::shared_ptr<RunLock>, std::shared_ptr<const LoadedModel>> lock_and
   return {lock, std::make_shared<const LoadedModel>(load_resume_checkpoint(what))};
 }
 
-std::pair<Config, TrainOptions> prepare_training(const TrainRequest& request) {
+namespace {
+
+void apply_overrides(Config& cfg, const TrainRequest& request, bool resuming) {
+  for (const TrainRequest::Override& o : request.overrides) {
+    if (resuming && o.key == "train.out_dir")
+      throw ConfigError(o.flag + " cannot be combined with --resume (a run continues in its own folder)");
+    try {
+      set_key(cfg, o.key, o.text);
+    } catch (const ConfigError& e) {
+      throw ConfigError(o.flag + ": " + e.what());
+    }
+  }
+}
+
+}  // namespace
+
+Config requested_config(const TrainRequest& request, bool resuming) {
+  Config cfg = request.config_path.empty() ? Config() : load_config_file(request.config_path);
+  apply_overrides(cfg, request, resuming);
+  return cfg;
+}
+
+namespace {
+
+// --auto-resume: the run folder's checkpoint when it has one.
+TrainRequest resolve_auto_resume(const TrainRequest& request) {
+  if (!request.auto_resume || !request.resume.empty()) return request;
+  TrainRequest r = request;
+  const Config asked = requested_config(request, false);
+  validate(asked);
+  if (!RunDir(asked.train.out_dir).has_checkpoints()) {
+    spdlog::info("--auto-resume: {} holds no checkpoint: a new run", asked.train.out_dir);
+    return r;
+  }
+  spdlog::info("--auto-resume: continuing the run in {}", asked.train.out_dir);
+  r.resume = asked.train.out_dir;
+  r.overrides.erase(std::remove_if(r.overrides.begin(), r.overrides.end(),
+                                   [](const TrainRequest::Override& o) { return o.key == "train.out_dir"; }),
+                    r.overrides.end());
+  return r;
+}
+
+}  // namespace
+
+std::pair<Config, TrainOptions> prepare_training(const TrainRequest& original) {
+  const TrainRequest request = resolve_auto_resume(original);
   Config cfg;
   TrainOptions options;
   options.force = request.force;
@@ -427,20 +558,119 @@ std::pair<Config, TrainOptions> prepare_training(const TrainRequest& request) {
     cfg.train.out_dir = run_dir_of(checkpoint->path);
     if (request.config_path.empty()) warn_if_edited(RunDir(cfg.train.out_dir).config(), checkpoint->meta.config);
     options.resume_from = std::move(checkpoint);
-  } else if (!request.config_path.empty()) {
-    cfg = load_config_file(request.config_path);
-  }
-  for (const TrainRequest::Override& o : request.overrides) {
-    if (!request.resume.empty() && o.key == "train.out_dir")
-      throw ConfigError(o.flag + " cannot be combined with --resume (a run continues in its own folder)");
-    try {
-      set_key(cfg, o.key, o.text);
-    } catch (const ConfigError& e) {
-      throw ConfigError(o.flag + ": " + e.what());
-    }
+    apply_overrides(cfg, request, /*resuming=*/true);
+  } else {
+    cfg = requested_config(request, false);
   }
   validate(cfg);
   return {cfg, options};
+}
+
+namespace {
+
+// Rank 0's answer to the other ranks: the effective config, and the
+// checkpoint to resume (its name and bytes), or the error that stopped it.
+struct StartMessage {
+  std::string error;
+  std::string config;
+  std::string checkpoint_path;
+  std::string checkpoint;
+
+  std::string encode() const {
+    std::string out;
+    for (const std::string* f : {&error, &config, &checkpoint_path, &checkpoint})
+      out += std::to_string(f->size()) + ":" + *f;
+    return out;
+  }
+  static StartMessage decode(const std::string& text) {
+    StartMessage m;
+    size_t at = 0;
+    for (std::string* f : {&m.error, &m.config, &m.checkpoint_path, &m.checkpoint}) {
+      const size_t colon = text.find(':', at);
+      if (colon == std::string::npos) throw DistError("rank 0 sent a malformed start message");
+      const size_t n = std::stoull(text.substr(at, colon - at));
+      if (colon + 1 + n > text.size()) throw DistError("rank 0 sent a truncated start message");
+      *f = text.substr(colon + 1, n);
+      at = colon + 1 + n;
+    }
+    return m;
+  }
+};
+
+// What every rank must agree on: the versions, the flags, the config asked for.
+std::string request_identity(const TrainRequest& request, std::string& error) {
+  std::string config;
+  try {
+    Config cfg = requested_config(request, !request.resume.empty());
+    validate(cfg);
+    config = to_toml(cfg);
+  } catch (const std::exception& e) {
+    error = e.what();
+  }
+  return std::string("vae ") + kVersion + ", LibTorch " + TORCH_VERSION + "\n--resume " + request.resume +
+         (request.auto_resume ? " --auto-resume" : "") + (request.force ? " --force" : "") + "\n" + config;
+}
+
+// The first line where two identities differ, for the message.
+std::string identity_difference(const std::string& a, const std::string& b) {
+  std::istringstream sa(a), sb(b);
+  std::string la, lb, section;
+  while (true) {
+    const bool ga = static_cast<bool>(std::getline(sa, la)), gb = static_cast<bool>(std::getline(sb, lb));
+    if (!ga && !gb) return "";
+    if (!ga || !gb || la != lb) {
+      const std::string where = section.empty() ? "" : section + " ";
+      return where + "'" + (ga ? la : "(nothing)") + "' vs '" + (gb ? lb : "(nothing)") + "'";
+    }
+    if (!la.empty() && la[0] == '[') section = la;
+  }
+}
+
+}  // namespace
+
+std::pair<Config, TrainOptions> prepare_training(const TrainRequest& request, std::shared_ptr<ProcessGroup> group) {
+  std::string error;
+  const std::string identity = request_identity(request, error);
+  const std::vector<std::string> all =
+      group->all_gather("request", (error.empty() ? "ok\n" : "error " + error + "\n") + identity);
+  for (size_t r = 0; r < all.size(); ++r)
+    if (all[r].rfind("error ", 0) == 0) {
+      if (static_cast<int64_t>(r) == group->rank()) throw ConfigError(error);
+      throw DistError("rank " + std::to_string(r) + " could not start: " + all[r].substr(6, all[r].find('\n') - 6));
+    }
+  for (size_t r = 1; r < all.size(); ++r)
+    if (all[r] != all[0])
+      throw DistError("rank " + std::to_string(r) + " was started differently from rank 0: " +
+                      identity_difference(all[r], all[0]) + " (rank " + std::to_string(r) +
+                      " vs rank 0); every process needs the same binary, config and flags");
+
+  StartMessage m;
+  std::pair<Config, TrainOptions> out;
+  if (group->rank() == 0) {
+    try {
+      out = prepare_training(request);
+      m.config = to_toml(out.first);
+      if (out.second.resume_from) {
+        m.checkpoint_path = out.second.resume_from->path;
+        m.checkpoint = *out.second.resume_from->archive;
+      }
+    } catch (const std::exception& e) {
+      m.error = e.what();
+      group->broadcast("start", m.encode());
+      throw;
+    }
+    group->broadcast("start", m.encode());
+  } else {
+    m = StartMessage::decode(group->broadcast("start", ""));
+    if (!m.error.empty()) throw DistError("rank 0 could not start: " + m.error);
+    out.first = parse_config(m.config, "rank 0's config");
+    if (!m.checkpoint.empty())
+      out.second.resume_from = std::make_shared<const LoadedModel>(load_model_bytes(
+          m.checkpoint_path + " (from rank 0)", std::make_shared<const std::string>(std::move(m.checkpoint)),
+          torch::kCPU));
+  }
+  out.second.group = std::move(group);
+  return out;
 }
 
 }  // namespace vae

@@ -31,6 +31,11 @@ void setup_logging() {
   }
 }
 
+void log_as_rank(int64_t rank) {
+  spdlog::default_logger()->set_pattern("[%H:%M:%S] [rank " + std::to_string(rank) + "] %^%l%$ %v");
+  if (spdlog::get_level() < spdlog::level::warn) spdlog::set_level(spdlog::level::warn);
+}
+
 void add_version_flag(CLI::App& app) {
   app.set_version_flag("--version", app.get_name() + " " + kVersion);
 }

@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
@@ -12,6 +13,10 @@ namespace vae::cli {
 
 // spdlog to stderr, "[HH:MM:SS] level message"; VAE_LOG_LEVEL=debug|info|warn.
 void setup_logging();
+
+// A distributed run's rank > 0: its lines say "[rank N]", and only
+// warnings and errors are shown (rank 0 reports progress for all).
+void log_as_rank(int64_t rank);
 
 // Adds --version printing "<tool> <project version>".
 void add_version_flag(CLI::App& app);

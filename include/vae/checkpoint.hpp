@@ -76,6 +76,12 @@ struct LoadedModel {
 // parameter's shape. Throws CheckpointError naming the file and the problem.
 LoadedModel load_model(const std::string& path, const torch::Device& device);
 
+// The same from a checkpoint's bytes, already verified against its manifest
+// by whoever read them (rank 0 of a distributed run sends them to the other
+// ranks); every check of the content still runs. `path` names it in errors.
+LoadedModel load_model_bytes(const std::string& path, std::shared_ptr<const std::string> bytes,
+                             const torch::Device& device);
+
 // Restores optimizer state (moments, step counts) saved by save_checkpoint
 // into `optimizer`, built over the loaded model's parameters, which live on
 // `device`.

@@ -31,6 +31,7 @@ enum class Sparsity { kL1, kKl };
 enum class OptimizerKind { kAdam, kRmsprop };
 enum class DeviceChoice { kAuto, kCpu, kCuda };
 enum class NonFinite { kStop, kSkip };
+enum class DistBackend { kAuto, kGloo, kNccl };
 
 // The config-file spelling of a choice: name(Kind::kSparseAe) == "sparse_ae".
 const char* name(Binarize v);
@@ -42,6 +43,7 @@ const char* name(Sparsity v);
 const char* name(OptimizerKind v);
 const char* name(DeviceChoice v);
 const char* name(NonFinite v);
+const char* name(DistBackend v);
 
 // The choice spelled `text`; throws ConfigError naming `key` and the choices.
 template <typename E>
@@ -153,6 +155,15 @@ struct TrainConfig {
   // reconstructions), images/samples-NNNN.png (the same 64 z each time) and
   // loss.png; 0: none.
   int64_t image_every = 1;
+  // Also write checkpoints/last.pt every this many steps (0: at the end of
+  // each epoch only), so a killed or restarted run loses at most that many.
+  int64_t checkpoint_every_steps = 0;
+  // Under torchrun (or any launcher that sets RANK, WORLD_SIZE, MASTER_ADDR
+  // and MASTER_PORT): the c10d backend that sums the gradients (auto: gloo,
+  // the one Debian's LibTorch has; nccl where the build has it), and the
+  // bound in seconds on every wait for the other processes.
+  DistBackend dist_backend = DistBackend::kAuto;
+  double dist_timeout = 300;
 };
 
 struct Config {

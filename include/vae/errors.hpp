@@ -42,4 +42,11 @@ class DivergedError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// A process of a distributed run was lost, could not be reached within
+// train.dist_timeout, or disagrees with rank 0 (another config or binary).
+class DistError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 }  // namespace vae

@@ -38,6 +38,14 @@ struct EvalOptions {
   // Called after every batch and every chunk of the IW pass with the
   // fraction of the work done, in [0, 1]; may be empty.
   std::function<void(double fraction)> on_progress;
+  // Across processes: this one evaluates its slice rank_rows(len, shard,
+  // shards) of every batch (the noise drawn for the whole batch, so the
+  // numbers do not depend on `shards`), and `sum_across` adds up the sums
+  // of all processes in place (a float64 tensor). Not with iw_samples or
+  // code_errors; active_units then counts this process's codes only.
+  int64_t shard = 0;
+  int64_t shards = 1;
+  std::function<void(torch::Tensor&)> sum_across;
 };
 
 // The options a run evaluates its test set with every epoch: its

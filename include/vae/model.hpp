@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "vae/config.hpp"
+#include "vae/row_slice.hpp"
 
 namespace vae {
 
@@ -94,13 +95,14 @@ class VAEImpl : public torch::nn::Module {
   // Training mode: mu + exp(0.5 * log_var) * eps with eps ~ N(0, I) drawn from
   // the default generator (the reparameterization trick: gradients reach mu
   // and log_var). Eval mode: mu, so reconstructions are deterministic.
-  torch::Tensor sampling(const torch::Tensor& mu, const torch::Tensor& log_var);
+  // `rows`: mu is that slice of a global batch (training across processes).
+  torch::Tensor sampling(const torch::Tensor& mu, const torch::Tensor& log_var, const RowSlice& rows = {});
 
   // z [B, Z] -> pixel probabilities [B, D] (the guide's sigmoid output).
   torch::Tensor decode(const torch::Tensor& z, const torch::Tensor& y = {});
 
   // Flattens x, encodes, samples, decodes to logits.
-  VAEOutput forward(const torch::Tensor& x, const torch::Tensor& y = {});
+  VAEOutput forward(const torch::Tensor& x, const torch::Tensor& y = {}, const RowSlice& rows = {});
 
   const ModelConfig& config() const { return cfg_; }
   Encoder& encoder() { return encoder_; }

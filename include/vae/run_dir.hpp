@@ -37,6 +37,8 @@ class RunDir {
   void prepare_new(bool force) const;
   // For a resumed run: creates any missing folders.
   void prepare_resumed() const;
+  // Whether checkpoints/ holds a .pt file (complete or not).
+  bool has_checkpoints() const;
 
   // Under the lock: finishes or removes what an interrupted run left
   // (checkpoint saves, and the NAME.tmp.PID of every other atomic write).

@@ -36,7 +36,8 @@ class Optimizer;
 
 namespace vae {
 
-class TrainStep;  // src/train_step.hpp
+class TrainStep;     // src/train_step.hpp
+class ProcessGroup;  // vae/distributed.hpp
 
 struct Progress {
   int64_t epoch;       // 1-based
@@ -66,6 +67,11 @@ struct TrainOptions {
   // last step); a non-zero value (a signal number) makes the trainer write
   // checkpoints/last.pt at that step and return.
   std::function<int()> stop_requested;
+  // Training across processes (null: one process). Every process runs a
+  // Trainer with the same config; each computes its slice of every global
+  // batch, the gradients are summed, rank 0 alone writes the run folder.
+  // A stop requested on any process stops all at the same step.
+  std::shared_ptr<ProcessGroup> group;
 };
 
 struct TrainResult {
@@ -90,8 +96,14 @@ class Trainer {
 
  private:
   bool run_epoch(int64_t epoch);  // false: stopped by a signal
-  bool step(const torch::Tensor& x, const torch::Tensor& y, int64_t epoch, int64_t batch);
-  void reduce_gradients();  // where the gradients of several processes will be summed
+  bool step(const torch::Tensor& x, const torch::Tensor& y, int64_t epoch, int64_t batch, const RowSlice& rows,
+            int64_t global_rows);
+  // Sums the gradients, the loss and the stop requests of all processes;
+  // returns the global batch's loss.
+  double reduce_gradients(double loss);
+  double sum_scalars(double loss);
+  int stop_signal(bool at_epoch_end);  // a requested stop (signal number), the same on every process; 0: none
+  void check_same_data() const;
   void end_epoch(int64_t epoch);
   void finish();
 
@@ -120,6 +132,11 @@ class Trainer {
   std::unique_ptr<TrainStep> step_;
   TrainingState state_;
   TrainResult result_;
+  std::shared_ptr<ProcessGroup> group_;  // null: one process
+  int64_t rank_ = 0, world_ = 1;
+  bool writer_ = true;       // rank 0: writes the run folder
+  int reduced_stop_ = 0;     // the stop request summed with the last step's gradients
+  torch::Tensor scalars_;    // float64 [1 + 32]: the loss, then stop requests by signal number
   int64_t saved_step_ = -1;  // the step of the newest checkpoint on disk; -1: none yet
   int64_t batches_run_ = 0;  // this invocation's steps, for the test hooks
   double next_report_ = 0;   // epoch seconds of the next progress report
@@ -139,7 +156,15 @@ struct TrainRequest {
     std::string flag;  // "--lr", for messages
   };
   std::vector<Override> overrides;  // applied in order, last wins
+  // Resume the run folder (train.out_dir) when it holds a checkpoint, else
+  // start a new run: the same command line serves a first start and every
+  // restart (torchrun --max_restarts).
+  bool auto_resume = false;
 };
+
+// The config a request asks for before any run folder is read: the file
+// (or the defaults), then the overrides (train.out_dir refused when resuming).
+Config requested_config(const TrainRequest& request, bool resuming = false);
 
 // For a resume: takes the run folder's lock, finishes or removes what an
 // interrupted save left there, and loads the checkpoint to resume from.
@@ -150,5 +175,12 @@ std::pair<std::shared_ptr<RunLock>, std::shared_ptr<const LoadedModel>> lock_and
 // overrides; validated. A resumed run stays in its checkpoint's run folder.
 // Reads a resumed checkpoint once and hands it to the Trainer.
 std::pair<Config, TrainOptions> prepare_training(const TrainRequest& request);
+
+// The same across processes: every process checks that all run the same
+// request (config, flags, vae and LibTorch versions) and says which rank
+// differs; rank 0 alone reads the run folder and sends the effective config
+// and the checkpoint to resume (its bytes) to the others, which may run on
+// machines without the folder.
+std::pair<Config, TrainOptions> prepare_training(const TrainRequest& request, std::shared_ptr<ProcessGroup> group);
 
 }  // namespace vae

@@ -9,6 +9,7 @@
 #include <cstdint>
 
 #include "vae/config.hpp"
+#include "vae/row_slice.hpp"
 
 namespace vae {
 
@@ -25,14 +26,16 @@ torch::Tensor binarize_images(const torch::Tensor& images, Binarize mode, bool f
 
 // A training batch x (float [B, D] in [0, 1]): for kDynamic a fresh
 // Bernoulli draw from the default generator of x's device (saved in
-// checkpoints, so a resumed run draws the same), else x itself.
-torch::Tensor binarize_batch(const torch::Tensor& x, Binarize mode);
+// checkpoints, so a resumed run draws the same), else x itself. x may be a
+// process's slice `rows` of a global batch.
+torch::Tensor binarize_batch(const torch::Tensor& x, Binarize mode, const RowSlice& rows = {});
 
 // denoising_ae's corruption of a batch x (float [B, D] in [0, 1]) at `level`:
 // gaussian x + level * N(0, 1) clipped to [0, 1], mask a fraction `level`
 // of pixels set to 0, salt_pepper a fraction `level` set to 0 or 1 (half
 // each). Draws from `gen` (a CPU generator) when given, else from the
-// default generator of x's device.
-torch::Tensor corrupt(const torch::Tensor& x, Noise noise, double level, at::Generator* gen = nullptr);
+// default generator of x's device; x may be a slice `rows` of a global batch.
+torch::Tensor corrupt(const torch::Tensor& x, Noise noise, double level, at::Generator* gen = nullptr,
+                      const RowSlice& rows = {});
 
 }  // namespace vae

@@ -56,10 +56,13 @@ class VAE(nn.Module):
         dec += [nn.Linear(d, x_dim)]
         self.dec = nn.Sequential(*dec)
 
-    def forward(self, x):
+    def forward(self, x, eps=None):
+        """eps: the standard normal noise [B, latent]; drawn here if None."""
         h = self.enc(x)
         mu, log_var = self.fc_mean(h), self.fc_sd(h)
-        z = mu + torch.randn_like(mu) * torch.exp(0.5 * log_var)
+        if eps is None:
+            eps = torch.randn_like(mu)
+        z = mu + eps * torch.exp(0.5 * log_var)
         return torch.sigmoid(self.dec(z)), mu, log_var
 
 

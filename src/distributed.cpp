@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <charconv>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <thread>
 
@@ -50,6 +51,12 @@ std::string first_line(const std::exception& e) {
   std::string m = e.what();
   if (const auto nl = m.find('\n'); nl != std::string::npos) m.resize(nl);
   return m;
+}
+
+std::string seconds(double s) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g s", s);
+  return buf;
 }
 
 std::string list(const std::vector<int64_t>& ranks) {
@@ -157,7 +164,7 @@ ProcessGroup::ProcessGroup(const DistEnv& env, DistBackend backend, double timeo
       throw DistError("rank 0 cannot host the rendezvous at " + m.where() + " (is the port in use? pick another "
                       "--master_port): " + first_line(e));
     throw DistError("rank " + std::to_string(env.rank) + " cannot reach the rendezvous at " + m.where() + " within " +
-                    std::to_string(timeout_seconds) + " s (is MASTER_ADDR right, and rank 0 started?): " + first_line(e));
+                    seconds(timeout_seconds) + " (is MASTER_ADDR right, and rank 0 started?): " + first_line(e));
   }
   // torchrun's agent keeps one store across restarts: each attempt has its own keys.
   m.store = c10::make_intrusive<c10d::PrefixStore>("vae/attempt_" + std::to_string(env.restart_count), tcp);
@@ -171,7 +178,7 @@ ProcessGroup::ProcessGroup(const DistEnv& env, DistBackend backend, double timeo
   const std::vector<int64_t> missing = m.wait_for_all("joined", m.timeout);
   if (!missing.empty())
     throw DistError("rendezvous at " + m.where() + ": rank " + list(missing) + " of " +
-                    std::to_string(env.world_size) + " did not join within " + std::to_string(timeout_seconds) + " s");
+                    std::to_string(env.world_size) + " did not join within " + seconds(timeout_seconds));
   auto options = c10d::ProcessGroupGloo::Options::create(m.timeout);
   const std::string iface = env_text("GLOO_SOCKET_IFNAME");
   options->devices.push_back(!iface.empty()                ? c10d::ProcessGroupGloo::createDeviceForInterface(iface)
@@ -215,7 +222,7 @@ std::vector<std::string> ProcessGroup::all_gather(const std::string& key, const 
     const std::vector<int64_t> missing = m.wait_for_all(name, m.timeout);
     if (!missing.empty())
       throw DistError("rank " + list(missing) + " did not send its " + key + " within " +
-                      std::to_string(m.timeout.count() / 1000.0) + " s");
+                      seconds(m.timeout.count() / 1000.0));
     for (int64_t r = 0; r < m.env.world_size; ++r) out.push_back(to_text(m.store->get(m.key(name, r))));
   } catch (const DistError&) {
     throw;
@@ -236,7 +243,7 @@ std::string ProcessGroup::broadcast(const std::string& key, const std::string& v
     const auto deadline = Clock::now() + m.timeout;
     while (!m.store->check({name})) {
       if (Clock::now() >= deadline)
-        throw DistError("rank 0 did not send its " + key + " within " + std::to_string(m.timeout.count() / 1000.0) + " s");
+        throw DistError("rank 0 did not send its " + key + " within " + seconds(m.timeout.count() / 1000.0));
       std::this_thread::sleep_for(milliseconds(20));
     }
     return to_text(m.store->get(name));

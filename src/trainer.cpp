@@ -320,9 +320,12 @@ bool Trainer::step(const torch::Tensor& x, const torch::Tensor& y, int64_t epoch
 // losses and stop requests in a second, small one.
 double Trainer::reduce_gradients(double loss) {
   if (!group_) return loss;
+  const auto t0 = Clock::now();
   torch::Tensor flat = grads_->flat();
   group_->sum(flat);
-  return sum_scalars(loss);
+  const double total = sum_scalars(loss);
+  reduce_seconds_ += std::chrono::duration<double>(Clock::now() - t0).count();
+  return total;
 }
 
 // Sums `loss` and this process's stop request with the other processes';
@@ -417,6 +420,11 @@ void Trainer::end_epoch(int64_t epoch) {
                !is_variational(cfg_.model) ? fmt::format("  mean |code| {:.4f}", m.test.code_abs)
                : w_end != 1.0              ? fmt::format("  kl weight {:.3g}", w_end)
                                            : std::string());
+  if (group_) {
+    spdlog::info("epoch {:>3}: summing across {} processes took {:.2f} s of {:.2f} s ({:.0f}%)", epoch, world_,
+                 reduce_seconds_, m.seconds, 100 * reduce_seconds_ / std::max(m.seconds, 1e-9));
+    reduce_seconds_ = 0;
+  }
   result_.history.push_back(m);
 }
 

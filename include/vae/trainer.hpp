@@ -136,6 +136,7 @@ class Trainer {
   int64_t rank_ = 0, world_ = 1;
   bool writer_ = true;       // rank 0: writes the run folder
   int reduced_stop_ = 0;     // the stop request summed with the last step's gradients
+  double reduce_seconds_ = 0;  // this epoch's time in the all-reduces (logged per epoch)
   torch::Tensor scalars_;    // float64 [1 + 32]: the loss, then stop requests by signal number
   int64_t saved_step_ = -1;  // the step of the newest checkpoint on disk; -1: none yet
   int64_t batches_run_ = 0;  // this invocation's steps, for the test hooks

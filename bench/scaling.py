@@ -37,8 +37,11 @@ def run(cmd, env=None):
 
 
 def vae_train(procs, threads, epochs, out, data, config=CLASSIC):
+    # LibTorch's own ops on one thread, OpenBLAS's GEMMs on `threads`: the
+    # fastest setting of one process here (docs/BENCHMARKS.md); LibTorch's
+    # intra-op threads on top of OpenBLAS's oversubscribe 2 cores.
     args = [TRAIN, "--config", config, "--data-dir", data, "--epochs", str(epochs), "--out-dir", out,
-            "--force", "--threads", str(threads), "--blas-threads", str(threads), "--device", "cpu"]
+            "--force", "--threads", "1", "--blas-threads", str(threads), "--device", "cpu"]
     env = {"OMP_NUM_THREADS": str(threads), "VAE_LOG_LEVEL": "info"}
     if procs > 1:
         args = [TORCHRUN, "--nproc_per_node", str(procs), "--master_port", "29731", "--no_python"] + args

@@ -1,5 +1,11 @@
 #include "vae/distributed.hpp"
 
+// The imported Torch CMake target defines it; without it ProcessGroupGloo.hpp
+// declares nothing.
+#ifndef USE_C10D_GLOO
+#error "USE_C10D_GLOO is not defined: this LibTorch has no Gloo backend (or its CMake target was not used)"
+#endif
+
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
@@ -212,6 +218,37 @@ void ProcessGroup::sum(torch::Tensor& t) {
     impl_->lost("summing across processes", e);
   }
 }
+
+struct ProcessGroup::Pending::Impl {
+  ProcessGroup::Impl* group;
+  std::vector<std::vector<at::Tensor>> args;  // kept alive until waited for
+  std::vector<c10::intrusive_ptr<c10d::Work>> works;
+};
+
+void ProcessGroup::Pending::wait() {
+  if (!impl_) return;
+  const std::shared_ptr<Impl> p = std::move(impl_);
+  try {
+    for (auto& w : p->works) w->wait();
+  } catch (const std::exception& e) {
+    p->group->lost("summing across processes", e);
+  }
+}
+
+ProcessGroup::Pending ProcessGroup::sum_async(std::vector<torch::Tensor> tensors) {
+  Pending out;
+  out.impl_ = std::make_shared<Pending::Impl>();
+  out.impl_->group = impl_.get();
+  for (torch::Tensor& t : tensors) out.impl_->args.push_back({t});
+  try {
+    for (auto& a : out.impl_->args) out.impl_->works.push_back(impl_->pg->allreduce(a));
+  } catch (const std::exception& e) {
+    impl_->lost("summing across processes", e);
+  }
+  return out;
+}
+
+void ProcessGroup::sum(std::vector<torch::Tensor> tensors) { sum_async(std::move(tensors)).wait(); }
 
 std::vector<std::string> ProcessGroup::all_gather(const std::string& key, const std::string& value) {
   Impl& m = *impl_;

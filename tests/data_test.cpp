@@ -1,5 +1,6 @@
 #include "vae/data.hpp"
 #include "vae/sampler.hpp"
+#include "vae/seeds.hpp"
 #include "vae/transforms.hpp"
 
 #include <gtest/gtest.h>
@@ -7,6 +8,9 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
+#include <string>
+#include <vector>
 
 #include "expect_error.hpp"
 #include "test_util.hpp"
@@ -286,6 +290,49 @@ TEST(Binarize, DynamicBatchesAreFreshBernoulliDraws) {
   EXPECT_TRUE(torch::equal(binarize_batch(x, Binarize::kStatic), x));  // already thresholded at load
   EXPECT_THROW(parse_choice<Binarize>("yes", "data.binarize"), ConfigError);
   EXPECT_EQ(parse_choice<Binarize>("dynamic", "data.binarize"), Binarize::kDynamic);
+}
+
+// Training across processes: every process draws a global batch's noise
+// for all its rows and keeps its own, so the slices of W processes put
+// together are the one-process draw, for every kind of draw.
+TEST(RowSlice, SlicesOfTheDrawsMakeUpTheWholeBatchDraw) {
+  const int64_t global = 7;
+  const torch::Tensor x = torch::rand({global, 5});  // pixels in [0, 1]
+  const auto whole = [&](const std::function<torch::Tensor(const torch::Tensor&, const RowSlice&)>& draw) {
+    torch::manual_seed(3);
+    return draw(x, RowSlice{});
+  };
+  const auto pieces = [&](const std::function<torch::Tensor(const torch::Tensor&, const RowSlice&)>& draw,
+                          int64_t world) {
+    std::vector<torch::Tensor> parts;
+    for (int64_t r = 0; r < world; ++r) {
+      torch::manual_seed(3);  // the same generator state on every process
+      const RowSlice rows = rank_rows(global, r, world);
+      parts.push_back(draw(x.narrow(0, rows.offset, rank_row_count(global, r, world)), rows));
+    }
+    return torch::cat(parts);
+  };
+  const std::vector<std::pair<std::string, std::function<torch::Tensor(const torch::Tensor&, const RowSlice&)>>> draws = {
+      {"normal", [](const torch::Tensor& t, const RowSlice& r) { return normal_rows(t, r); }},
+      {"bernoulli", [](const torch::Tensor& t, const RowSlice& r) { return binarize_batch(t, Binarize::kDynamic, r); }},
+      {"salt_pepper", [](const torch::Tensor& t, const RowSlice& r) { return corrupt(t, Noise::kSaltPepper, 0.3, nullptr, r); }},
+      {"gaussian, own generator",
+       [](const torch::Tensor& t, const RowSlice& r) {
+         auto gen = stream_generator(5, Stream::kEvalNoise);
+         return corrupt(t, Noise::kGaussian, 0.5, &gen, r);
+       }},
+  };
+  for (const auto& [name, draw] : draws)
+    for (int64_t world : {1, 2, 3, 4, 9}) {  // 9 > 7 rows: some processes get none
+      SCOPED_TRACE(name + ", " + std::to_string(world) + " processes");
+      EXPECT_TRUE(torch::equal(pieces(draw, world), whole(draw)));
+    }
+  int64_t covered = 0;  // the slices tile the batch in rank order
+  for (int64_t r = 0; r < 3; ++r) {
+    EXPECT_EQ(rank_rows(global, r, 3).offset, covered);
+    covered += rank_row_count(global, r, 3);
+  }
+  EXPECT_EQ(covered, global);
 }
 
 }  // namespace

@@ -101,7 +101,8 @@ class Trainer {
   // Sums the gradients, the loss and the stop requests of all processes;
   // returns the global batch's loss.
   double reduce_gradients(double loss);
-  double sum_scalars(double loss);
+  torch::Tensor& set_scalars(double loss);
+  double read_scalars();
   int stop_signal(bool at_epoch_end);  // a requested stop (signal number), the same on every process; 0: none
   void check_same_data() const;
   void end_epoch(int64_t epoch);

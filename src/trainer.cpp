@@ -131,13 +131,18 @@ Trainer::Trainer(const Config& cfg, const TrainOptions& options)
   }
   if (resume) check_resume_config(resume->meta.config, cfg_, resume->path);
 
-  source_ = open_data_source(cfg_.data);
-  train_ = load_split(*source_, Split::kTrain, cfg_.data.binarize, /*for_training=*/true);
-  test_ = load_split(*source_, Split::kTest, cfg_.data.binarize, /*for_training=*/false);
-  check_image_size(cfg_, train_, *source_, "train");
-  check_image_size(cfg_, test_, *source_, "test");
-  check_labels(cfg_.model, train_);
-  check_labels(cfg_.model, test_);
+  try {
+    source_ = open_data_source(cfg_.data);
+    train_ = load_split(*source_, Split::kTrain, cfg_.data.binarize, /*for_training=*/true);
+    test_ = load_split(*source_, Split::kTest, cfg_.data.binarize, /*for_training=*/false);
+    check_image_size(cfg_, train_, *source_, "train");
+    check_image_size(cfg_, test_, *source_, "test");
+    check_labels(cfg_.model, train_);
+    check_labels(cfg_.model, test_);
+  } catch (const std::exception& e) {
+    if (group_) group_->all_gather("data", std::string("error ") + e.what());  // the others stop too, now
+    throw;
+  }
   plan_ = {train_.size(), cfg_.train.batch_size};
   if (group_) check_same_data();
 
@@ -370,6 +375,9 @@ void Trainer::check_same_data() const {
   };
   const std::string mine = "train " + digest(train_) + "; test " + digest(test_);
   const std::vector<std::string> all = group_->all_gather("data", mine);
+  for (size_t r = 0; r < all.size(); ++r)
+    if (all[r].rfind("error ", 0) == 0)
+      throw DistError("rank " + std::to_string(r) + " could not read its data: " + all[r].substr(6));
   for (size_t r = 1; r < all.size(); ++r)
     if (all[r] != all[0])
       throw DataError(source_->describe() + ": rank " + std::to_string(r) + " reads other data than rank 0 (" +

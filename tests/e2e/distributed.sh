@@ -144,6 +144,20 @@ wait $p0 && fail "rank 0 accepted a rank with another config"
 wait $p1 && fail "rank 1 ran with another config"
 grep -q "rank 1 was started differently from rank 0: \[train\] 'lr = 0.002' vs 'lr = 0.001'" c0.log \
   || { cat c0.log; fail "the differing rank was not named"; }
+# A rank whose machine lacks the data (data.dir relative, rank 1 started in
+# another folder): every rank stops at once, naming it.
+sed "s|^dir = .*|dir = \"data\"|" tiny.toml >relative.toml
+mkdir -p elsewhere && cp relative.toml elsewhere/
+port=$(free_port)
+launch 0 2 "$port" d0.log --config relative.toml --out-dir nodata; p0=$!
+cd elsewhere
+launch 1 2 "$port" ../d1.log --config relative.toml --out-dir nodata; p1=$!
+cd "$WORK"
+start=$SECONDS
+wait $p0 && fail "rank 0 trained although rank 1 has no data"
+wait $p1 && fail "rank 1 trained without data"
+[ $((SECONDS - start)) -le 15 ] || fail "the ranks took $((SECONDS - start)) s to stop"
+grep -q "rank 1 could not read its data: " d0.log || { cat d0.log; fail "rank 0 did not say why"; }
 env_run() { env RANK=$1 WORLD_SIZE=$2 MASTER_ADDR=127.0.0.1 MASTER_PORT=$3 timeout 60 "$T" "${@:4}"; }
 $PY -c 'import socket, time; s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(); open("busy", "w").write(str(s.getsockname()[1])); time.sleep(60)' &
 busy=$!

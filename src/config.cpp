@@ -39,6 +39,7 @@ VAE_CHOICES(Sparsity, {{Sparsity::kL1, "l1"}, {Sparsity::kKl, "kl"}})
 VAE_CHOICES(OptimizerKind, {{OptimizerKind::kAdam, "adam"}, {OptimizerKind::kRmsprop, "rmsprop"}})
 VAE_CHOICES(DeviceChoice, {{DeviceChoice::kAuto, "auto"}, {DeviceChoice::kCpu, "cpu"}, {DeviceChoice::kCuda, "cuda"}})
 VAE_CHOICES(NonFinite, {{NonFinite::kStop, "stop"}, {NonFinite::kSkip, "skip"}})
+VAE_CHOICES(DataFormat, {{DataFormat::kAuto, "auto"}, {DataFormat::kIdx, "idx"}, {DataFormat::kNpy, "npy"}})
 VAE_CHOICES(DistBackend, {{DistBackend::kAuto, "auto"}, {DistBackend::kGloo, "gloo"}, {DistBackend::kNccl, "nccl"}})
 #undef VAE_CHOICES
 
@@ -310,7 +311,9 @@ std::vector<Key> data_and_model_keys() {
                               [](const Config& c) { return c.model.conditional; }};
   return {
       key<std::string>("data.dir", VAE_FIELD(data.dir), kPath, "--data-dir", kLogged,
-                       "folder with the four IDX files (raw or .gz)"),
+                       "folder with the four IDX files (raw or .gz), or NumPy arrays"),
+      key<DataFormat>("data.format", VAE_FIELD(data.format), any<DataFormat>(), "--data-format", kLogged,
+                      "auto, idx or npy (auto: npy when data.dir holds train_images.npy)"),
       key<Binarize>("data.binarize", VAE_FIELD(data.binarize), any<Binarize>(), "--binarize",
                     {OnResume::kRefuse, "it changes the data the model learns"},
                     "binarize pixels: none, static (once) or dynamic (each use)"),
@@ -454,6 +457,7 @@ VAE_NAME(OptimizerKind)
 VAE_NAME(DeviceChoice)
 VAE_NAME(NonFinite)
 VAE_NAME(DistBackend)
+VAE_NAME(DataFormat)
 #undef VAE_NAME
 
 template <typename E>
@@ -470,6 +474,7 @@ template Sparsity parse_choice<Sparsity>(const std::string&, const std::string&)
 template OptimizerKind parse_choice<OptimizerKind>(const std::string&, const std::string&);
 template NonFinite parse_choice<NonFinite>(const std::string&, const std::string&);
 template DistBackend parse_choice<DistBackend>(const std::string&, const std::string&);
+template DataFormat parse_choice<DataFormat>(const std::string&, const std::string&);
 
 const std::vector<KeyInfo>& config_keys() {
   static const std::vector<KeyInfo> infos(keys().begin(), keys().end());

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "vae/io.hpp"
+#include "vae/npy.hpp"
 #include "vae/transforms.hpp"
 
 namespace vae {
@@ -120,7 +121,94 @@ std::vector<int64_t> IdxSource::image_shape() const {
   return {images.size(1), images.size(2)};
 }
 
-std::unique_ptr<DataSource> open_data_source(const DataConfig& cfg) { return std::make_unique<IdxSource>(cfg.dir); }
+namespace {
+
+std::string npy_path(const std::string& dir, Split split, bool labels) {
+  return (fs::path(dir) / (std::string(split_name(split)) + (labels ? "_labels.npy" : "_images.npy"))).string();
+}
+
+// uint8 [N, H, W] from a (N, H, W) or (N, H, W, 1) uint8 or float32 array.
+torch::Tensor npy_images(NpyArray&& a, const std::string& path) {
+  const auto& s = a.shape;
+  if (!(s.size() == 3 || (s.size() == 4 && s[3] == 1))) {
+    std::string shape;
+    for (int64_t d : s) shape += (shape.empty() ? "" : ", ") + std::to_string(d);
+    throw DataError(path + ": shape (" + shape + ") is not (N, H, W) or (N, H, W, 1)" +
+                    (s.size() == 4 ? ": colour images are not supported yet; convert them to grey" : ""));
+  }
+  if (s[0] == 0) throw DataError(path + ": holds no images");
+  if (s[1] == 0 || s[2] == 0) throw DataError(path + ": images of size 0");
+  if (a.dtype == NpyDtype::kUInt8) {
+    auto holder = std::make_shared<std::string>(std::move(a.data));
+    return torch::from_blob(holder->data(), {s[0], s[1], s[2]}, [holder](void*) mutable { holder.reset(); },
+                            torch::kUInt8);
+  }
+  if (a.dtype != NpyDtype::kFloat32)
+    throw DataError(path + ": images must be uint8 or float32 in [0, 1], not " + npy_dtype_name(a.dtype));
+  const torch::Tensor v = torch::from_blob(a.data.data(), {s[0], s[1], s[2]}, torch::kFloat32);
+  const torch::Tensor bad = (v < 0) | (v > 1) | v.isnan();
+  if (bad.any().item<bool>()) {
+    const int64_t i = bad.flatten().nonzero()[0][0].item<int64_t>();
+    throw DataError(path + ": float32 images must lie in [0, 1]; element " + std::to_string(i) + " is " +
+                    std::to_string(v.flatten()[i].item<float>()));
+  }
+  return v.mul(255.0f).round_().to(torch::kUInt8);
+}
+
+torch::Tensor npy_labels(NpyArray&& a, const std::string& path, int64_t n, const std::string& images_path) {
+  if (a.shape.size() != 1) throw DataError(path + ": labels must have shape (N,)");
+  if (a.shape[0] != n)
+    throw DataError(path + ": holds " + std::to_string(a.shape[0]) + " labels but " + images_path + " holds " +
+                    std::to_string(n) + " images");
+  torch::Tensor t;
+  switch (a.dtype) {
+    case NpyDtype::kUInt8: t = torch::from_blob(a.data.data(), {n}, torch::kUInt8); break;
+    case NpyDtype::kInt32: t = torch::from_blob(a.data.data(), {n}, torch::kInt32); break;
+    case NpyDtype::kInt64: t = torch::from_blob(a.data.data(), {n}, torch::kInt64); break;
+    case NpyDtype::kFloat32: throw DataError(path + ": labels must be integers (uint8, int32 or int64), not float32");
+  }
+  t = t.to(torch::kInt64, /*non_blocking=*/false, /*copy=*/true);  // a copy: the array's bytes go away
+  if (n > 0 && (t.min().item<int64_t>() < 0 || t.max().item<int64_t>() > std::numeric_limits<int32_t>::max()))
+    throw DataError(path + ": labels must lie in [0, 2^31)");
+  return t;
+}
+
+}  // namespace
+
+Dataset NpySource::load(Split split) const {
+  std::error_code ec;
+  if (!fs::is_directory(dir_, ec)) throw DataError(dir_ + ": data folder does not exist");
+  const std::string images_path = npy_path(dir_, split, false), labels_path = npy_path(dir_, split, true);
+  if (!fs::exists(images_path, ec)) throw DataError(dir_ + ": missing " + fs::path(images_path).filename().string() +
+                                                    " (data.format npy: train_images.npy and test_images.npy)");
+  Dataset ds;
+  ds.images = npy_images(read_npy_file(images_path), images_path);
+  if (fs::exists(labels_path, ec)) {
+    ds.labels = npy_labels(read_npy_file(labels_path), labels_path, ds.size(), images_path);
+    ds.labels_origin = labels_path;
+  } else {
+    ds.labels = torch::zeros({ds.size()}, torch::kInt64);
+    ds.labels_origin = labels_path + " (missing)";
+    ds.has_labels = false;
+  }
+  return ds;
+}
+
+std::vector<int64_t> NpySource::image_shape() const {
+  const Dataset ds = load(Split::kTrain);
+  return {ds.height(), ds.width()};
+}
+
+DataFormat detect_data_format(const DataConfig& cfg) {
+  if (cfg.format != DataFormat::kAuto) return cfg.format;
+  std::error_code ec;
+  return fs::exists(npy_path(cfg.dir, Split::kTrain, false), ec) ? DataFormat::kNpy : DataFormat::kIdx;
+}
+
+std::unique_ptr<DataSource> open_data_source(const DataConfig& cfg) {
+  if (detect_data_format(cfg) == DataFormat::kNpy) return std::make_unique<NpySource>(cfg.dir);
+  return std::make_unique<IdxSource>(cfg.dir);
+}
 
 Dataset load_split(const DataSource& source, Split split, Binarize mode, bool for_training) {
   Dataset ds = source.load(split);
@@ -131,6 +219,8 @@ Dataset load_split(const DataSource& source, Split split, Binarize mode, bool fo
 
 void check_labels(const ModelConfig& cfg, const Dataset& data) {
   if (!cfg.conditional || data.size() == 0) return;
+  if (!data.has_labels)
+    throw DataError(data.labels_origin + ": a conditional model (model.conditional) needs labels");
   const int64_t lo = data.labels.min().item<int64_t>(), hi = data.labels.max().item<int64_t>();
   if (lo < 0 || hi >= cfg.classes)
     throw DataError(data.labels_origin + ": label " + std::to_string(lo < 0 ? lo : hi) + " is outside [0, " +

@@ -40,7 +40,10 @@ std::string interpolate(const SampleRequest& r, LoadedModel& lm, const torch::De
     throw std::invalid_argument("--interpolate expects two image indices I,J, got '" + r.pair + "'");
   const Config& cfg = lm.meta.config;
   DataConfig source_cfg = cfg.data;
-  if (!r.data_dir.empty()) source_cfg.dir = r.data_dir;
+  if (!r.data_dir.empty()) {
+    source_cfg.dir = r.data_dir;
+    source_cfg.format = DataFormat::kAuto;  // another folder: whatever it holds
+  }
   const Dataset data =
       load_split(*open_data_source(source_cfg), parse_split(r.split), cfg.data.binarize, /*for_training=*/false);
   if (a >= data.size() || b >= data.size())

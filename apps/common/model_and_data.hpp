@@ -25,7 +25,10 @@ inline ModelAndData load_model_and_split(const std::string& checkpoint, const st
   LoadedModel loaded = load_model(checkpoint, dev);
   const Config& cfg = loaded.meta.config;
   DataConfig source_cfg = cfg.data;
-  if (!data_dir.empty()) source_cfg.dir = data_dir;
+  if (!data_dir.empty()) {
+    source_cfg.dir = data_dir;
+    source_cfg.format = DataFormat::kAuto;  // another folder: whatever it holds
+  }
   // The images the model was scored on in training: binarized as it was.
   Dataset data = load_split(*open_data_source(source_cfg), parse_split(split), cfg.data.binarize, /*for_training=*/false);
   check_labels(cfg.model, data);

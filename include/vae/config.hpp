@@ -32,6 +32,7 @@ enum class OptimizerKind { kAdam, kRmsprop };
 enum class DeviceChoice { kAuto, kCpu, kCuda };
 enum class NonFinite { kStop, kSkip };
 enum class DistBackend { kAuto, kGloo, kNccl };
+enum class DataFormat { kAuto, kIdx, kNpy };
 
 // The config-file spelling of a choice: name(Kind::kSparseAe) == "sparse_ae".
 const char* name(Binarize v);
@@ -44,14 +45,18 @@ const char* name(OptimizerKind v);
 const char* name(DeviceChoice v);
 const char* name(NonFinite v);
 const char* name(DistBackend v);
+const char* name(DataFormat v);
 
 // The choice spelled `text`; throws ConfigError naming `key` and the choices.
 template <typename E>
 E parse_choice(const std::string& text, const std::string& key);
 
 struct DataConfig {
-  // Folder holding the four IDX files (raw or .gz, official MNIST names).
+  // Folder holding the four IDX files (raw or .gz, official MNIST names),
+  // or NumPy arrays (train_images.npy, test_images.npy, optional *_labels.npy).
   std::string dir = "data/mnist";
+  // idx, npy, or auto: npy when dir holds train_images.npy, else idx.
+  DataFormat format = DataFormat::kAuto;
   // Whether pixels are binarized, once (static) or per use (dynamic), to
   // compare with binarized-MNIST results (see vae/transforms.hpp).
   Binarize binarize = Binarize::kNone;

@@ -1,5 +1,5 @@
 // Data sets: the DataSource seam the trainer and the tools read through, and
-// its first implementation, MNIST-format IDX files.
+// its implementations: MNIST-format IDX files and NumPy .npy arrays.
 //
 //   std::unique_ptr<vae::DataSource> src = vae::open_data_source(cfg.data);
 //   vae::Dataset train = vae::load_split(*src, vae::Split::kTrain, cfg.data.binarize, /*for_training=*/true);
@@ -32,6 +32,7 @@ struct Dataset {
   torch::Tensor images;  // uint8 [N, H, W], pixel bytes
   torch::Tensor labels;  // int64 [N]
   std::string labels_origin;  // the file the labels came from, for messages
+  bool has_labels = true;     // false: no label file (labels are all 0)
   int64_t size() const { return images.size(0); }
   int64_t height() const { return images.size(1); }
   int64_t width() const { return images.size(2); }
@@ -63,7 +64,26 @@ class IdxSource : public DataSource {
   std::string dir_;
 };
 
-// The source data.dir names (today always IDX).
+// NumPy arrays in one folder: train_images.npy and test_images.npy of shape
+// (N, H, W) or (N, H, W, 1), uint8 or float32 in [0, 1] (stored as the
+// nearest byte, round(v * 255)), and optional train_labels.npy and
+// test_labels.npy of shape (N,), integers in [0, 2^31).
+class NpySource : public DataSource {
+ public:
+  explicit NpySource(std::string dir) : dir_(std::move(dir)) {}
+  std::string describe() const override { return dir_ + " (NumPy arrays)"; }
+  Dataset load(Split split) const override;
+  std::vector<int64_t> image_shape() const override;
+
+ private:
+  std::string dir_;
+};
+
+// The format data.format names; "auto" looks in data.dir: NumPy arrays when
+// it holds train_images.npy, else IDX files.
+DataFormat detect_data_format(const DataConfig& cfg);
+
+// The source of data.dir in data.format.
 std::unique_ptr<DataSource> open_data_source(const DataConfig& cfg);
 
 // A split as a model trains or is evaluated on it: the images binarized
@@ -72,8 +92,8 @@ std::unique_ptr<DataSource> open_data_source(const DataConfig& cfg);
 Dataset load_split(const DataSource& source, Split split, Binarize mode, bool for_training);
 
 // Throws DataError naming data.labels_origin when a conditional model
-// cannot take the labels (one outside [0, classes)); does nothing for an
-// unconditional model.
+// cannot take the labels (none, or one outside [0, classes)); does nothing
+// for an unconditional model.
 void check_labels(const ModelConfig& cfg, const Dataset& data);
 
 // Reads an IDX3 image file. Returns uint8 [N, H, W].

@@ -82,7 +82,9 @@ port=$(free_port)
 launch 0 2 "$port" s0.log --config long.toml --out-dir sig; p0=$!
 launch 1 2 "$port" s1.log --config long.toml --out-dir sig; p1=$!
 for _ in $(seq 1 300); do grep -q "epoch   1/6" s0.log && break; sleep 0.1; done
-kill -TERM $p1
+# To vae-train itself: timeout would send it the signal twice (to it and to
+# its process group), and a second signal means "quit at once".
+kill -TERM "$(pgrep -P $p1)"
 rc0=0; wait $p0 || rc0=$?; rc1=0; wait $p1 || rc1=$?
 [ $rc0 -eq 143 ] && [ $rc1 -eq 143 ] || { cat s0.log s1.log; fail "exit codes $rc0 and $rc1 after SIGTERM, expected 143"; }
 grep -q "stopped by signal 15" s0.log || fail "rank 0 did not say it stopped"

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <csignal>
+#include <ctime>
 #include <cstdio>
 
 #include "cli.hpp"
@@ -15,11 +16,26 @@
 namespace {
 
 volatile std::sig_atomic_t g_stop_signal = 0;
+volatile std::sig_atomic_t g_launched = 0;  // under torchrun or another launcher
+volatile std::sig_atomic_t g_first_signal_at = 0;  // seconds (CLOCK_MONOTONIC)
+
+long monotonic_seconds() {
+  timespec t{};
+  ::clock_gettime(CLOCK_MONOTONIC, &t);  // async-signal-safe
+  return static_cast<long>(t.tv_sec);
+}
 
 // First SIGINT/SIGTERM/SIGHUP: finish the step, checkpoint, exit 128+signal.
 // Second: exit at once (the last checkpoint on disk is complete either way).
+// Under a launcher a second signal within 2 s is the launcher passing the
+// first one on (Ctrl-C reaches every process of the terminal's group, and
+// torchrun then forwards it to its workers), and is ignored.
 extern "C" void on_stop_signal(int sig) {
-  if (g_stop_signal != 0) ::_exit(128 + sig);
+  if (g_stop_signal != 0) {
+    if (g_launched && monotonic_seconds() - g_first_signal_at < 2) return;
+    ::_exit(128 + sig);
+  }
+  g_first_signal_at = static_cast<std::sig_atomic_t>(monotonic_seconds());
   g_stop_signal = sig;
   static const char kMsg[] = "\nvae-train: stopping after this step (signal again to quit at once)\n";
   [[maybe_unused]] const auto n = ::write(STDERR_FILENO, kMsg, sizeof kMsg - 1);
@@ -71,6 +87,7 @@ int main(int argc, char** argv) {
     // Under torchrun (or any launcher setting RANK, WORLD_SIZE, ...): join
     // the other processes first; rank 0 then reads the run folder for all.
     const vae::DistEnv env = vae::dist_env_from_environment();
+    g_launched = env.launched ? 1 : 0;
     std::shared_ptr<vae::ProcessGroup> group;
     if (env.launched && env.world_size > 1) {
       if (env.rank > 0) vae::cli::log_as_rank(env.rank);

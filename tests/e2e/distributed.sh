@@ -96,6 +96,19 @@ wait $p0 || { cat s0.log; fail "resume after SIGTERM (rank 0)"; }
 wait $p1 || { cat s1.log; fail "resume after SIGTERM (rank 1)"; }
 $PY "$COMPARE" whole/checkpoints/last.pt sig/checkpoints/last.pt 0 || fail "the resumed run left the trajectory"
 
+# Ctrl-C in a terminal: SIGINT reaches torchrun and every worker (one
+# process group), and torchrun forwards it once more; the workers still stop
+# together after a step, with rank 0's checkpoint.
+setsid "$TORCHRUN" --nproc_per_node 2 --master_port "$(free_port)" --no_python "$T" --config long.toml \
+  --out-dir ctrlc 2>c.log &
+leader=$!
+for _ in $(seq 1 300); do grep -q "epoch   1/6" c.log && break; sleep 0.1; done
+kill -INT -- -"$leader"
+wait "$leader" || true  # torchrun itself exits 1 after a signal
+grep -q "stopped by signal 2" c.log || { cat c.log; fail "Ctrl-C under torchrun did not stop the run with a checkpoint"; }
+! grep -q "lost rank" c.log || { cat c.log; fail "Ctrl-C under torchrun lost a rank"; }
+"$VAE_BIN/vae-sample" --checkpoint ctrlc/checkpoints/last.pt --num 4 --out ctrlc.png || fail "no checkpoint after Ctrl-C"
+
 # 4. SIGKILL of rank 1: rank 0 names it and exits within the timeout; the
 # last checkpoint stays intact.
 port=$(free_port)
@@ -130,11 +143,13 @@ $PY "$COMPARE" whole/checkpoints/last.pt elastic/checkpoints/last.pt 0 || fail "
 
 # 6. Two "nodes" on loopback: two torchrun --nnodes 2, one process each.
 port=$(free_port)
+nodes=()
 for node in 0 1; do
   timeout 180 "$TORCHRUN" --nnodes 2 --node_rank $node --nproc_per_node 1 --master_addr 127.0.0.1 \
     --master_port "$port" --no_python "$T" --config tiny.toml --out-dir nodes 2>n$node.log &
+  nodes+=($!)
 done
-wait %1 && wait %2 || { cat n0.log n1.log; fail "two nodes"; }
+wait "${nodes[0]}" && wait "${nodes[1]}" || { cat n0.log n1.log; fail "two nodes"; }
 $PY "$COMPARE" p2/checkpoints/last.pt nodes/checkpoints/last.pt 1e-6 || fail "two nodes differ from one node"
 
 # 7. Launch errors: another config on one rank, a port in use, no master, a

@@ -107,19 +107,21 @@ struct ProcessGroup::Impl {
   std::string where() const { return env.master_addr + ":" + std::to_string(env.master_port); }
   std::string key(const std::string& name, int64_t rank) const { return name + "/" + std::to_string(rank); }
 
-  // Waits until every rank has set `name`/<rank>, at most `limit`; returns
-  // the ranks that did not.
-  std::vector<int64_t> wait_for_all(const std::string& name, milliseconds limit) {
-    std::vector<int64_t> missing;
-    for (int64_t r = 0; r < env.world_size; ++r) missing.push_back(r);
+  // Waits until `name`/<rank> is set for each of `ranks`, at most `limit`;
+  // returns the ranks whose key was not.
+  std::vector<int64_t> wait_for(const std::string& name, std::vector<int64_t> ranks, milliseconds limit) {
     const auto deadline = Clock::now() + limit;
     for (;;) {
-      missing.erase(std::remove_if(missing.begin(), missing.end(),
-                                   [&](int64_t r) { return store->check({key(name, r)}); }),
-                    missing.end());
-      if (missing.empty() || Clock::now() >= deadline) return missing;
+      ranks.erase(std::remove_if(ranks.begin(), ranks.end(), [&](int64_t r) { return store->check({key(name, r)}); }),
+                  ranks.end());
+      if (ranks.empty() || Clock::now() >= deadline) return ranks;
       std::this_thread::sleep_for(milliseconds(20));
     }
+  }
+  std::vector<int64_t> wait_for_all(const std::string& name, milliseconds limit) {
+    std::vector<int64_t> ranks;
+    for (int64_t r = 0; r < env.world_size; ++r) ranks.push_back(r);
+    return wait_for(name, std::move(ranks), limit);
   }
 
   // After a failed collective: every survivor reports in; those that do
@@ -210,45 +212,19 @@ std::string ProcessGroup::describe() const {
          (impl_->env.restart_count > 0 ? ", restart " + std::to_string(impl_->env.restart_count) : "");
 }
 
-void ProcessGroup::sum(torch::Tensor& t) {
-  std::vector<at::Tensor> tensors{t};
+void ProcessGroup::sum(torch::Tensor& t) { sum(std::vector<torch::Tensor>{t}); }
+
+void ProcessGroup::sum(std::vector<torch::Tensor> tensors) {
+  std::vector<std::vector<at::Tensor>> args;  // alive until every all-reduce is done
+  for (const torch::Tensor& t : tensors) args.push_back({t});
   try {
-    impl_->pg->allreduce(tensors)->wait();
+    std::vector<c10::intrusive_ptr<c10d::Work>> works;
+    for (auto& a : args) works.push_back(impl_->pg->allreduce(a));
+    for (auto& w : works) w->wait();
   } catch (const std::exception& e) {
     impl_->lost("summing across processes", e);
   }
 }
-
-struct ProcessGroup::Pending::Impl {
-  ProcessGroup::Impl* group;
-  std::vector<std::vector<at::Tensor>> args;  // kept alive until waited for
-  std::vector<c10::intrusive_ptr<c10d::Work>> works;
-};
-
-void ProcessGroup::Pending::wait() {
-  if (!impl_) return;
-  const std::shared_ptr<Impl> p = std::move(impl_);
-  try {
-    for (auto& w : p->works) w->wait();
-  } catch (const std::exception& e) {
-    p->group->lost("summing across processes", e);
-  }
-}
-
-ProcessGroup::Pending ProcessGroup::sum_async(std::vector<torch::Tensor> tensors) {
-  Pending out;
-  out.impl_ = std::make_shared<Pending::Impl>();
-  out.impl_->group = impl_.get();
-  for (torch::Tensor& t : tensors) out.impl_->args.push_back({t});
-  try {
-    for (auto& a : out.impl_->args) out.impl_->works.push_back(impl_->pg->allreduce(a));
-  } catch (const std::exception& e) {
-    impl_->lost("summing across processes", e);
-  }
-  return out;
-}
-
-void ProcessGroup::sum(std::vector<torch::Tensor> tensors) { sum_async(std::move(tensors)).wait(); }
 
 std::vector<std::string> ProcessGroup::all_gather(const std::string& key, const std::string& value) {
   Impl& m = *impl_;
@@ -274,16 +250,12 @@ std::string ProcessGroup::broadcast(const std::string& key, const std::string& v
   const std::string name = std::to_string(++m.exchanges) + "/" + key;
   try {
     if (m.env.rank == 0) {
-      m.store->set(name, to_bytes(value));
+      m.store->set(m.key(name, 0), to_bytes(value));
       return value;
     }
-    const auto deadline = Clock::now() + m.timeout;
-    while (!m.store->check({name})) {
-      if (Clock::now() >= deadline)
-        throw DistError("rank 0 did not send its " + key + " within " + seconds(m.timeout.count() / 1000.0));
-      std::this_thread::sleep_for(milliseconds(20));
-    }
-    return to_text(m.store->get(name));
+    if (!m.wait_for(name, {0}, m.timeout).empty())
+      throw DistError("rank 0 did not send its " + key + " within " + seconds(m.timeout.count() / 1000.0));
+    return to_text(m.store->get(m.key(name, 0)));
   } catch (const DistError&) {
     throw;
   } catch (const std::exception& e) {

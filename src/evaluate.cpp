@@ -136,8 +136,8 @@ Evaluation evaluate(VAE& model, const torch::Tensor& images, const torch::Tensor
               "evaluate: a sharded evaluation needs sum_across and no IW or code errors");
   for (int64_t start = 0; start < n; start += opt.batch_images) {
     const int64_t len = std::min(opt.batch_images, n - start);
-    const RowSlice rows = opt.shards > 1 ? rank_rows(len, opt.shard, opt.shards) : RowSlice{};
-    const int64_t mine = opt.shards > 1 ? rank_row_count(len, opt.shard, opt.shards) : len;
+    const RowSlice rows = rank_rows(len, opt.shard, opt.shards);  // one shard: all rows, drawn as a whole batch
+    const int64_t mine = rank_row_count(len, opt.shard, opt.shards);
     const torch::Tensor x = to_unit_float(images.narrow(0, start + rows.offset, mine));
     const torch::Tensor y =
         labels.defined() && cfg.conditional ? labels.narrow(0, start + rows.offset, mine) : torch::Tensor();

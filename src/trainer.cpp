@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <cstdlib>
 #include <filesystem>
 #include <limits>
 #include <mutex>
@@ -265,8 +264,8 @@ bool Trainer::run_epoch(int64_t epoch) {
   for (int64_t b = state_.batch; b < plan_.batches(); ++b) {  // state_.batch > 0 only when resuming mid-epoch
     // This process's slice of the global batch (all of it for one process).
     const int64_t len = plan_.length(b);
-    const RowSlice rows = world_ > 1 ? rank_rows(len, rank_, world_) : RowSlice{};
-    const int64_t mine = world_ > 1 ? rank_row_count(len, rank_, world_) : len;
+    const RowSlice rows = rank_rows(len, rank_, world_);  // one process: all rows, drawn as a whole batch
+    const int64_t mine = rank_row_count(len, rank_, world_);
     const torch::Tensor idx = order.narrow(0, plan_.start(b) + rows.offset, mine);
     const torch::Tensor x =
         binarize_batch(to_unit_float(train_images_.index_select(0, idx)), cfg_.data.binarize, rows);

@@ -62,21 +62,6 @@ class ProcessGroup {
   // Sums several, their all-reduces in flight together (each call to Gloo
   // costs a round trip of latency; the group's worker threads overlap them).
   void sum(std::vector<torch::Tensor> tensors);
-
-  // Sums started now and finished by wait() (which throws as sum does), so
-  // a step can compute while its first gradients travel. Every process
-  // must start the same sums in the same order.
-  class Pending {
-   public:
-    void wait();
-    bool active() const { return impl_ != nullptr; }
-
-   private:
-    friend class ProcessGroup;
-    struct Impl;
-    std::shared_ptr<Impl> impl_;
-  };
-  Pending sum_async(std::vector<torch::Tensor> tensors);
   // Every process's `value`, in rank order, through the store. `key` names
   // the exchange; each call uses a fresh one.
   std::vector<std::string> all_gather(const std::string& key, const std::string& value);

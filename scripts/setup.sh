@@ -15,7 +15,9 @@ PACKAGES=(
   libssl-dev nlohmann-json3-dev  # SHA-256 and JSON of checkpoint manifests
   libcurl4-openssl-dev dpkg-dev  # vae-data fetch; .deb packaging (dpkg-shlibdeps)
   libcairo2-dev pkg-config       # plots with axes and legends (loss curves, latent scatter)
+  libopencv-imgcodecs-dev libopencv-imgproc-dev  # image folders: decoding and resizing
   python3-torch python3-numpy    # the interop test: checkpoints opened in Python PyTorch
+  python3-pil                    # e2e.images draws its image folder
   clang libfuzzer-14-dev         # the fuzz tests (scripts/fuzz.sh)
   dataset-fashion-mnist # the second data set, /usr/share/datasets/fashion-mnist
 )

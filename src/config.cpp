@@ -2,6 +2,7 @@
 
 #include <toml++/toml.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
@@ -39,7 +40,9 @@ VAE_CHOICES(Sparsity, {{Sparsity::kL1, "l1"}, {Sparsity::kKl, "kl"}})
 VAE_CHOICES(OptimizerKind, {{OptimizerKind::kAdam, "adam"}, {OptimizerKind::kRmsprop, "rmsprop"}})
 VAE_CHOICES(DeviceChoice, {{DeviceChoice::kAuto, "auto"}, {DeviceChoice::kCpu, "cpu"}, {DeviceChoice::kCuda, "cuda"}})
 VAE_CHOICES(NonFinite, {{NonFinite::kStop, "stop"}, {NonFinite::kSkip, "skip"}})
-VAE_CHOICES(DataFormat, {{DataFormat::kAuto, "auto"}, {DataFormat::kIdx, "idx"}, {DataFormat::kNpy, "npy"}})
+VAE_CHOICES(DataFormat, {{DataFormat::kAuto, "auto"}, {DataFormat::kIdx, "idx"}, {DataFormat::kNpy, "npy"},
+                         {DataFormat::kImages, "images"}})
+VAE_CHOICES(OnBadImage, {{OnBadImage::kError, "error"}, {OnBadImage::kSkip, "skip"}})
 VAE_CHOICES(DistBackend, {{DistBackend::kAuto, "auto"}, {DistBackend::kGloo, "gloo"}, {DistBackend::kNccl, "nccl"}})
 #undef VAE_CHOICES
 
@@ -217,6 +220,27 @@ struct Codec<std::vector<int64_t>> {
   }
 };
 
+template <>
+struct Codec<std::vector<std::string>> {
+  static std::vector<std::string> read(const toml::node& n, const std::string& where) {
+    if (!n.is_array()) wrong_type(where, "an array of strings", n);
+    std::vector<std::string> out;
+    for (const toml::node& el : *n.as_array()) out.push_back(Codec<std::string>::read(el, where + " element"));
+    return out;
+  }
+  static std::vector<std::string> parse(const std::string& s, const std::string&) {
+    std::vector<std::string> out;  // "cat,dog"; "" is none
+    std::istringstream in(s);
+    for (std::string part; std::getline(in, part, ',');) out.push_back(part);
+    return out;
+  }
+  static std::string text(const std::vector<std::string>& v) {
+    std::string s = "[";
+    for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + quote(v[i]);
+    return s + "]";
+  }
+};
+
 template <typename E>
 struct Codec<E, std::enable_if_t<std::is_enum_v<E>>> {
   static E read(const toml::node& n, const std::string& where) {
@@ -264,6 +288,7 @@ struct Rule {
 const Rule kLogged;
 const Rule kModel{OnResume::kRefuse, "it is part of the model"};
 const Rule kDataOrder{OnResume::kRefuse, "it changes the data order"};
+const Rule kData{OnResume::kRefuse, "it changes the images the model learns"};
 const Rule kIgnored{OnResume::kIgnore};
 
 template <typename T, typename Get>
@@ -309,11 +334,33 @@ std::vector<Key> data_and_model_keys() {
                          [](const Config& c) { return c.model.kind == Kind::kSparseAe; }};
   const Rule conditional_only{OnResume::kRefuse, "it is part of the model",
                               [](const Config& c) { return c.model.conditional; }};
+  const Rule conv_only{OnResume::kRefuse, "it is part of the model",
+                       [](const Config& c) { return c.model.arch == Arch::kConv; }};
   return {
       key<std::string>("data.dir", VAE_FIELD(data.dir), kPath, "--data-dir", kLogged,
                        "folder with the four IDX files (raw or .gz), or NumPy arrays"),
       key<DataFormat>("data.format", VAE_FIELD(data.format), any<DataFormat>(), "--data-format", kLogged,
-                      "auto, idx or npy (auto: npy when data.dir holds train_images.npy)"),
+                      "auto, idx, npy or images (auto: looks at data.dir)"),
+      key<std::vector<int64_t>>("data.image_size", VAE_FIELD(data.image_size),
+                                {[](const std::vector<int64_t>& v) {
+                                   return v.empty() || (v.size() == 2 && v[0] >= 1 && v[0] <= 4096 && v[1] >= 1 &&
+                                                        v[1] <= 4096);
+                                 },
+                                 "[] or [H, W] with sides in [1, 4096]"},
+                                "--image-size", kData, "images: resize and centre-crop to [H, W] ([]: as they are)"),
+      key<int64_t>("data.channels", VAE_FIELD(data.channels),
+                   {[](int64_t c) { return c == 0 || c == 1 || c == 3; }, "0, 1 or 3"}, "--channels", kData,
+                   "images: 1 grey, 3 RGB, 0 as the first image"),
+      key<double>("data.test_fraction", VAE_FIELD(data.test_fraction), in_range(0.0, 0.9, "in [0, 0.9]"),
+                  "--test-fraction", kData, "images without test/: the fraction of each class held out"),
+      key<uint64_t>("data.split_seed", VAE_FIELD(data.split_seed),
+                    in_range<uint64_t>(0, std::numeric_limits<int64_t>::max(), "an integer in [0, 2^63)"), "",
+                    kData, "images without test/: seeds that split"),
+      key<OnBadImage>("data.on_bad_image", VAE_FIELD(data.on_bad_image), any<OnBadImage>(), "--on-bad-image",
+                      kLogged, "images: a file that cannot be used: error or skip"),
+      key<int64_t>("data.max_image_pixels", VAE_FIELD(data.max_image_pixels),
+                   in_range<int64_t>(1, int64_t{1} << 40, "in [1, 2^40]"), "", kLogged,
+                   "images: refuse larger ones before decoding them"),
       key<Binarize>("data.binarize", VAE_FIELD(data.binarize), any<Binarize>(), "--binarize",
                     {OnResume::kRefuse, "it changes the data the model learns"},
                     "binarize pixels: none, static (once) or dynamic (each use)"),
@@ -321,10 +368,15 @@ std::vector<Key> data_and_model_keys() {
                  "denoising_ae's input corruption: gaussian, mask or salt_pepper"),
       key<double>("data.noise_level", VAE_FIELD(data.noise_level), in_range(0.0, 10.0, "in [0, 10]"), "", kLogged,
                   "its level: a standard deviation (gaussian) or a fraction of pixels"),
+      key<int64_t>("model.image_channels", VAE_FIELD(model.image_channels),
+                   {[](int64_t c) { return c == 1 || c == 3; }, "1 or 3"}, "", kModel,
+                   "image channels (set from the data)"),
       key<int64_t>("model.image_height", VAE_FIELD(model.image_height), in_range<int64_t>(1, 4096, "in [1, 4096]"),
-                   "", kModel, "image height in pixels"),
+                   "", kModel, "image height in pixels (set from the data)"),
       key<int64_t>("model.image_width", VAE_FIELD(model.image_width), in_range<int64_t>(1, 4096, "in [1, 4096]"),
-                   "", kModel, "image width in pixels"),
+                   "", kModel, "image width in pixels (set from the data)"),
+      key<std::vector<std::string>>("model.class_names", VAE_FIELD(model.class_names), any<std::vector<std::string>>(),
+                                    "", kModel, "the data's class names, in label order (set from the data)"),
       key<std::vector<int64_t>>("model.hidden", VAE_FIELD(model.hidden),
                                 {widths_ok, "a list of widths in [1, 65536]"}, "", kModel,
                                 "encoder hidden widths; the decoder mirrors them"),
@@ -333,6 +385,9 @@ std::vector<Key> data_and_model_keys() {
       key<Likelihood>("model.likelihood", VAE_FIELD(model.likelihood), any<Likelihood>(), "", kModel,
                       "p(x|z): bernoulli (BCE) or gaussian (squared error, variance 1/2)"),
       key<Arch>("model.arch", VAE_FIELD(model.arch), any<Arch>(), "", kModel, "mlp or conv"),
+      key<std::vector<int64_t>>("model.conv_channels", VAE_FIELD(model.conv_channels),
+                                {widths_ok, "a list of widths in [1, 65536]"}, "", conv_only,
+                                "conv: channels per stride-2 stage ([]: by image size)"),
       key<Kind>("model.kind", VAE_FIELD(model.kind), any<Kind>(), "", kModel,
                 "vae, ae, sparse_ae or denoising_ae"),
       key<Sparsity>("model.sparsity", VAE_FIELD(model.sparsity), any<Sparsity>(), "", sparse_only,
@@ -432,9 +487,17 @@ void check_rules(const Config& c) {
   auto require = [](bool ok, const std::string& key, const std::string& allowed, const std::string& got) {
     if (!ok) throw ConfigError("config key '" + key + "' must be " + allowed + ", got " + got);
   };
-  const std::string size = std::to_string(c.model.image_height) + "x" + std::to_string(c.model.image_width);
-  require(c.model.arch != Arch::kConv || (c.model.image_height % 4 == 0 && c.model.image_width % 4 == 0),
-          "model.image_height and model.image_width", "multiples of 4 for model.arch = \"conv\"", size);
+  if (c.model.arch == Arch::kConv) {
+    const std::string size = std::to_string(c.model.image_height) + "x" + std::to_string(c.model.image_width);
+    const size_t stages = conv_stages(c.model).size();
+    const int64_t side = int64_t{1} << std::min<size_t>(stages, 20);
+    require(stages > 0 && c.model.image_height % side == 0 && c.model.image_width % side == 0,
+            "model.image_height and model.image_width",
+            stages == 0 ? std::string("even sides >= 8 for model.arch = \"conv\" (data.image_size resizes)")
+                        : "multiples of " + std::to_string(side) + " for " + std::to_string(stages) +
+                              " conv stages (model.conv_channels; data.image_size resizes)",
+            size);
+  }
   require(!c.model.conditional || c.model.kind == Kind::kVae, "model.conditional",
           std::string("false for model.kind = \"") + name(c.model.kind) + "\" (only a VAE can be conditional)",
           "true");
@@ -458,6 +521,7 @@ VAE_NAME(DeviceChoice)
 VAE_NAME(NonFinite)
 VAE_NAME(DistBackend)
 VAE_NAME(DataFormat)
+VAE_NAME(OnBadImage)
 #undef VAE_NAME
 
 template <typename E>
@@ -474,6 +538,7 @@ template Sparsity parse_choice<Sparsity>(const std::string&, const std::string&)
 template OptimizerKind parse_choice<OptimizerKind>(const std::string&, const std::string&);
 template NonFinite parse_choice<NonFinite>(const std::string&, const std::string&);
 template DistBackend parse_choice<DistBackend>(const std::string&, const std::string&);
+template OnBadImage parse_choice<OnBadImage>(const std::string&, const std::string&);
 template DataFormat parse_choice<DataFormat>(const std::string&, const std::string&);
 
 const std::vector<KeyInfo>& config_keys() {
@@ -563,8 +628,24 @@ std::string first_difference(const Config& a, const Config& b, const std::string
   return "";
 }
 
+std::vector<int64_t> image_dims(const ModelConfig& m) {
+  if (m.image_channels == 1) return {m.image_height, m.image_width};
+  return {m.image_channels, m.image_height, m.image_width};
+}
+
+std::vector<int64_t> conv_stages(const ModelConfig& m) {
+  if (!m.conv_channels.empty()) return m.conv_channels;
+  std::vector<int64_t> out;
+  for (int64_t h = m.image_height, w = m.image_width; h % 2 == 0 && w % 2 == 0 && h / 2 >= 4 && w / 2 >= 4;
+       h /= 2, w /= 2)
+    out.push_back(std::min<int64_t>(256, int64_t{32} << std::min<size_t>(out.size(), 4)));
+  return out;
+}
+
 std::string describe_layers(const ModelConfig& m) {
-  std::string s = std::to_string(input_dim(m)) + (m.arch == Arch::kConv ? "-conv32-conv64" : "");
+  std::string s = std::to_string(input_dim(m));
+  if (m.arch == Arch::kConv)
+    for (int64_t c : conv_stages(m)) s += "-conv" + std::to_string(c);
   for (int64_t h : m.hidden) s += "-" + std::to_string(h);
   return s + "-" + std::to_string(m.latent);
 }

@@ -32,7 +32,8 @@ enum class OptimizerKind { kAdam, kRmsprop };
 enum class DeviceChoice { kAuto, kCpu, kCuda };
 enum class NonFinite { kStop, kSkip };
 enum class DistBackend { kAuto, kGloo, kNccl };
-enum class DataFormat { kAuto, kIdx, kNpy };
+enum class DataFormat { kAuto, kIdx, kNpy, kImages };
+enum class OnBadImage { kError, kSkip };
 
 // The config-file spelling of a choice: name(Kind::kSparseAe) == "sparse_ae".
 const char* name(Binarize v);
@@ -46,6 +47,7 @@ const char* name(DeviceChoice v);
 const char* name(NonFinite v);
 const char* name(DistBackend v);
 const char* name(DataFormat v);
+const char* name(OnBadImage v);
 
 // The choice spelled `text`; throws ConfigError naming `key` and the choices.
 template <typename E>
@@ -53,10 +55,32 @@ E parse_choice(const std::string& text, const std::string& key);
 
 struct DataConfig {
   // Folder holding the four IDX files (raw or .gz, official MNIST names),
-  // or NumPy arrays (train_images.npy, test_images.npy, optional *_labels.npy).
+  // NumPy arrays (train_images.npy, test_images.npy, optional *_labels.npy),
+  // or images: DIR/train/<class>/*.png|jpg|... (and DIR/test/<class>/), or
+  // a flat folder of images without classes (vae/image_folder.hpp).
   std::string dir = "data/mnist";
-  // idx, npy, or auto: npy when dir holds train_images.npy, else idx.
+  // idx, npy, images, or auto: npy when dir holds train_images.npy, idx when
+  // it holds the IDX files, else images.
   DataFormat format = DataFormat::kAuto;
+  // Images only. [H, W]: every image is resized (area averaging) so that it
+  // covers H x W, then centre-cropped to it; empty: images must all have one
+  // size, which is used as it is.
+  std::vector<int64_t> image_size;
+  // Images only: 1 (grey) or 3 (RGB); other images are converted and
+  // counted. 0: 3 when the first image is in colour, else 1. A transparent
+  // image is composited over white.
+  int64_t channels = 0;
+  // Images only: the fraction of each class held out as the test split when
+  // the folder has no test/ sub-folder, drawn with split_seed.
+  double test_fraction = 0.1;
+  uint64_t split_seed = 1;
+  // Images only: a file that cannot be used (corrupt, truncated, empty, not
+  // an image, too large, unreadable): error stops before training, naming
+  // it; skip trains on the rest and writes the list into the run folder.
+  OnBadImage on_bad_image = OnBadImage::kError;
+  // Images only: an image with more pixels than this is refused before it
+  // is decoded (a decompression bomb).
+  int64_t max_image_pixels = 100000000;
   // Whether pixels are binarized, once (static) or per use (dynamic), to
   // compare with binarized-MNIST results (see vae/transforms.hpp).
   Binarize binarize = Binarize::kNone;
@@ -69,9 +93,16 @@ struct DataConfig {
 };
 
 struct ModelConfig {
-  // Image height and width in pixels; the input has height*width values.
+  // The image shape: channels (1 grey, 3 RGB), height and width in pixels;
+  // the input has channels*height*width values. A new run takes them from
+  // its data (the keys here are overwritten); a resume checks the data has
+  // the checkpoint's.
+  int64_t image_channels = 1;
   int64_t image_height = 28;
   int64_t image_width = 28;
+  // The class names of the data (sorted class folder names), in label
+  // order; set from the data like the shape. Empty: unnamed classes.
+  std::vector<std::string> class_names;
   // Hidden layer widths of the encoder; the decoder mirrors them.
   // The guide's VAE is 784-512-256-2, so {512, 256} with latent 2.
   std::vector<int64_t> hidden = {512, 256};
@@ -86,11 +117,16 @@ struct ModelConfig {
   // layer is encoder.fc_code with a ReLU (a sigmoid for sparse_ae with
   // sparsity kl) instead of the two heads and the sampling.
   Kind kind = Kind::kVae;
-  // mlp (dense layers of the `hidden` widths) or conv: as in the Keras VAE
-  // example, two 3x3 stride-2 convolutions (32 and 64 channels, ReLU), then
-  // the dense `hidden` layers; the decoder mirrors it with transposed
-  // convolutions. conv needs the image sides divisible by 4.
+  // mlp (dense layers of the `hidden` widths) or conv: 3x3 stride-2
+  // convolutions with conv_channels channels (ReLU), then the dense `hidden`
+  // layers; the decoder mirrors it with transposed convolutions. As in the
+  // Keras VAE example, 28 x 28 gets two stages, 32 and 64 channels.
   Arch arch = Arch::kMlp;
+  // conv: the channels of each stride-2 stage; the image sides must be
+  // divisible by 2^stages. Empty: as many stages as halve both sides while
+  // they stay even and >= 4 (28: 2, 32: 3, 64: 4), with 32, 64, 128, 256,
+  // 256, ... channels.
+  std::vector<int64_t> conv_channels;
   // sparse_ae's penalty: l1 (activity penalty on the code, as in the Keras
   // post) or kl (KL toward a target mean activation rho, sigmoid code).
   Sparsity sparsity = Sparsity::kL1;
@@ -233,8 +269,15 @@ void set_key(Config& cfg, const std::string& name, const std::string& text);
 // differs, as "model.latent (2 vs 20)"; empty when none does.
 std::string first_difference(const Config& a, const Config& b, const std::string& section = "");
 
-// Number of input values per image (height * width).
-inline int64_t input_dim(const ModelConfig& m) { return m.image_height * m.image_width; }
+// Number of input values per image (channels * height * width).
+inline int64_t input_dim(const ModelConfig& m) { return m.image_channels * m.image_height * m.image_width; }
+
+// The shape of one image as tensors hold it: {H, W} for grey, {C, H, W} else.
+std::vector<int64_t> image_dims(const ModelConfig& m);
+
+// The channels of each conv stage: model.conv_channels, or the automatic
+// ones for the image size (see ModelConfig::conv_channels).
+std::vector<int64_t> conv_stages(const ModelConfig& m);
 
 // "784-512-256-2": the layer widths, for logs and file names.
 std::string describe_layers(const ModelConfig& m);

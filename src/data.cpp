@@ -7,6 +7,9 @@
 #include <memory>
 #include <sstream>
 
+#include <algorithm>
+#include <numeric>
+
 #include "vae/io.hpp"
 #include "vae/npy.hpp"
 #include "vae/transforms.hpp"
@@ -107,7 +110,10 @@ std::string find_idx_file(const std::string& dir, const std::string& stem) {
 Dataset IdxSource::load(Split split) const {
   const std::string images_path = find_idx_file(dir_, idx_file_stem(split, false));
   const std::string labels_path = find_idx_file(dir_, idx_file_stem(split, true));
-  Dataset ds{read_idx_images(images_path), read_idx_labels(labels_path), labels_path};
+  Dataset ds;
+  ds.images = read_idx_images(images_path);
+  ds.labels = read_idx_labels(labels_path);
+  ds.labels_origin = labels_path;
   if (ds.images.size(0) != ds.labels.size(0))
     throw DataError(labels_path + ": holds " + std::to_string(ds.labels.size(0)) +
                     " labels but " + images_path + " holds " +
@@ -118,7 +124,7 @@ Dataset IdxSource::load(Split split) const {
 
 std::vector<int64_t> IdxSource::image_shape() const {
   const torch::Tensor images = read_idx_images(find_idx_file(dir_, idx_file_stem(Split::kTrain, false)));
-  return {images.size(1), images.size(2)};
+  return {1, images.size(1), images.size(2)};
 }
 
 namespace {
@@ -127,32 +133,36 @@ std::string npy_path(const std::string& dir, Split split, bool labels) {
   return (fs::path(dir) / (std::string(split_name(split)) + (labels ? "_labels.npy" : "_images.npy"))).string();
 }
 
-// uint8 [N, H, W] from a (N, H, W) or (N, H, W, 1) uint8 or float32 array.
+// uint8 [N, H, W] from a (N, H, W) or (N, H, W, 1) uint8 or float32 array,
+// [N, 3, H, W] from (N, H, W, 3).
 torch::Tensor npy_images(NpyArray&& a, const std::string& path) {
-  const auto& s = a.shape;
-  if (!(s.size() == 3 || (s.size() == 4 && s[3] == 1))) {
+  const auto s = a.shape;
+  if (!(s.size() == 3 || (s.size() == 4 && (s[3] == 1 || s[3] == 3)))) {
     std::string shape;
     for (int64_t d : s) shape += (shape.empty() ? "" : ", ") + std::to_string(d);
-    throw DataError(path + ": shape (" + shape + ") is not (N, H, W) or (N, H, W, 1)" +
-                    (s.size() == 4 ? ": colour images are not supported yet; convert them to grey" : ""));
+    throw DataError(path + ": shape (" + shape + ") is not (N, H, W), (N, H, W, 1) or (N, H, W, 3)");
   }
   if (s[0] == 0) throw DataError(path + ": holds no images");
   if (s[1] == 0 || s[2] == 0) throw DataError(path + ": images of size 0");
+  const bool colour = s.size() == 4 && s[3] == 3;
+  auto layout = [&](torch::Tensor t) {  // NHWC -> NCHW for colour
+    return colour ? t.reshape({s[0], s[1], s[2], 3}).permute({0, 3, 1, 2}).contiguous() : t.reshape({s[0], s[1], s[2]});
+  };
   if (a.dtype == NpyDtype::kUInt8) {
     auto holder = std::make_shared<std::string>(std::move(a.data));
-    return torch::from_blob(holder->data(), {s[0], s[1], s[2]}, [holder](void*) mutable { holder.reset(); },
-                            torch::kUInt8);
+    return layout(torch::from_blob(holder->data(), {static_cast<int64_t>(holder->size())},
+                                   [holder](void*) mutable { holder.reset(); }, torch::kUInt8));
   }
   if (a.dtype != NpyDtype::kFloat32)
     throw DataError(path + ": images must be uint8 or float32 in [0, 1], not " + npy_dtype_name(a.dtype));
-  const torch::Tensor v = torch::from_blob(a.data.data(), {s[0], s[1], s[2]}, torch::kFloat32);
+  const torch::Tensor v = torch::from_blob(a.data.data(), {static_cast<int64_t>(a.data.size() / 4)}, torch::kFloat32);
   const torch::Tensor bad = (v < 0) | (v > 1) | v.isnan();
   if (bad.any().item<bool>()) {
     const int64_t i = bad.flatten().nonzero()[0][0].item<int64_t>();
     throw DataError(path + ": float32 images must lie in [0, 1]; element " + std::to_string(i) + " is " +
                     std::to_string(v.flatten()[i].item<float>()));
   }
-  return v.mul(255.0f).round_().to(torch::kUInt8);
+  return layout(v.mul(255.0f).round_().to(torch::kUInt8));
 }
 
 torch::Tensor npy_labels(NpyArray&& a, const std::string& path, int64_t n, const std::string& images_path) {
@@ -196,18 +206,132 @@ Dataset NpySource::load(Split split) const {
 
 std::vector<int64_t> NpySource::image_shape() const {
   const Dataset ds = load(Split::kTrain);
-  return {ds.height(), ds.width()};
+  return {ds.channels(), ds.height(), ds.width()};
+}
+
+std::vector<int64_t> stratified_test_rows(const std::vector<int32_t>& labels, double fraction, uint64_t seed) {
+  int32_t top = -1;
+  for (int32_t l : labels) top = std::max(top, l);
+  std::vector<std::vector<int64_t>> rows(static_cast<size_t>(top) + 2);
+  for (size_t i = 0; i < labels.size(); ++i) rows[static_cast<size_t>(labels[i] + 1)].push_back(static_cast<int64_t>(i));
+  std::vector<int64_t> test;
+  for (size_t g = 0; g < rows.size(); ++g) {
+    std::vector<int64_t>& r = rows[g];
+    // Fisher-Yates with splitmix64: the same split with every compiler.
+    uint64_t state = seed ^ (0x9e3779b97f4a7c15ULL * (g + 1));
+    auto next = [&state] {
+      uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
+      z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+      z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+      return z ^ (z >> 31);
+    };
+    for (size_t i = r.size(); i > 1; --i) std::swap(r[i - 1], r[next() % i]);
+    const auto k = static_cast<size_t>(std::llround(static_cast<double>(r.size()) * fraction));
+    test.insert(test.end(), r.begin(), r.begin() + static_cast<std::ptrdiff_t>(std::min(k, r.size())));
+  }
+  std::sort(test.begin(), test.end());
+  return test;
+}
+
+const DecodedImages& ImageFolderSource::decoded() const {
+  if (!decoded_) {
+    decoded_ = std::make_shared<const DecodedImages>(load_image_folder(image_folder_options(cfg_)));
+  }
+  return *decoded_;
+}
+
+std::vector<std::string> ImageFolderSource::notes() const {
+  const DecodedImages& d = decoded();
+  std::vector<std::string> out;
+  char secs[32];
+  std::snprintf(secs, sizeof secs, "%.2f", d.seconds);
+  const std::string shape = std::to_string(d.channels) + "x" + std::to_string(d.height) + "x" + std::to_string(d.width);
+  if (d.from_cache) {
+    out.push_back("images: " + std::to_string(d.count) + " of " + shape + " loaded from the cache " + d.cache_path +
+                  " in " + secs + " s");
+  } else {
+    if (!d.cache_note.empty()) out.push_back("images: " + d.cache_note);
+    out.push_back("images: decoded " + std::to_string(d.count) + " files of " + cfg_.dir + " to " + shape + " in " +
+                  secs + " s" + (d.cache_path.empty() ? "" : ", cached in " + d.cache_path));
+  }
+  if (d.converted > 0)
+    out.push_back("images: " + std::to_string(d.converted) + " converted to " +
+                  (d.channels == 1 ? "grey" : "colour") + " (data.channels = " + std::to_string(d.channels) + ")");
+  if (!d.class_names.empty()) {
+    std::string names;
+    for (const std::string& c : d.class_names) names += (names.empty() ? "" : ", ") + c;
+    out.push_back("images: " + std::to_string(d.class_names.size()) + " classes: " + names);
+  }
+  if (!d.skipped.empty())
+    out.push_back("images: skipped " + std::to_string(d.skipped.size()) + " (data.on_bad_image = skip); the first: " +
+                  d.skipped.front());
+  return out;
+}
+
+std::vector<std::string> ImageFolderSource::skipped() const { return decoded().skipped; }
+
+std::vector<int64_t> ImageFolderSource::image_shape() const {
+  const DecodedImages& d = decoded();
+  return {d.channels, d.height, d.width};
+}
+
+Dataset ImageFolderSource::load(Split split) const {
+  const DecodedImages& d = decoded();
+  std::vector<int64_t> rows;
+  if (d.has_test_folder) {
+    for (int64_t i = 0; i < d.count; ++i)
+      if ((d.in_test[static_cast<size_t>(i)] != 0) == (split == Split::kTest)) rows.push_back(i);
+  } else {
+    const std::vector<int64_t> test = stratified_test_rows(d.labels, cfg_.test_fraction, cfg_.split_seed);
+    if (split == Split::kTest) {
+      rows = test;
+    } else {
+      std::vector<char> is_test(static_cast<size_t>(d.count), 0);
+      for (int64_t i : test) is_test[static_cast<size_t>(i)] = 1;
+      for (int64_t i = 0; i < d.count; ++i)
+        if (!is_test[static_cast<size_t>(i)]) rows.push_back(i);
+    }
+  }
+  if (rows.empty())
+    throw DataError(cfg_.dir + ": the " + split_name(split) + " split holds no images" +
+                    (d.has_test_folder ? std::string(" (its folder has none)")
+                                       : " (data.test_fraction = " + std::to_string(cfg_.test_fraction) +
+                                             " of " + std::to_string(d.count) + " images)"));
+  auto storage = d.storage();
+  const torch::Tensor all = torch::from_blob(const_cast<uint8_t*>(d.pixels()), {d.count, d.channels, d.height, d.width},
+                                             [storage](void*) {}, torch::kUInt8);
+  const torch::Tensor index = torch::tensor(rows, torch::kInt64);
+  Dataset ds;
+  ds.images = all.index_select(0, index);
+  if (d.channels == 1) ds.images = ds.images.reshape({ds.images.size(0), d.height, d.width});
+  ds.has_labels = !d.class_names.empty();
+  std::vector<int64_t> labels(rows.size(), 0);
+  for (size_t i = 0; i < rows.size(); ++i) {
+    ds.paths.push_back(d.paths[static_cast<size_t>(rows[i])]);
+    labels[i] = std::max<int32_t>(0, d.labels[static_cast<size_t>(rows[i])]);
+  }
+  ds.labels = torch::tensor(labels, torch::kInt64);
+  ds.labels_origin = cfg_.dir + (ds.has_labels ? " (class folders)" : " (a flat folder: no classes)");
+  ds.class_names = d.class_names;
+  return ds;
 }
 
 DataFormat detect_data_format(const DataConfig& cfg) {
   if (cfg.format != DataFormat::kAuto) return cfg.format;
   std::error_code ec;
-  return fs::exists(npy_path(cfg.dir, Split::kTrain, false), ec) ? DataFormat::kNpy : DataFormat::kIdx;
+  if (fs::exists(npy_path(cfg.dir, Split::kTrain, false), ec)) return DataFormat::kNpy;
+  const std::string stem = idx_file_stem(Split::kTrain, false);
+  const fs::path dir(cfg.dir);
+  if (fs::exists(dir / stem, ec) || fs::exists(dir / (stem + ".gz"), ec)) return DataFormat::kIdx;
+  return looks_like_image_folder(cfg.dir) ? DataFormat::kImages : DataFormat::kIdx;
 }
 
 std::unique_ptr<DataSource> open_data_source(const DataConfig& cfg) {
-  if (detect_data_format(cfg) == DataFormat::kNpy) return std::make_unique<NpySource>(cfg.dir);
-  return std::make_unique<IdxSource>(cfg.dir);
+  switch (detect_data_format(cfg)) {
+    case DataFormat::kNpy: return std::make_unique<NpySource>(cfg.dir);
+    case DataFormat::kImages: return std::make_unique<ImageFolderSource>(cfg);
+    default: return std::make_unique<IdxSource>(cfg.dir);
+  }
 }
 
 Dataset load_split(const DataSource& source, Split split, Binarize mode, bool for_training) {

@@ -33,6 +33,13 @@ torch::Tensor labels_for(const ModelConfig& cfg, int64_t n, int64_t label, const
 
 }  // namespace
 
+// {n, H, W} or {n, C, H, W}: n images of the model's shape.
+std::vector<int64_t> with_count(int64_t n, const ModelConfig& cfg) {
+  std::vector<int64_t> shape = image_dims(cfg);
+  shape.insert(shape.begin(), n);
+  return shape;
+}
+
 torch::Tensor sample_images(VAE& model, int64_t n, uint64_t seed, const torch::Device& device, int64_t label) {
   c10::InferenceMode guard;
   model->eval();
@@ -40,7 +47,7 @@ torch::Tensor sample_images(VAE& model, int64_t n, uint64_t seed, const torch::D
   const torch::Tensor y = labels_for(cfg, n, label, device);
   auto gen = at::detail::createCPUGenerator(seed);  // the caller's seed, as given
   const torch::Tensor z = torch::randn({n, cfg.latent}, gen, torch::kFloat32).to(device);
-  return model->decode(z, y).to(torch::kCPU).reshape({n, cfg.image_height, cfg.image_width});
+  return model->decode(z, y).to(torch::kCPU).reshape(with_count(n, cfg));
 }
 
 SampleGrid sample_grid_for(const ModelConfig& cfg) {
@@ -52,10 +59,11 @@ torch::Tensor encode_means(VAE& model, const Dataset& data, int64_t batch_size,
   c10::InferenceMode guard;
   model->eval();
   const ModelConfig& cfg = model->config();
-  if (data.height() != cfg.image_height || data.width() != cfg.image_width)
-    throw DataError("images are " + std::to_string(data.height()) + "x" +
-                    std::to_string(data.width()) + " but the model expects " +
-                    std::to_string(cfg.image_height) + "x" + std::to_string(cfg.image_width));
+  if (data.channels() != cfg.image_channels || data.height() != cfg.image_height || data.width() != cfg.image_width)
+    throw DataError("images are " + std::to_string(data.channels()) + "x" + std::to_string(data.height()) + "x" +
+                    std::to_string(data.width()) + " but the model expects " + std::to_string(cfg.image_channels) +
+                    "x" + std::to_string(cfg.image_height) + "x" + std::to_string(cfg.image_width) +
+                    " (channels x height x width)");
   check_labels(cfg, data);
   torch::Tensor out = torch::empty({data.size(), cfg.latent}, torch::kFloat32);
   for (int64_t start = 0; start < data.size(); start += batch_size) {
@@ -72,11 +80,12 @@ torch::Tensor reconstruction_grid(VAE& model, const torch::Tensor& images, int64
   c10::InferenceMode guard;
   const bool was_training = model->is_training();
   model->eval();
-  const int64_t n = images.size(0), h = images.size(1), w = images.size(2);
+  const int64_t n = images.size(0);
+  const std::vector<int64_t> shape = images.sizes().vec();
   const torch::Tensor x = to_unit_float(images.to(device));
   const torch::Tensor y = model->config().conditional ? labels.to(device) : torch::Tensor();
-  const torch::Tensor recon = model->decode(model->encode(x, y).first, y).to(torch::kCPU).reshape({n, h, w});
-  const torch::Tensor inputs = x.to(torch::kCPU).reshape({n, h, w});
+  const torch::Tensor recon = model->decode(model->encode(x, y).first, y).to(torch::kCPU).reshape(shape);
+  const torch::Tensor inputs = x.to(torch::kCPU).reshape(shape);
   model->train(was_training);
   // Interleave rows: inputs[0:c], recon[0:c], inputs[c:2c], recon[c:2c], ...
   std::vector<torch::Tensor> rows;
@@ -85,8 +94,10 @@ torch::Tensor reconstruction_grid(VAE& model, const torch::Tensor& images, int64
     rows.push_back(inputs.narrow(0, start, len));
     rows.push_back(recon.narrow(0, start, len));
     if (len < columns) {  // keep the grid rectangular
-      rows.back() = torch::cat({rows.back(), torch::zeros({columns - len, h, w})});
-      rows[rows.size() - 2] = torch::cat({rows[rows.size() - 2], torch::zeros({columns - len, h, w})});
+      std::vector<int64_t> blank = shape;
+      blank[0] = columns - len;
+      rows.back() = torch::cat({rows.back(), torch::zeros(blank)});
+      rows[rows.size() - 2] = torch::cat({rows[rows.size() - 2], torch::zeros(blank)});
     }
   }
   return make_grid(torch::cat(rows), columns);
@@ -110,7 +121,7 @@ torch::Tensor manifold_images(VAE& model, int64_t n, const torch::Device& device
   const torch::Tensor z = torch::stack({z0.reshape(-1), z1.reshape(-1)}, 1).to(device);
   return model->decode(z, labels_for(cfg, n * n, label, device))
       .to(torch::kCPU)
-      .reshape({n * n, cfg.image_height, cfg.image_width});
+      .reshape(with_count(n * n, cfg));
 }
 
 torch::Tensor interpolation_images(VAE& model, const torch::Tensor& a, const torch::Tensor& b,
@@ -137,7 +148,7 @@ torch::Tensor interpolation_images(VAE& model, const torch::Tensor& a, const tor
   const torch::Tensor decoded = model->decode(z, y_path).to(torch::kCPU);
   const torch::Tensor originals = ends.to(torch::kCPU);
   return torch::cat({originals.narrow(0, 0, 1), decoded, originals.narrow(0, 1, 1)})
-      .reshape({steps + 2, cfg.image_height, cfg.image_width});
+      .reshape(with_count(steps + 2, cfg));
 }
 
 }  // namespace vae

@@ -14,8 +14,17 @@ std::string fc_name(size_t index) { return "fc" + std::to_string(index); }
 
 static bool is_conv(const ModelConfig& cfg) { return cfg.arch == Arch::kConv; }
 
-// Channels x height x width after the two stride-2 convolutions.
-static int64_t conv_features(const ModelConfig& cfg) { return 64 * (cfg.image_height / 4) * (cfg.image_width / 4); }
+// The last stage's channels x height x width after the stride-2 convolutions.
+static std::vector<int64_t> conv_out_shape(const ModelConfig& cfg) {
+  const std::vector<int64_t> stages = conv_stages(cfg);
+  const int64_t k = static_cast<int64_t>(stages.size());
+  return {stages.back(), cfg.image_height >> k, cfg.image_width >> k};
+}
+
+static int64_t conv_features(const ModelConfig& cfg) {
+  const std::vector<int64_t> s = conv_out_shape(cfg);
+  return s[0] * s[1] * s[2];
+}
 
 static torch::nn::Conv2dOptions conv3x3(int64_t in, int64_t out, int64_t stride) {
   return torch::nn::Conv2dOptions(in, out, 3).stride(stride).padding(1);
@@ -46,8 +55,13 @@ torch::Tensor condition(const ModelConfig& cfg, const torch::Tensor& y, int64_t 
 EncoderImpl::EncoderImpl(const ModelConfig& cfg) : cfg_(cfg) {
   int64_t in = input_dim(cfg);
   if (is_conv(cfg)) {
-    conv1_ = register_module("conv1", torch::nn::Conv2d(conv3x3(1, 32, 2)));
-    conv2_ = register_module("conv2", torch::nn::Conv2d(conv3x3(32, 64, 2)));
+    const std::vector<int64_t> stages = conv_stages(cfg);
+    if (stages.empty()) throw std::invalid_argument("model.arch = conv needs even image sides of at least 8");
+    int64_t c = cfg.image_channels;
+    for (size_t i = 0; i < stages.size(); ++i) {
+      convs_.push_back(register_module("conv" + std::to_string(i + 1), torch::nn::Conv2d(conv3x3(c, stages[i], 2))));
+      c = stages[i];
+    }
     in = conv_features(cfg);
   }
   if (cfg.conditional) in += cfg.classes;  // the one-hot label joins here
@@ -66,9 +80,10 @@ EncoderImpl::EncoderImpl(const ModelConfig& cfg) : cfg_(cfg) {
 
 std::pair<torch::Tensor, torch::Tensor> EncoderImpl::forward(const torch::Tensor& x, const torch::Tensor& y) {
   torch::Tensor h = x;
-  if (conv1_) {
-    h = torch::relu(conv1_->forward(x.reshape({x.size(0), 1, cfg_.image_height, cfg_.image_width})));
-    h = torch::relu(conv2_->forward(h)).flatten(1);
+  if (!convs_.empty()) {
+    h = x.reshape({x.size(0), cfg_.image_channels, cfg_.image_height, cfg_.image_width});
+    for (auto& conv : convs_) h = torch::relu(conv->forward(h));
+    h = h.flatten(1);
   }
   if (cfg_.conditional) h = torch::cat({h, condition(cfg_, y, h.size(0), h.scalar_type())}, 1);
   for (auto& fc : hidden_) h = torch::relu(fc->forward(h));
@@ -91,9 +106,17 @@ DecoderImpl::DecoderImpl(const ModelConfig& cfg) : cfg_(cfg) {
   layers_.push_back(register_module(fc_name(first + cfg.hidden.size()),
                                     torch::nn::Linear(in, is_conv(cfg) ? conv_features(cfg) : input_dim(cfg))));
   if (is_conv(cfg)) {
-    deconv1_ = register_module("deconv1", torch::nn::ConvTranspose2d(deconv3x3(64, 64, 2)));
-    deconv2_ = register_module("deconv2", torch::nn::ConvTranspose2d(deconv3x3(64, 32, 2)));
-    deconv3_ = register_module("deconv3", torch::nn::ConvTranspose2d(deconv3x3(32, 1, 1)));
+    // The stages in reverse: deconv1 keeps the last stage's channels, each
+    // next one steps down a stage, the last maps to the image's channels.
+    const std::vector<int64_t> s = conv_stages(cfg);
+    const size_t k = s.size();
+    for (size_t i = 0; i < k; ++i) {
+      const int64_t from = i == 0 ? s[k - 1] : s[k - i], to = s[k - 1 - i];
+      deconvs_.push_back(register_module("deconv" + std::to_string(i + 1),
+                                         torch::nn::ConvTranspose2d(deconv3x3(from, to, 2))));
+    }
+    deconvs_.push_back(register_module("deconv" + std::to_string(k + 1),
+                                       torch::nn::ConvTranspose2d(deconv3x3(s[0], cfg.image_channels, 1))));
   }
 }
 
@@ -108,14 +131,14 @@ torch::Tensor DecoderImpl::forward(const torch::Tensor& z, const torch::Tensor& 
     h = torch::cat({flat, c}, 1).reshape(shape);
   }
   for (size_t i = 0; i + 1 < layers_.size(); ++i) h = torch::relu(layers_[i]->forward(h));
-  if (!deconv1_) return layers_.back()->forward(h);
+  if (deconvs_.empty()) return layers_.back()->forward(h);
   // Keep any leading sample dimensions (the IW pass decodes [S, B, Z]).
   std::vector<int64_t> lead(z.sizes().begin(), z.sizes().end() - 1);
-  h = torch::relu(layers_.back()->forward(h)).reshape({-1, 64, cfg_.image_height / 4, cfg_.image_width / 4});
-  h = torch::relu(deconv1_->forward(h));
-  h = torch::relu(deconv2_->forward(h));
+  const std::vector<int64_t> shape = conv_out_shape(cfg_);
+  h = torch::relu(layers_.back()->forward(h)).reshape({-1, shape[0], shape[1], shape[2]});
+  for (size_t i = 0; i + 1 < deconvs_.size(); ++i) h = torch::relu(deconvs_[i]->forward(h));
   lead.push_back(input_dim(cfg_));
-  return deconv3_->forward(h).reshape(lead);
+  return deconvs_.back()->forward(h).reshape(lead);
 }
 
 VAEImpl::VAEImpl(const ModelConfig& cfg) : cfg_(cfg) {

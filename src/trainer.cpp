@@ -70,10 +70,48 @@ void set_generator_state(c10::DeviceType type, const torch::Tensor& state) {
 }
 
 void check_image_size(const Config& cfg, const Dataset& ds, const DataSource& source, const char* what) {
-  if (ds.height() != cfg.model.image_height || ds.width() != cfg.model.image_width)
-    throw DataError(source.describe() + ": " + what + " images are " + std::to_string(ds.height()) + "x" +
-                    std::to_string(ds.width()) + " but model.image_height x model.image_width is " +
-                    std::to_string(cfg.model.image_height) + "x" + std::to_string(cfg.model.image_width));
+  if (ds.channels() != cfg.model.image_channels || ds.height() != cfg.model.image_height ||
+      ds.width() != cfg.model.image_width)
+    throw DataError(source.describe() + ": " + what + " images are " + std::to_string(ds.channels()) + "x" +
+                    std::to_string(ds.height()) + "x" + std::to_string(ds.width()) +
+                    " (channels x height x width) but the model's are " + std::to_string(cfg.model.image_channels) +
+                    "x" + std::to_string(cfg.model.image_height) + "x" + std::to_string(cfg.model.image_width));
+  if (!ds.class_names.empty() && !cfg.model.class_names.empty() && ds.class_names != cfg.model.class_names)
+    throw DataError(source.describe() + ": its classes differ from the model's (model.class_names), so labels "
+                    "would name other classes");
+}
+
+// The keys a run takes from its data: the image shape and the class names
+// (and, for a conditional model, the number of classes).
+void take_shape_from_data(ModelConfig& m, const Dataset& ds) {
+  const ModelConfig defaults;
+  auto differs = [&](const char* key, int64_t asked, int64_t fallback, int64_t data, const char* what) {
+    if (asked != fallback && asked != data)
+      spdlog::warn("model.{} = {} in the config, but the data's images are {}{}: the model takes the data's shape "
+                   "(data.image_size resizes images)",
+                   key, asked, data, what);
+  };
+  differs("image_channels", m.image_channels, defaults.image_channels, ds.channels(), " channels");
+  differs("image_height", m.image_height, defaults.image_height, ds.height(), " high");
+  differs("image_width", m.image_width, defaults.image_width, ds.width(), " wide");
+  const std::string before = std::to_string(m.image_channels) + "x" + std::to_string(m.image_height) + "x" +
+                             std::to_string(m.image_width);
+  m.image_channels = ds.channels();
+  m.image_height = ds.height();
+  m.image_width = ds.width();
+  m.class_names = ds.class_names;
+  if (m.conditional && !ds.class_names.empty()) m.classes = static_cast<int64_t>(ds.class_names.size());
+  const std::string after = std::to_string(m.image_channels) + "x" + std::to_string(m.image_height) + "x" +
+                            std::to_string(m.image_width);
+  if (after != before) spdlog::info("image shape {} (channels x height x width), from the data", after);
+}
+
+void take_shape_from(ModelConfig& m, const ModelConfig& saved) {
+  m.image_channels = saved.image_channels;
+  m.image_height = saved.image_height;
+  m.image_width = saved.image_width;
+  m.class_names = saved.class_names;
+  if (!saved.class_names.empty()) m.classes = saved.classes;
 }
 
 // The run folder's config.toml is what the run was started with; a resume
@@ -128,12 +166,21 @@ Trainer::Trainer(const Config& cfg, const TrainOptions& options)
     if (!writer_) throw ConfigError("a distributed run's other ranks take the checkpoint from rank 0 (TrainOptions::resume_from)");
     std::tie(lock_, resume) = lock_and_load_resume(options_.resume);
   }
-  if (resume) check_resume_config(resume->meta.config, cfg_, resume->path);
+  if (resume) {
+    take_shape_from(cfg_.model, resume->meta.config.model);
+    check_resume_config(resume->meta.config, cfg_, resume->path);
+  }
 
   try {
     source_ = open_data_source(cfg_.data);
     train_ = load_split(*source_, Split::kTrain, cfg_.data.binarize, /*for_training=*/true);
     test_ = load_split(*source_, Split::kTest, cfg_.data.binarize, /*for_training=*/false);
+    if (writer_)
+      for (const std::string& line : source_->notes()) spdlog::info("{}", line);
+    if (!resume) {
+      take_shape_from_data(cfg_.model, train_);
+      validate(cfg_);
+    }
     check_image_size(cfg_, train_, *source_, "train");
     check_image_size(cfg_, test_, *source_, "test");
     check_labels(cfg_.model, train_);
@@ -167,6 +214,18 @@ Trainer::Trainer(const Config& cfg, const TrainOptions& options)
   saved_step_ = resume ? state_.step : -1;
   if (writer_) {
     write_file_atomic(run_.config(), to_toml(cfg_));
+    if (!test_.paths.empty()) {  // the split of an image folder, as drawn
+      std::string lines;
+      for (const std::string& p : test_.paths) lines += p + '\n';
+      write_file_atomic(run_.test_files(), lines);
+    }
+    if (const std::vector<std::string> skipped = source_->skipped(); !skipped.empty()) {
+      std::string lines;
+      for (const std::string& p : skipped) lines += p + '\n';
+      write_file_atomic(run_.skipped_files(), lines);
+      spdlog::warn("skipped {} image file(s) that could not be used; the list is in {}", skipped.size(),
+                   run_.skipped_files());
+    }
     // metrics.jsonl restarts from the checkpoint's history, so lines of epochs
     // the checkpoint does not cover (a crash after them) are dropped.
     write_file_atomic(run_.metrics(), to_jsonl(state_.history));
@@ -455,12 +514,12 @@ void Trainer::save(const std::string& path) {
 void Trainer::write_pictures(int64_t epoch) {
   make_dirs(run_.images());
   const int64_t shown = std::min<int64_t>(kReconCount, test_.size());
-  write_png_gray(run_.epoch_image("recon", epoch),
+  write_png(run_.epoch_image("recon", epoch),
                  reconstruction_grid(model_, test_.images.narrow(0, 0, shown), 8, device_,
                                      test_.labels.narrow(0, 0, shown)));
   if (is_variational(cfg_.model)) {
     const SampleGrid grid = sample_grid_for(cfg_.model);
-    write_png_gray(run_.epoch_image("samples", epoch),
+    write_png(run_.epoch_image("samples", epoch),
                    make_grid(sample_images(model_, grid.count, cfg_.train.seed, device_), grid.columns));
   }
   write_loss_plot();
@@ -488,7 +547,7 @@ void Trainer::finish() {
   if (is_variational(cfg_.model)) {  // the autoencoders have no prior to sample from
     result_.samples = run_.samples();
     const SampleGrid grid = sample_grid_for(cfg_.model);
-    write_png_gray(result_.samples,
+    write_png(result_.samples,
                    make_grid(sample_images(model_, grid.count, cfg_.train.seed, device_), grid.columns));
   }
   const bool plotted = cfg_.train.image_every > 0 && !state_.history.empty();

@@ -36,13 +36,96 @@ TEST(Grid, PlacesImagesRowMajorWithPadding) {
 TEST(Png, WritesAValidPngThatReadsBack) {
   TempDir dir;
   const torch::Tensor img = torch::randint(0, 256, {30, 47}, torch::kUInt8);
-  write_png_gray(dir.file("a.png"), img);
+  write_png(dir.file("a.png"), img);
   const std::string bytes = read_file(dir.file("a.png"));
   ASSERT_GE(bytes.size(), 8u);
   EXPECT_EQ(bytes.substr(0, 8), std::string("\x89PNG\r\n\x1a\n", 8));
   EXPECT_TRUE(torch::equal(read_png_gray(dir.file("a.png")), img));
   testing::write_bytes(dir.file("b.png"), "not a png");
   EXPECT_THROW(read_png_gray(dir.file("b.png")), IoError);
+}
+
+TEST(Grid, ColourImagesGiveRgbPixelsThatAPngKeeps) {
+  // Two 1x1 RGB images: red and blue, in [N, C, H, W].
+  const torch::Tensor imgs = torch::tensor({1.0f, 0.0f, 0.0f, 0.0f, 0.0f, 1.0f}).reshape({2, 3, 1, 1});
+  const torch::Tensor g = make_grid(imgs, /*columns=*/2, /*pad=*/1);
+  ASSERT_EQ(g.sizes(), (std::vector<int64_t>{3, 5, 3}));
+  EXPECT_TRUE(torch::equal(g[1][1], torch::tensor({255, 0, 0}, torch::kUInt8)));
+  EXPECT_TRUE(torch::equal(g[1][3], torch::tensor({0, 0, 255}, torch::kUInt8)));
+  TempDir dir;
+  write_png(dir.file("c.png"), g);
+  const std::string bytes = read_file(dir.file("c.png"));
+  EXPECT_EQ(bytes[25], 2);  // IHDR colour type 2: RGB
+}
+
+TEST(ConvModel, StagesFollowTheImageSizeAndChannels) {
+  ModelConfig cfg;
+  EXPECT_EQ(conv_stages(cfg), (std::vector<int64_t>{32, 64}));  // 28 x 28: the Keras example's
+  cfg.image_height = cfg.image_width = 64;
+  EXPECT_EQ(conv_stages(cfg), (std::vector<int64_t>{32, 64, 128, 256}));
+  cfg.image_height = 32;
+  EXPECT_EQ(conv_stages(cfg).size(), 3u);  // 32 x 64: as long as both sides halve
+  cfg.image_height = cfg.image_width = 27;
+  EXPECT_TRUE(conv_stages(cfg).empty());
+  // A 3 x 64 x 48 conv VAE: codes, logits of every value, samples of the shape.
+  cfg.arch = Arch::kConv;
+  cfg.image_channels = 3;
+  cfg.image_height = 64;
+  cfg.image_width = 48;
+  cfg.hidden = {16};
+  cfg.latent = 4;
+  EXPECT_EQ(conv_stages(cfg), (std::vector<int64_t>{32, 64, 128}));
+  EXPECT_EQ(describe_layers(cfg), "9216-conv32-conv64-conv128-16-4");
+  torch::manual_seed(0);
+  VAE model(cfg);
+  const VAEOutput out = model->forward(torch::rand({2, 3, 64, 48}));
+  EXPECT_EQ(out.logits.sizes(), (std::vector<int64_t>{2, 3 * 64 * 48}));
+  EXPECT_EQ(out.mu.sizes(), (std::vector<int64_t>{2, 4}));
+  EXPECT_EQ(sample_images(model, 5, 1, torch::kCPU).sizes(), (std::vector<int64_t>{5, 3, 64, 48}));
+  EXPECT_EQ(make_grid(sample_images(model, 5, 1, torch::kCPU), 5).size(2), 3);
+  // Sides that the stages cannot halve are a config error naming the fix.
+  Config bad;
+  bad.model = cfg;
+  bad.model.conv_channels = {8, 8, 8, 8, 8, 8, 8};
+  try {
+    validate(bad);
+    ADD_FAILURE() << "validate took 64x48 for 7 stages";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("multiples of 128 for 7 conv stages"), std::string::npos) << e.what();
+  }
+}
+
+TEST(ConvModel, TheDefaultConvKeepsItsParameterNames) {
+  // 28 x 28 grey: conv1, conv2 and deconv1..3, as checkpoints before the
+  // stages became configurable have them.
+  ModelConfig cfg;
+  cfg.arch = Arch::kConv;
+  cfg.hidden = {};
+  VAE model(cfg);
+  const auto p = model->named_parameters();
+  EXPECT_EQ(p["encoder.conv1.weight"].sizes(), (std::vector<int64_t>{32, 1, 3, 3}));
+  EXPECT_EQ(p["encoder.conv2.weight"].sizes(), (std::vector<int64_t>{64, 32, 3, 3}));
+  EXPECT_EQ(p["decoder.deconv1.weight"].sizes(), (std::vector<int64_t>{64, 64, 3, 3}));
+  EXPECT_EQ(p["decoder.deconv3.weight"].sizes(), (std::vector<int64_t>{32, 1, 3, 3}));
+  EXPECT_FALSE(p.contains("encoder.conv3.weight"));
+}
+
+TEST(StratifiedSplit, HoldsOutTheFractionOfEachClassBySeed) {
+  std::vector<int32_t> labels;
+  for (int i = 0; i < 50; ++i) labels.push_back(0);
+  for (int i = 0; i < 30; ++i) labels.push_back(1);
+  for (int i = 0; i < 3; ++i) labels.push_back(2);
+  const std::vector<int64_t> a = stratified_test_rows(labels, 0.1, 1);
+  int per[3] = {0, 0, 0};
+  for (int64_t i : a) ++per[labels[static_cast<size_t>(i)]];
+  EXPECT_EQ(per[0], 5);
+  EXPECT_EQ(per[1], 3);
+  EXPECT_EQ(per[2], 0);  // round(0.3)
+  EXPECT_TRUE(std::is_sorted(a.begin(), a.end()));
+  EXPECT_EQ(stratified_test_rows(labels, 0.1, 1), a);  // the same seed, the same split
+  EXPECT_NE(stratified_test_rows(labels, 0.1, 2), a);
+  EXPECT_EQ(stratified_test_rows(labels, 0.0, 1).size(), 0u);
+  EXPECT_EQ(stratified_test_rows(std::vector<int32_t>(10, -1), 0.5, 1).size(), 5u);  // no classes: one group
 }
 
 TEST(Inference, SamplesAreSeededAndShaped) {

@@ -114,7 +114,10 @@ TEST(Kinds, ConvolutionalArchitectureMirrorsTheKerasExample) {
   }
   Config bad;
   bad.model.arch = Arch::kConv;
-  bad.model.image_height = 30;
+  bad.model.image_height = 27;  // odd: no stride-2 stage fits (30 x 28 now gets one stage)
+  EXPECT_THROW(validate(bad), ConfigError);
+  bad.model.image_height = 28;
+  bad.model.conv_channels = {32, 64, 128};  // 28 is not a multiple of 8
   EXPECT_THROW(validate(bad), ConfigError);
 }
 

@@ -116,12 +116,22 @@ TEST(NpySource, LoadsTheSameImagesAsIdx) {
   }
 }
 
+TEST(NpySource, ColourArraysBecomeChannelsFirst) {
+  testing::TempDir dir;
+  // (N=1, H=1, W=2, C=3): pixel 0 is (1, 2, 3), pixel 1 is (4, 5, 6).
+  write_file_atomic(dir.file("train_images.npy"), npy("|u1", "(1, 1, 2, 3)", std::string("\1\2\3\4\5\6")));
+  const Dataset ds = NpySource(dir.path()).load(Split::kTrain);
+  ASSERT_EQ(ds.images.sizes(), (std::vector<int64_t>{1, 3, 1, 2}));
+  EXPECT_EQ(ds.channels(), 3);
+  EXPECT_TRUE(torch::equal(ds.images.flatten(), torch::tensor({1, 4, 2, 5, 3, 6}, torch::kUInt8)));
+}
+
 TEST(NpySource, RefusesBadArraysNamingTheFile) {
   testing::TempDir dir;
   const auto load = [&] { NpySource(dir.path()).load(Split::kTrain); };
   expect_error<DataError>(load, "missing train_images.npy", "loaded nothing");
-  write_file_atomic(dir.file("train_images.npy"), npy("|u1", "(2, 2, 2, 3)", std::string(24, 'a')));
-  expect_error<DataError>(load, "colour images are not supported yet", "took colour");
+  write_file_atomic(dir.file("train_images.npy"), npy("|u1", "(2, 2, 2, 2)", std::string(16, 'a')));
+  expect_error<DataError>(load, "is not (N, H, W), (N, H, W, 1) or (N, H, W, 3)", "took 2 channels");
   write_file_atomic(dir.file("train_images.npy"), npy("|u1", "(2, 4)", std::string(8, 'a')));
   expect_error<DataError>(load, "is not (N, H, W)", "took a 2-D array");
   const torch::Tensor f = torch::tensor({0.0f, 0.5f, 1.5f, 0.25f});

@@ -36,7 +36,11 @@ Dataset synthetic_digits(int64_t n, uint64_t seed) {
     const int64_t x = 2 + (k % 4) * 5 + jit[i][1];
     images[i].narrow(0, std::max<int64_t>(0, y), 8).narrow(1, std::max<int64_t>(0, x), 8).fill_(240);
   }
-  return {images.round().clamp(0, 255).to(torch::kUInt8), labels, "synthetic digits"};
+  Dataset ds;
+  ds.images = images.round().clamp(0, 255).to(torch::kUInt8);
+  ds.labels = labels;
+  ds.labels_origin = "synthetic digits";
+  return ds;
 }
 
 void write_synthetic_split(const std::string& dir, int64_t n_train, int64_t n_test, bool gz) {

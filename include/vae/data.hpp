@@ -1,9 +1,10 @@
 // Data sets: the DataSource seam the trainer and the tools read through, and
-// its implementations: MNIST-format IDX files and NumPy .npy arrays.
+// its implementations: MNIST-format IDX files, NumPy .npy arrays and image
+// folders (vae/image_folder.hpp).
 //
 //   std::unique_ptr<vae::DataSource> src = vae::open_data_source(cfg.data);
 //   vae::Dataset train = vae::load_split(*src, vae::Split::kTrain, cfg.data.binarize, /*for_training=*/true);
-//   // train.images: uint8 [N, H, W], train.labels: int64 [N]
+//   // train.images: uint8 [N, H, W] (grey) or [N, C, H, W] (colour), train.labels: int64 [N]
 //
 // IDX files may be raw or gzip-compressed (name ending in .gz); any number of
 // images is accepted. Every malformed file raises vae::DataError with one
@@ -19,6 +20,7 @@
 
 #include "vae/config.hpp"
 #include "vae/idx.hpp"
+#include "vae/image_folder.hpp"
 
 namespace vae {
 
@@ -29,13 +31,16 @@ Split parse_split(const std::string& name);
 const char* split_name(Split split);
 
 struct Dataset {
-  torch::Tensor images;  // uint8 [N, H, W], pixel bytes
+  torch::Tensor images;  // uint8 [N, H, W] for grey, [N, C, H, W] for colour (RGB)
   torch::Tensor labels;  // int64 [N]
   std::string labels_origin;  // the file the labels came from, for messages
   bool has_labels = true;     // false: no label file (labels are all 0)
+  std::vector<std::string> paths;        // image folders: each image's file, relative to data.dir
+  std::vector<std::string> class_names;  // image folders: label i is class_names[i]
   int64_t size() const { return images.size(0); }
-  int64_t height() const { return images.size(1); }
-  int64_t width() const { return images.size(2); }
+  int64_t channels() const { return images.dim() == 4 ? images.size(1) : 1; }
+  int64_t height() const { return images.size(-2); }
+  int64_t width() const { return images.size(-1); }
 };
 
 // Where images come from. Implementations check what they read and name
@@ -47,8 +52,13 @@ class DataSource {
   virtual std::string describe() const = 0;
   // A split's images as stored and its labels, with matching counts.
   virtual Dataset load(Split split) const = 0;
-  // The shape of one image tensor, {H, W}.
+  // The shape of one image, {C, H, W}.
   virtual std::vector<int64_t> image_shape() const = 0;
+  // Lines for the log about what loading found (image folders: decoded or
+  // cached, conversions, skipped files); empty for the others.
+  virtual std::vector<std::string> notes() const { return {}; }
+  // Image folders: "path: why" of each file left out (data.on_bad_image = skip).
+  virtual std::vector<std::string> skipped() const { return {}; }
 };
 
 // The four IDX files of the MNIST format in one folder, under their
@@ -79,8 +89,30 @@ class NpySource : public DataSource {
   std::string dir_;
 };
 
+// Image folders (vae/image_folder.hpp): decoded once and cached; a folder
+// without test/ is split per class by data.test_fraction and
+// data.split_seed. Labels are indices into the sorted class folder names.
+class ImageFolderSource : public DataSource {
+ public:
+  explicit ImageFolderSource(DataConfig cfg) : cfg_(std::move(cfg)) {}
+  std::string describe() const override { return cfg_.dir + " (image folder)"; }
+  Dataset load(Split split) const override;
+  std::vector<int64_t> image_shape() const override;
+  std::vector<std::string> notes() const override;
+  std::vector<std::string> skipped() const override;
+
+ private:
+  const DecodedImages& decoded() const;
+  DataConfig cfg_;
+  mutable std::shared_ptr<const DecodedImages> decoded_;
+};
+
+// The test rows of a folder without test/: in each label's rows (labels
+// -1..K-1), round(n * fraction) drawn with `seed`. Sorted ascending.
+std::vector<int64_t> stratified_test_rows(const std::vector<int32_t>& labels, double fraction, uint64_t seed);
+
 // The format data.format names; "auto" looks in data.dir: NumPy arrays when
-// it holds train_images.npy, else IDX files.
+// it holds train_images.npy, IDX files when it holds them, else images.
 DataFormat detect_data_format(const DataConfig& cfg);
 
 // The source of data.dir in data.format.

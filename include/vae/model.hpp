@@ -51,7 +51,7 @@ class EncoderImpl : public torch::nn::Module {
 
  private:
   ModelConfig cfg_;
-  torch::nn::Conv2d conv1_{nullptr}, conv2_{nullptr};  // model.arch = conv
+  std::vector<torch::nn::Conv2d> convs_;  // model.arch = conv: conv1, conv2, ...
   std::vector<torch::nn::Linear> hidden_;
   torch::nn::Linear fc_mean_{nullptr};
   torch::nn::Linear fc_sd_{nullptr};
@@ -73,9 +73,10 @@ class DecoderImpl : public torch::nn::Module {
  private:
   ModelConfig cfg_;
   std::vector<torch::nn::Linear> layers_;
-  // model.arch = conv: the dense layers end in 64 x H/4 x W/4 (ReLU), then
-  // transposed convolutions back to 1 x H x W.
-  torch::nn::ConvTranspose2d deconv1_{nullptr}, deconv2_{nullptr}, deconv3_{nullptr};
+  // model.arch = conv with K stages: the dense layers end in the last
+  // stage's channels x H/2^K x W/2^K (ReLU), then K stride-2 transposed
+  // convolutions and a stride-1 one back to C x H x W: deconv1..deconvK+1.
+  std::vector<torch::nn::ConvTranspose2d> deconvs_;
 };
 TORCH_MODULE(Decoder);
 

@@ -20,6 +20,9 @@ class RunDir {
   const std::string& root() const { return root_; }
   std::string config() const { return root_ + "/config.toml"; }
   std::string metrics() const { return root_ + "/metrics.jsonl"; }
+  // Image folders: the files of the test split, and those left out.
+  std::string test_files() const { return root_ + "/test_files.txt"; }
+  std::string skipped_files() const { return root_ + "/skipped_files.txt"; }
   std::string loss_plot() const { return root_ + "/loss.png"; }
   std::string samples() const { return root_ + "/samples.png"; }
   std::string checkpoints() const { return root_ + "/checkpoints"; }

@@ -15,8 +15,15 @@ expect_error "data folder does not exist" "$T" --data-dir "$WORK/nowhere" --out-
 expect_error "--bogus" "$T" --bogus 1
 expect_error "no usable CUDA" "$T" --device cuda --data-dir "$WORK/data" --out-dir "$WORK/r3"
 
+# A new run takes its image shape from the data (saying so when the config
+# asked for another); a resume on images of another shape is refused.
 printf '[model]\nimage_height = 32\n' >"$WORK/tall.toml"
-expect_error "images are 28x28 but model.image_height x model.image_width is 32x28" "$T" --config "$WORK/tall.toml" --data-dir "$WORK/data" --out-dir "$WORK/r6"
+"$T" --config "$WORK/tall.toml" --data-dir "$WORK/data" --out-dir "$WORK/r6" --epochs 1 2>"$WORK/log" \
+  || { cat "$WORK/log"; fail "a run whose config names another image height"; }
+grep -q "model.image_height = 32 in the config, but the data's images are 28" "$WORK/log" || fail "no warning about model.image_height"
+mkdir -p "$WORK/tall"
+/usr/bin/python3 -c "import numpy as np, sys; [np.save(sys.argv[1] + f'/{s}_images.npy', np.zeros((8, 32, 32), np.uint8)) for s in ('train', 'test')]" "$WORK/tall"
+expect_error "images are 1x32x32 (channels x height x width) but the model's are 1x28x28" "$T" --resume "$WORK/r6" --data-dir "$WORK/tall" --epochs 2
 expect_error "cannot create folder" "$T" --data-dir "$WORK/data" --out-dir /dev/full/run
 
 # Broken data files.

@@ -7,7 +7,9 @@
 #include <cstdio>
 
 #include "cli.hpp"
+#include "vae/config.hpp"
 #include "vae/fetch.hpp"
+#include "vae/image_folder.hpp"
 
 namespace {
 
@@ -47,7 +49,9 @@ void show_progress(const vae::FetchProgress& p) {
 
 int main(int argc, char** argv) {
   vae::cli::setup_logging();
-  CLI::App app{"Fetch MNIST-format data sets with checksums, or check a data folder.", "vae-data"};
+  CLI::App app{"Fetch MNIST-format data sets with checksums, check a data folder, or decode an image folder into "
+               "the cache.",
+               "vae-data"};
   vae::cli::add_version_flag(app);
   app.require_subcommand(1);
 
@@ -70,9 +74,36 @@ int main(int argc, char** argv) {
   auto* check = app.add_subcommand("check", "verify a data folder: files, IDX headers, counts, MD5 where known");
   check->add_option("--dir", check_dir, "the data folder")->required();
   check->add_option("--name", check_name, "compare MD5s with this data set's official files");
+  std::string cache_dir, cache_config, image_size, on_bad_image;
+  int64_t channels = -1;
+  auto* cache = app.add_subcommand(
+      "cache", "decode an image folder into the image cache as vae-train would (its options from --config, then the "
+               "flags), and report what it found");
+  cache->add_option("--dir", cache_dir, "the image folder (default: the config's data.dir)");
+  cache->add_option("--config", cache_config, "a config whose [data] options to use");
+  cache->add_option("--image-size", image_size, "H,W: resize and centre-crop (data.image_size)");
+  cache->add_option("--channels", channels, "1, 3, or 0 as the first image (data.channels)");
+  cache->add_option("--on-bad-image", on_bad_image, "error or skip (data.on_bad_image)");
   CLI11_PARSE(app, argc, argv);
 
   return vae::cli::run_guarded([&] {
+    if (*cache) {
+      vae::Config cfg = cache_config.empty() ? vae::Config() : vae::load_config_file(cache_config);
+      if (!cache_dir.empty()) vae::set_key(cfg, "data.dir", cache_dir);
+      if (!image_size.empty()) vae::set_key(cfg, "data.image_size", image_size);
+      if (channels >= 0) vae::set_key(cfg, "data.channels", std::to_string(channels));
+      if (!on_bad_image.empty()) vae::set_key(cfg, "data.on_bad_image", on_bad_image);
+      vae::validate(cfg);
+      const vae::DecodedImages d = vae::load_image_folder(vae::image_folder_options(cfg.data));
+      if (!d.cache_note.empty()) spdlog::warn("{}", d.cache_note);
+      spdlog::info("{}: {} images of {}x{}x{} (channels x height x width), {} classes, {} converted, {} skipped; {} in "
+                   "{:.2f} s",
+                   cfg.data.dir, d.count, d.channels, d.height, d.width, d.class_names.size(), d.converted,
+                   d.skipped.size(), d.from_cache ? "loaded from the cache" : "decoded", d.seconds);
+      for (const std::string& s : d.skipped) spdlog::warn("skipped {}", s);
+      std::printf("%s\n", d.cache_path.c_str());
+      return d.cache_path.empty() ? 1 : 0;
+    }
     if (*fetch) {
       vae::DatasetSpec spec;
       if (name == "custom") {

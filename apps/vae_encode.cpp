@@ -22,11 +22,14 @@ int main(int argc, char** argv) {
   app.add_option("--checkpoint", checkpoint, "checkpoint file (run/checkpoints/last.pt)")->required();
   std::string plot;
   app.add_option("--out", out,
-                 "FILE.csv (index,label,mu_0,...) or FILE.npy (float32 [N, Z], labels in FILE_labels.npy)");
+                 "FILE.csv (index,label,mu_0,...; index,path,label,mu_0,... for image folders) or FILE.npy "
+                 "(float32 [N, Z], labels in FILE_labels.npy)");
   app.add_option("--plot", plot,
                  "FILE.png: scatter plot of the means coloured by label (Z > 2: first two principal components)");
-  app.add_option("--data-dir", data_dir, "folder with the IDX files (default: the checkpoint's data.dir)");
-  app.add_option("--split", split, "train or test")->capture_default_str()->check(CLI::IsMember({"train", "test"}));
+  app.add_option("--data-dir", data_dir, "data folder (default: the checkpoint's data.dir)");
+  app.add_option("--split", split, "train, test, or all (train then test)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"train", "test", "all"}));
   app.add_option("--batch-size", batch_size, "images per forward pass")->capture_default_str()->check(CLI::Range(1, 1 << 20));
   app.add_option("--device", device, "auto, cpu or cuda")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
@@ -51,7 +54,7 @@ int main(int argc, char** argv) {
       vae::write_npy(out, mu);
       vae::write_npy(out.substr(0, out.size() - 4) + "_labels.npy", data.labels);
     } else if (!out.empty()) {
-      vae::write_latent_csv(out, mu, data.labels);
+      vae::write_latent_csv(out, mu, data.labels, data.paths);
     }
     if (!out.empty()) spdlog::info("wrote {}", out);
     if (!plot.empty()) {

@@ -17,9 +17,9 @@ int main(int argc, char** argv) {
   app.add_option("--out", r.out, "PNG file to write")->required();
   app.add_option("--num", r.num, "number of digits drawn from the prior")->capture_default_str()->check(CLI::Range(1, 10000));
   app.add_option("--seed", r.seed, "seed for z")->capture_default_str()->check(CLI::NonNegativeNumber);
-  app.add_option("--label", r.label,
-                 "conditional models: generate class D (default: classes 0, 1, ... in turn, one per column)")
-      ->check(CLI::Range(int64_t{0}, int64_t{65535}));
+  app.add_option("--label", r.label_name,
+                 "conditional models: generate class D, by number or by name (default: classes 0, 1, ... in turn, "
+                 "one per column)");
   app.add_option("--columns", r.columns, "grid columns (0: square-ish)")->capture_default_str()->check(CLI::Range(0, 10000));
   auto* m = app.add_flag("--manifold", manifold, "decode a grid over the Gaussian quantiles of a 2-D latent space");
   app.add_option("--grid", r.grid, "digits per side of the manifold")->capture_default_str()->check(CLI::Range(2, 100));

@@ -8,8 +8,20 @@
 
 namespace vae {
 
-void write_latent_csv(const std::string& path, const torch::Tensor& mu,
-                      const torch::Tensor& labels) {
+namespace {
+
+// A CSV field: quoted (quotes doubled) when it holds a comma, quote or line break.
+std::string csv_field(const std::string& s) {
+  if (s.find_first_of(",\"\r\n") == std::string::npos) return s;
+  std::string out = "\"";
+  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
+
+}  // namespace
+
+void write_latent_csv(const std::string& path, const torch::Tensor& mu, const torch::Tensor& labels,
+                      const std::vector<std::string>& paths) {
   TORCH_CHECK(mu.dim() == 2 && labels.dim() == 1 && mu.size(0) == labels.size(0),
               "write_latent_csv: mu ", mu.sizes(), " and labels ", labels.sizes(), " disagree");
   const torch::Tensor m = mu.to(torch::kCPU, torch::kFloat32).contiguous();
@@ -17,13 +29,16 @@ void write_latent_csv(const std::string& path, const torch::Tensor& mu,
   const float* mp = m.data_ptr<float>();
   const int64_t* lp = l.data_ptr<int64_t>();
   const int64_t n = m.size(0), z = m.size(1);
-  std::string text = "index,label";
+  TORCH_CHECK(paths.empty() || static_cast<int64_t>(paths.size()) == mu.size(0), "write_latent_csv: ", paths.size(),
+              " paths for ", mu.size(0), " rows");
+  std::string text = paths.empty() ? "index,label" : "index,path,label";
   for (int64_t j = 0; j < z; ++j) text += ",mu_" + std::to_string(j);
   text += '\n';
   char buf[32];
   for (int64_t i = 0; i < n; ++i) {
     text += std::to_string(i);
     text += ',';
+    if (!paths.empty()) text += csv_field(paths[static_cast<size_t>(i)]) + ',';
     text += std::to_string(lp[i]);
     for (int64_t j = 0; j < z; ++j) {
       // %.9g round-trips a float exactly.

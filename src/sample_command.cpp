@@ -15,6 +15,20 @@ namespace {
 
 using Mode = SampleRequest::Mode;
 
+// --label as a class number or one of model.class_names.
+int64_t resolve_label(const SampleRequest& r, const ModelConfig& mc) {
+  if (r.label_name.empty()) return r.label;
+  const std::string& t = r.label_name;
+  for (size_t i = 0; i < mc.class_names.size(); ++i)
+    if (mc.class_names[i] == t) return static_cast<int64_t>(i);
+  if (!t.empty() && t.size() < 7 && t.find_first_not_of("0123456789") == std::string::npos) return std::stoll(t);
+  std::string names;
+  for (const std::string& c : mc.class_names) names += (names.empty() ? "" : ", ") + c;
+  throw std::invalid_argument("--label " + t + ": " + r.checkpoint +
+                              (names.empty() ? " has no class names; give a class number"
+                                             : " has no class of that name; its classes: " + names));
+}
+
 void check_request(const SampleRequest& r, const ModelConfig& mc) {
   if (!is_variational(mc) && r.mode != Mode::kInterpolate)
     throw std::invalid_argument(r.checkpoint + ": model.kind = " + name(mc.kind) +
@@ -54,7 +68,7 @@ std::string interpolate(const SampleRequest& r, LoadedModel& lm, const torch::De
   const torch::Tensor row = interpolation_images(lm.model, data.images[a], data.images[b], r.steps, dev,
                                                  conditional ? data.labels[a].item<int64_t>() : -1,
                                                  conditional ? data.labels[b].item<int64_t>() : -1);
-  write_png_gray(r.out, make_grid(row, row.size(0)));
+  write_png(r.out, make_grid(row, row.size(0)));
   return "wrote " + std::to_string(r.steps) + " + 2 images from " + r.split + " image " + std::to_string(a) + " to " +
          std::to_string(b) + " (" + what + ") to " + r.out;
 }
@@ -66,24 +80,33 @@ std::string sample_prior(const SampleRequest& r, LoadedModel& lm, const torch::D
   const int64_t cols = r.columns > 0                    ? r.columns
                        : mc.conditional && r.label < 0 ? std::min(r.num, mc.classes)
                                                        : static_cast<int64_t>(std::ceil(std::sqrt(r.num)));
-  write_png_gray(r.out, make_grid(images, cols));
+  write_png(r.out, make_grid(images, cols));
   const std::string which =
       !mc.conditional ? ""
-      : r.label >= 0  ? " of class " + std::to_string(r.label)
+      : r.label >= 0  ? " of class " + std::to_string(r.label) +
+                           (static_cast<size_t>(r.label) < mc.class_names.size() ? " (" + mc.class_names[r.label] + ")" : "")
                       : " of classes 0.." + std::to_string(mc.classes - 1) + " (one per column)";
   return "wrote " + std::to_string(r.num) + " samples" + which + " from " + r.checkpoint + " (" + what + ") to " + r.out;
 }
 
 }  // namespace
 
+static std::string run_resolved(const SampleRequest& r, LoadedModel& lm, const torch::Device& dev, const std::string& what);
+
 std::string run_sample(const SampleRequest& r) {
   const torch::Device dev = resolve_device(r.device);
   LoadedModel lm = load_model(r.checkpoint, dev);
   const std::string what = describe_layers(lm.meta.config.model) + ", epoch " + std::to_string(lm.meta.state.epoch);
+  SampleRequest resolved = r;
+  resolved.label = resolve_label(r, lm.meta.config.model);
+  return run_resolved(resolved, lm, dev, what);
+}
+
+static std::string run_resolved(const SampleRequest& r, LoadedModel& lm, const torch::Device& dev, const std::string& what) {
   check_request(r, lm.meta.config.model);
   if (r.mode == Mode::kInterpolate) return interpolate(r, lm, dev, what);
   if (r.mode == Mode::kPrior) return sample_prior(r, lm, dev, what);
-  write_png_gray(r.out, make_grid(manifold_images(lm.model, r.grid, dev, r.label), r.grid, /*pad=*/0));
+  write_png(r.out, make_grid(manifold_images(lm.model, r.grid, dev, r.label), r.grid, /*pad=*/0));
   return "wrote the " + std::to_string(r.grid) + "x" + std::to_string(r.grid) + " latent manifold of " + r.checkpoint +
          " (" + what + ") to " + r.out;
 }

@@ -30,7 +30,18 @@ inline ModelAndData load_model_and_split(const std::string& checkpoint, const st
     source_cfg.format = DataFormat::kAuto;  // another folder: whatever it holds
   }
   // The images the model was scored on in training: binarized as it was.
-  Dataset data = load_split(*open_data_source(source_cfg), parse_split(split), cfg.data.binarize, /*for_training=*/false);
+  // "all": the train split, then the test split.
+  const std::unique_ptr<DataSource> source = open_data_source(source_cfg);
+  Dataset data;
+  if (split == "all") {
+    const Dataset train = load_split(*source, Split::kTrain, cfg.data.binarize, /*for_training=*/false);
+    data = load_split(*source, Split::kTest, cfg.data.binarize, /*for_training=*/false);
+    data.images = torch::cat({train.images, data.images});
+    data.labels = torch::cat({train.labels, data.labels});
+    data.paths.insert(data.paths.begin(), train.paths.begin(), train.paths.end());
+  } else {
+    data = load_split(*source, parse_split(split), cfg.data.binarize, /*for_training=*/false);
+  }
   check_labels(cfg.model, data);
   return {dev, std::move(loaded), source_cfg.dir, std::move(data)};
 }

@@ -22,6 +22,7 @@ struct SampleRequest {
   uint64_t seed = 0;     // kPrior: seed of z
   int64_t columns = 0;   // kPrior: grid columns; 0: square-ish (one per class for a conditional model)
   int64_t label = -1;    // a conditional model's class; -1: classes in turn
+  std::string label_name;  // or its name (model.class_names); overrides label
   int64_t grid = 15;     // kManifold: digits per side
   std::string pair;      // kInterpolate: "I,J", two image indices
   int64_t steps = 10;    // kInterpolate: decoded points

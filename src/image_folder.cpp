@@ -292,8 +292,7 @@ std::string header_text(const std::string& key, const DecodedImages& d) {
   return h.str();
 }
 
-// Reads a cache file; returns false (with why) when it is not a valid cache
-// for `key`.
+// Reads a cache file; false (with why) when it is not a valid cache for `key`.
 bool read_cache(const std::string& path, const std::string& key, DecodedImages& d, std::string& why) {
   auto storage = std::make_shared<std::string>();
   {  // one read into a buffer of the file's size: no second copy
@@ -305,6 +304,13 @@ bool read_cache(const std::string& path, const std::string& key, DecodedImages& 
     in.read(storage->data(), size);
     if (in.gcount() != size) return why = "cannot read it whole", false;
   }
+  return parse_image_cache(storage, key, d, why);
+}
+
+}  // namespace
+
+bool parse_image_cache(std::shared_ptr<std::string> storage, const std::string& key, DecodedImages& d,
+                       std::string& why) {
   const std::string& s = *storage;
   if (s.size() < kHead + 8 + 64 || std::memcmp(s.data(), kMagic, 8) != 0) return why = "not a vae image cache", false;
   if (sha256_hex(std::string_view(s).substr(0, s.size() - 64)) != s.substr(s.size() - 64))
@@ -332,7 +338,9 @@ bool read_cache(const std::string& path, const std::string& key, DecodedImages& 
   for (std::string& c : d.class_names) std::getline(in, c);
   in >> word >> images;
   in.ignore(1, '\n');
-  if (!in || word != "images" || images != static_cast<size_t>(d.count)) return why = "a malformed image list", false;
+  // Every image has a line of at least 5 bytes: no count past that is allocated.
+  if (!in || word != "images" || images != static_cast<size_t>(d.count) || images > header / 5)
+    return why = "a malformed image list", false;
   d.paths.resize(images);
   d.labels.resize(images);
   d.in_test.resize(images);
@@ -356,6 +364,8 @@ bool read_cache(const std::string& path, const std::string& key, DecodedImages& 
   d.offset_ = kHead;
   return true;
 }
+
+namespace {
 
 std::string hex_prefix(const std::string& text, size_t n) { return sha256_hex(text).substr(0, n); }
 

@@ -76,6 +76,14 @@ ImageFolderOptions image_folder_options(const DataConfig& data);
 // Throws DataError naming the folder or file and the problem.
 DecodedImages load_image_folder(const ImageFolderOptions& options);
 
+// Parses the bytes of a cache file made for `key` (the whole file, its
+// SHA-256 included) into `out`; false with `why` when they are not one: a
+// wrong digest, a header of another key, or any field inconsistent with the
+// pixels. Never trusts a count before checking it against the file's size.
+// For load_image_folder and the fuzz target (tests/fuzz/image_cache_fuzz.cpp).
+bool parse_image_cache(std::shared_ptr<std::string> bytes, const std::string& key, DecodedImages& out,
+                       std::string& why);
+
 // Whether `dir` looks like an image folder: it (or its train/) holds an image
 // file or a sub-folder with one, at the first level.
 bool looks_like_image_folder(const std::string& dir);

@@ -93,7 +93,7 @@ int main(int argc, char** argv) {
       if (!image_size.empty()) vae::set_key(cfg, "data.image_size", image_size);
       if (channels >= 0) vae::set_key(cfg, "data.channels", std::to_string(channels));
       if (!on_bad_image.empty()) vae::set_key(cfg, "data.on_bad_image", on_bad_image);
-      vae::validate(cfg);
+      vae::validate(cfg, /*shape_known=*/false);
       const vae::DecodedImages d = vae::load_image_folder(vae::image_folder_options(cfg.data));
       if (!d.cache_note.empty()) spdlog::warn("{}", d.cache_note);
       spdlog::info("{}: {} images of {}x{}x{} (channels x height x width), {} classes, {} converted, {} skipped; {} in "

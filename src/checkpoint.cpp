@@ -438,6 +438,10 @@ LoadedModel load_model_bytes(const std::string& path, std::shared_ptr<const std:
   if (archive.try_read("rng_cuda", rng_cuda, /*is_buffer=*/true)) s.rng_cuda = rng_cuda;
   try {
     out.meta.config = parse_config(read_string(archive, path, "config"), path + " (embedded config)");
+    // Checkpoints made before model.conv_channels had two stages at any size;
+    // later ones store the stages they were built with.
+    ModelConfig& m = out.meta.config.model;
+    if (m.arch == Arch::kConv && m.conv_channels.empty()) m.conv_channels = {32, 64};
     validate(out.meta.config);
   } catch (const ConfigError& e) {
     fail(path, std::string("embedded config is invalid: ") + e.what());

@@ -351,7 +351,8 @@ std::vector<Key> data_and_model_keys() {
       key<int64_t>("data.channels", VAE_FIELD(data.channels),
                    {[](int64_t c) { return c == 0 || c == 1 || c == 3; }, "0, 1 or 3"}, "--channels", kData,
                    "images: 1 grey, 3 RGB, 0 as the first image"),
-      key<double>("data.test_fraction", VAE_FIELD(data.test_fraction), in_range(0.0, 0.9, "in [0, 0.9]"),
+      key<double>("data.test_fraction", VAE_FIELD(data.test_fraction),
+                  {[](double f) { return f > 0 && f <= 0.9; }, "in (0, 0.9]"},
                   "--test-fraction", kData, "images without test/: the fraction of each class held out"),
       key<uint64_t>("data.split_seed", VAE_FIELD(data.split_seed),
                     in_range<uint64_t>(0, std::numeric_limits<int64_t>::max(), "an integer in [0, 2^63)"), "",
@@ -483,11 +484,11 @@ std::string at_line(const std::string& origin, const toml::source_region& where)
 }
 
 // The relations between keys that no single key's range can say.
-void check_rules(const Config& c) {
+void check_rules(const Config& c, bool shape_known) {
   auto require = [](bool ok, const std::string& key, const std::string& allowed, const std::string& got) {
     if (!ok) throw ConfigError("config key '" + key + "' must be " + allowed + ", got " + got);
   };
-  if (c.model.arch == Arch::kConv) {
+  if (c.model.arch == Arch::kConv && shape_known) {
     const std::string size = std::to_string(c.model.image_height) + "x" + std::to_string(c.model.image_width);
     const size_t stages = conv_stages(c.model).size();
     const int64_t side = int64_t{1} << std::min<size_t>(stages, 20);
@@ -589,9 +590,9 @@ Config load_config_file(const std::string& path) {
   return parse_config(text.str(), path);
 }
 
-void validate(const Config& c) {
+void validate(const Config& c, bool shape_known) {
   for (const Key& k : keys()) k.check(c);
-  check_rules(c);
+  check_rules(c, shape_known);
 }
 
 std::string to_toml(const Config& c) {

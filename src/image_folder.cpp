@@ -64,6 +64,30 @@ std::vector<std::string> list(const std::string& dir) {
   return names;
 }
 
+// Line breaks become spaces: every problem is one line of the log, the
+// error and the cache's skip list.
+std::string one_line(std::string s) {
+  for (char& c : s)
+    if (c == '\n' || c == '\r') c = ' ';
+  while (!s.empty() && s.back() == ' ') s.pop_back();
+  return s;
+}
+
+// Valid UTF-8 without control characters: a class name must be, since it
+// is written into the run's TOML config and the checkpoint.
+bool is_clean_text(const std::string& s) {
+  for (size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x20 || c == 0x7f) return false;
+    const size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+    if (n == 0 || i + n > s.size()) return false;
+    for (size_t k = 1; k < n; ++k)
+      if ((static_cast<unsigned char>(s[i + k]) >> 6) != 0x2) return false;
+    i += n;
+  }
+  return true;
+}
+
 bool is_dir(const std::string& path) {
   struct stat st {};
   return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
@@ -138,7 +162,9 @@ Scan scan(const std::string& dir) {
   for (const std::string& name : list(train))
     if (is_dir(train + "/" + name)) s.class_names.push_back(name);
   for (const std::string& n : s.class_names)
-    if (n.find('\n') != std::string::npos) throw DataError(train + "/" + n + ": a line break in a class name");
+    if (!is_clean_text(n))
+      throw DataError(one_line(train + "/" + n) + ": a class folder whose name is not UTF-8 text without control "
+                      "characters (class names go into the run's config); rename it");
   auto add = [&](const std::string& top, const std::string& top_rel, bool test) {
     std::set<std::pair<dev_t, ino_t>> seen;
     if (s.class_names.empty()) {  // a flat folder: its images, no labels
@@ -197,6 +223,11 @@ struct Shape {
 std::string decode(const fs::path& path, uint64_t size, const Shape& shape, int64_t max_pixels, uint8_t* out,
                    bool& converted, cv::Mat* first = nullptr) {
   if (size == 0) return "an empty file (0 bytes)";
+  // No image format needs more than 8 bytes a pixel (16-bit RGBA, raw).
+  const uint64_t most = static_cast<uint64_t>(max_pixels) * 8 + (1u << 20);
+  if (size > most)
+    return std::to_string(size) + " bytes, more than an image within data.max_image_pixels (" +
+           std::to_string(max_pixels) + ") can take: refused before reading";
   std::ifstream in(path, std::ios::binary);
   if (!in) return std::string("cannot open it: ") + std::strerror(errno);
   std::string bytes(size, '\0');
@@ -210,7 +241,7 @@ std::string decode(const fs::path& path, uint64_t size, const Shape& shape, int6
   try {
     m = cv::imdecode(cv::Mat(1, static_cast<int>(bytes.size()), CV_8U, bytes.data()), cv::IMREAD_UNCHANGED);
   } catch (const cv::Exception& e) {
-    return std::string("cannot be decoded: ") + e.what();
+    return std::string("cannot be decoded: ") + e.err;
   }
   bytes = std::string();
   if (m.empty()) return "not a decodable image (corrupt, truncated, or not an image)";
@@ -251,13 +282,15 @@ std::string decode(const fs::path& path, uint64_t size, const Shape& shape, int6
     if (!shape.resize)
       return "is " + std::to_string(m.cols) + "x" + std::to_string(m.rows) + " (width x height) but the first image is " +
              std::to_string(W) + "x" + std::to_string(H) + "; data.image_size = [H, W] resizes them all";
-    const double scale = std::max(double(H) / m.rows, double(W) / m.cols);
-    const int nh = std::max<int>(static_cast<int>(H), static_cast<int>(std::lround(m.rows * scale)));
-    const int nw = std::max<int>(static_cast<int>(W), static_cast<int>(std::lround(m.cols * scale)));
+    // The centre of the source with the target's aspect, then area
+    // averaging down (or up) to it: memory stays within the source's.
+    const int64_t cw = std::min<int64_t>(m.cols, std::llround(double(m.rows) * W / H));
+    const int64_t ch = std::min<int64_t>(m.rows, std::llround(double(m.cols) * H / W));
+    const cv::Mat centre = m(cv::Rect(static_cast<int>((m.cols - cw) / 2), static_cast<int>((m.rows - ch) / 2),
+                                      static_cast<int>(std::max<int64_t>(1, cw)), static_cast<int>(std::max<int64_t>(1, ch))));
     cv::Mat r;
-    cv::resize(m, r, cv::Size(nw, nh), 0, 0, cv::INTER_AREA);
-    m = r(cv::Rect(static_cast<int>((nw - W) / 2), static_cast<int>((nh - H) / 2), static_cast<int>(W),
-                   static_cast<int>(H)));
+    cv::resize(centre, r, cv::Size(static_cast<int>(W), static_cast<int>(H)), 0, 0, cv::INTER_AREA);
+    m = r;
   }
   for (int64_t y = 0; y < H; ++y) {
     const uint8_t* row = m.ptr<uint8_t>(static_cast<int>(y));
@@ -325,17 +358,22 @@ bool parse_image_cache(std::shared_ptr<std::string> storage, const std::string& 
   in >> word >> k;
   if (word != "key" || k != key) return why = "made for other files or options", false;
   in >> word >> d.count >> d.channels >> d.height >> d.width;
-  // Each factor bounded before the product, so a forged header cannot wrap it.
+  // Divided, not multiplied: a forged header cannot wrap the product.
   if (word != "shape" || d.count < 1 || static_cast<uint64_t>(d.count) > payload ||
       (d.channels != 1 && d.channels != 3) || d.height < 1 || d.height > 65536 || d.width < 1 || d.width > 65536 ||
-      static_cast<uint64_t>(d.count) * static_cast<uint64_t>(d.channels * d.height * d.width) != payload)
+      payload % static_cast<uint64_t>(d.channels * d.height * d.width) != 0 ||
+      payload / static_cast<uint64_t>(d.channels * d.height * d.width) != static_cast<uint64_t>(d.count))
     return why = "a shape that does not match its pixels", false;
   in >> word >> d.converted >> word >> has_test >> word >> classes;
   d.has_test_folder = has_test != 0;
   in.ignore(1, '\n');
-  if (!in || classes > header) return why = "a malformed header", false;
+  if (!in || classes > 65536 || classes > header / 2) return why = "a malformed header", false;
   d.class_names.resize(classes);
-  for (std::string& c : d.class_names) std::getline(in, c);
+  for (size_t i = 0; i < classes; ++i) {  // non-empty and sorted, as the folders were
+    std::getline(in, d.class_names[i]);
+    if (d.class_names[i].empty() || (i > 0 && !(d.class_names[i - 1] < d.class_names[i])))
+      return why = "malformed class names", false;
+  }
   in >> word >> images;
   in.ignore(1, '\n');
   // Every image has a line of at least 5 bytes: no count past that is allocated.
@@ -350,14 +388,15 @@ bool parse_image_cache(std::shared_ptr<std::string> storage, const std::string& 
     const size_t t1 = line.find('\t'), t2 = t1 == std::string::npos ? t1 : line.find('\t', t1 + 1);
     if (t2 == std::string::npos) return why = "a malformed image list", false;
     const long label = std::strtol(line.substr(0, t1).c_str(), nullptr, 10);
-    if (label < -1 || label >= static_cast<long>(classes)) return why = "a label outside the classes", false;
+    if (classes == 0 ? label != -1 : (label < 0 || label >= static_cast<long>(classes)))
+      return why = "a label outside the classes", false;
     d.labels[i] = static_cast<int32_t>(label);
     d.in_test[i] = line[t1 + 1] == '1';
     d.paths[i] = line.substr(t2 + 1);
   }
   in >> word >> skipped;
   in.ignore(1, '\n');
-  if (!in || word != "skipped" || skipped > header) return why = "a malformed skip list", false;
+  if (!in || word != "skipped" || skipped > header / 2) return why = "a malformed skip list", false;
   d.skipped.resize(skipped);
   for (std::string& line : d.skipped) std::getline(in, line);
   d.storage_ = storage;
@@ -416,7 +455,7 @@ DecodedImages load_image_folder(const ImageFolderOptions& o) {
 
   // The cache key: the files as listed and the options.
   std::ostringstream opts;
-  opts << "vae-images 1\nsize " << o.height << 'x' << o.width << "\nchannels " << o.channels << "\nmax_pixels "
+  opts << "vae-images 1 opencv " << CV_VERSION << "\nsize " << o.height << 'x' << o.width << "\nchannels " << o.channels << "\nmax_pixels "
        << o.max_pixels << "\nskip " << o.skip_bad << '\n';
   std::string listing = opts.str();
   for (const std::string& c : s.class_names) listing += "class " + c + '\n';
@@ -459,7 +498,12 @@ DecodedImages load_image_folder(const ImageFolderOptions& o) {
     uint8_t dummy = 0;
     if (why.empty()) {
       Shape probe{1, 1, 1, true};  // decode only, to see the image
-      why = decode(root / e.rel, e.size, probe, o.max_pixels, &dummy, conv, &m);
+      try {
+        why = decode(root / e.rel, e.size, probe, o.max_pixels, &dummy, conv, &m);
+      } catch (const std::exception& ex) {
+        why = std::string("cannot be decoded: ") + ex.what();
+      }
+      why = one_line(why);
     }
     if (why.empty()) {
       if (shape.channels == 0) shape.channels = m.channels() == 1 ? 1 : 3;
@@ -469,7 +513,8 @@ DecodedImages load_image_folder(const ImageFolderOptions& o) {
       }
       break;
     }
-    if (!o.skip_bad) throw DataError((root / e.rel).string() + ": " + why + " (data.on_bad_image = \"skip\" leaves it out)");
+    if (!o.skip_bad)
+      throw DataError(one_line((root / e.rel).string()) + ": " + why + " (data.on_bad_image = \"skip\" leaves it out)");
     problems[first] = why;
   }
   if (first == s.entries.size()) throw DataError(o.dir + ": none of its " + std::to_string(s.entries.size()) +
@@ -496,10 +541,16 @@ DecodedImages load_image_folder(const ImageFolderOptions& o) {
       const Entry& e = s.entries[i];
       bool c = false;
       std::string why = e.problem;
-      if (why.empty()) why = decode(root / e.rel, e.size, shape, o.max_pixels, pixels + i * per, c);
+      if (why.empty()) {
+        try {  // an exception must not leave a thread: OpenCV's own, or running out of memory
+          why = decode(root / e.rel, e.size, shape, o.max_pixels, pixels + i * per, c);
+        } catch (const std::exception& ex) {
+          why = std::string("cannot be decoded: ") + ex.what();
+        }
+      }
       conv[i] = c;
       if (!why.empty()) {
-        problems[i] = why;
+        problems[i] = one_line(why);
         if (!o.skip_bad) stop = true;
       }
     }
@@ -515,8 +566,9 @@ DecodedImages load_image_folder(const ImageFolderOptions& o) {
     const Entry& e = s.entries[i];
     if (i < first || !problems[i].empty()) {
       if (!o.skip_bad && !problems[i].empty())
-        throw DataError((root / e.rel).string() + ": " + problems[i] + " (data.on_bad_image = \"skip\" leaves it out)");
-      if (!problems[i].empty()) d.skipped.push_back(e.rel + ": " + problems[i]);
+        throw DataError(one_line((root / e.rel).string()) + ": " + problems[i] +
+                        " (data.on_bad_image = \"skip\" leaves it out)");
+      if (!problems[i].empty()) d.skipped.push_back(one_line(e.rel + ": " + problems[i]));
       continue;
     }
     if (kept != i) std::memmove(pixels + kept * per, pixels + i * per, per);
@@ -526,7 +578,7 @@ DecodedImages load_image_folder(const ImageFolderOptions& o) {
     d.converted += conv[i];
     ++kept;
   }
-  for (const std::string& c : s.empty_classes) d.skipped.push_back(c);
+  for (const std::string& c : s.empty_classes) d.skipped.push_back(one_line(c));
   if (kept == 0) throw DataError(o.dir + ": none of its image files could be used");
   d.count = static_cast<int64_t>(kept);
   d.channels = shape.channels;

@@ -101,6 +101,8 @@ void take_shape_from_data(ModelConfig& m, const Dataset& ds) {
   m.image_width = ds.width();
   m.class_names = ds.class_names;
   if (m.conditional && !ds.class_names.empty()) m.classes = static_cast<int64_t>(ds.class_names.size());
+  // The stages as built, so the checkpoint does not depend on the automatic rule.
+  if (m.arch == Arch::kConv && m.conv_channels.empty()) m.conv_channels = conv_stages(m);
   const std::string after = std::to_string(m.image_channels) + "x" + std::to_string(m.image_height) + "x" +
                             std::to_string(m.image_width);
   if (after != before) spdlog::info("image shape {} (channels x height x width), from the data", after);
@@ -112,6 +114,7 @@ void take_shape_from(ModelConfig& m, const ModelConfig& saved) {
   m.image_width = saved.image_width;
   m.class_names = saved.class_names;
   if (!saved.class_names.empty()) m.classes = saved.classes;
+  if (m.conv_channels.empty()) m.conv_channels = saved.conv_channels;  // [] asks for the automatic ones
 }
 
 // The run folder's config.toml is what the run was started with; a resume
@@ -147,7 +150,7 @@ void warn_on_reference_blas() {
 
 Trainer::Trainer(const Config& cfg, const TrainOptions& options)
     : cfg_(cfg), options_(options), device_(torch::kCPU), run_(cfg.train.out_dir), group_(options.group) {
-  validate(cfg_);
+  validate(cfg_, /*shape_known=*/false);
   if (group_) {
     rank_ = group_->rank();
     world_ = group_->size();
@@ -217,6 +220,11 @@ Trainer::Trainer(const Config& cfg, const TrainOptions& options)
     if (!test_.paths.empty()) {  // the split of an image folder, as drawn
       std::string lines;
       for (const std::string& p : test_.paths) lines += p + '\n';
+      std::error_code ec;
+      if (resume && std::filesystem::exists(run_.test_files(), ec) && read_file(run_.test_files()) != lines)
+        spdlog::warn("the test split differs from the one this run started with (the folder changed): some test "
+                     "images may have been trained on; {} lists the new one",
+                     run_.test_files());
       write_file_atomic(run_.test_files(), lines);
     }
     if (const std::vector<std::string> skipped = source_->skipped(); !skipped.empty()) {
@@ -612,7 +620,7 @@ TrainRequest resolve_auto_resume(const TrainRequest& request) {
   if (!request.auto_resume || !request.resume.empty()) return request;
   TrainRequest r = request;
   const Config asked = requested_config(request, false);
-  validate(asked);
+  validate(asked, /*shape_known=*/false);
   if (!RunDir(asked.train.out_dir).has_checkpoints()) {
     spdlog::info("--auto-resume: {} holds no checkpoint: a new run", asked.train.out_dir);
     return r;
@@ -645,7 +653,7 @@ std::pair<Config, TrainOptions> prepare_training(const TrainRequest& original) {
   } else {
     cfg = requested_config(request, false);
   }
-  validate(cfg);
+  validate(cfg, /*shape_known=*/false);
   return {cfg, options};
 }
 
@@ -685,7 +693,7 @@ std::string request_identity(const TrainRequest& request, std::string& error) {
   std::string config;
   try {
     Config cfg = requested_config(request, !request.resume.empty());
-    validate(cfg);
+    validate(cfg, /*shape_known=*/false);
     config = to_toml(cfg);
   } catch (const std::exception& e) {
     error = e.what();

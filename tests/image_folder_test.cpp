@@ -245,7 +245,7 @@ TEST_F(ImageFolder, EveryBadFileIsNamedOrSkipped) {
   }
 }
 
-TEST_F(ImageFolder, AnEmptyClassAndAnUnreadableFileAreNamed) {
+TEST_F(ImageFolder, AnEmptyClassFolderIsNamed) {
   two_classes();
   fs::create_directories(root_ / "data/train/dog");
   std::string e = error_of(opts());
@@ -253,12 +253,34 @@ TEST_F(ImageFolder, AnEmptyClassAndAnUnreadableFileAreNamed) {
   vae::ImageFolderOptions o = opts();
   o.skip_bad = true;
   EXPECT_EQ(vae::load_image_folder(o).skipped.size(), 1u);
-  fs::remove_all(root_ / "data/train/dog");
+}
+
+TEST_F(ImageFolder, AnUnreadableFileIsNamed) {
+  two_classes();
   if (::geteuid() == 0) GTEST_SKIP() << "root reads any file: no unreadable file to make";
   put("data/train/cat/locked.png", grey(4, 4, 0));
   fs::permissions(path("data/train/cat/locked.png"), fs::perms::none);
-  e = error_of(opts());
+  const std::string e = error_of(opts());
   EXPECT_NE(e.find("locked.png: cannot open it"), std::string::npos) << e;
+}
+
+TEST_F(ImageFolder, AThinImageIsCroppedBeforeItIsResized) {
+  // 1 x 20000: covering 4 x 4 by resizing first would make 80000 x 4; the
+  // centre 1 x 1 is cropped first, and it is the white middle pixel.
+  cv::Mat thin(1, 20000, CV_8UC1, cv::Scalar(0));
+  thin.at<uint8_t>(0, 9999) = thin.at<uint8_t>(0, 10000) = 255;  // the middle two
+  put("thin/a.png", thin);
+  vae::ImageFolderOptions o = opts("thin");
+  o.height = o.width = 4;
+  const vae::DecodedImages d = vae::load_image_folder(o);
+  for (int i = 0; i < 16; ++i) EXPECT_EQ(d.pixels()[i], 255) << i;
+}
+
+TEST_F(ImageFolder, AClassNameThatIsNotUtf8TextIsRefused) {
+  two_classes();
+  put("data/train/caf\xe9/0.png", grey(4, 4, 0));  // Latin-1: not UTF-8
+  const std::string e = error_of(opts());
+  EXPECT_NE(e.find("not UTF-8 text"), std::string::npos) << e;
 }
 
 TEST_F(ImageFolder, NoImagesAtAllIsOneClearError) {

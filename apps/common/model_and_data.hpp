@@ -43,6 +43,9 @@ inline ModelAndData load_model_and_split(const std::string& checkpoint, const st
     data = load_split(*source, parse_split(split), cfg.data.binarize, /*for_training=*/false);
   }
   check_labels(cfg.model, data);
+  if (!data.class_names.empty() && !cfg.model.class_names.empty() && data.class_names != cfg.model.class_names)
+    throw DataError(source_cfg.dir + ": its class folders differ from the model's classes (model.class_names), so "
+                    "its labels would name other classes");
   return {dev, std::move(loaded), source_cfg.dir, std::move(data)};
 }
 

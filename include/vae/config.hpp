@@ -224,7 +224,10 @@ Config load_config_file(const std::string& path);
 
 // Checks ranges and choices; throws ConfigError naming the key and the
 // allowed values. Does not touch the file system.
-void validate(const Config& cfg);
+// shape_known = false skips the rules that depend on the image shape (the
+// conv stages), for a config checked before its data is read: a new run
+// takes the shape from the data, then checks again.
+void validate(const Config& cfg, bool shape_known = true);
 
 // Renders every key as TOML that parse_config reads back to an equal Config.
 std::string to_toml(const Config& cfg);

@@ -93,7 +93,7 @@ with gzip.open(os.path.join(empty, "t10k-labels-idx1-ubyte.gz"), "wb") as f:
 PY
 ! "$D" check --dir "$WORK/odd" >"$WORK/check" || fail "check passed splits of two image sizes"
 grep -q "BAD: train images are 28x28 but test images are 32x32" "$WORK/check" || fail "check output: $(cat "$WORK/check")"
-expect_error "test images are 32x32" "$VAE_BIN/vae-train" --data-dir "$WORK/odd" --out-dir "$WORK/r-odd"
+expect_error "test images are 1x32x32 (channels x height x width) but the model's are 1x28x28" "$VAE_BIN/vae-train" --data-dir "$WORK/odd" --out-dir "$WORK/r-odd"
 ! "$D" check --dir "$WORK/empty" >"$WORK/check" || fail "check passed an empty split"
 grep -q "BAD: .* 0 images 28x28 (training needs at least one image)" "$WORK/check" || fail "check output: $(cat "$WORK/check")"
 expect_error "holds no images" "$VAE_BIN/vae-train" --data-dir "$WORK/empty" --out-dir "$WORK/r-empty"

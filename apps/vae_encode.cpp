@@ -59,7 +59,9 @@ int main(int argc, char** argv) {
     if (!out.empty()) spdlog::info("wrote {}", out);
     if (!plot.empty()) {
       vae::write_latent_plot(plot, mu, data.labels,
-                             "Latent means of the " + std::to_string(data.size()) + " " + split + " images");
+                             split == "all" ? "Latent means of all " + std::to_string(data.size()) + " images"
+                                            : "Latent means of the " + std::to_string(data.size()) + " " + split +
+                                                  " images");
       spdlog::info("wrote {}", plot);
     }
     return 0;

@@ -298,11 +298,15 @@ Dataset ImageFolderSource::load(Split split) const {
                                        : " (data.test_fraction = " + std::to_string(cfg_.test_fraction) +
                                              " of " + std::to_string(d.count) + " images)"));
   auto storage = d.storage();
+  // The deleter holds the decoded buffer for as long as any view of it lives.
   const torch::Tensor all = torch::from_blob(const_cast<uint8_t*>(d.pixels()), {d.count, d.channels, d.height, d.width},
                                              [storage](void*) {}, torch::kUInt8);
-  const torch::Tensor index = torch::tensor(rows, torch::kInt64);
   Dataset ds;
-  ds.images = all.index_select(0, index);
+  if (rows.back() - rows.front() + 1 == static_cast<int64_t>(rows.size())) {
+    ds.images = all.narrow(0, rows.front(), static_cast<int64_t>(rows.size()));  // a view: no second copy
+  } else {
+    ds.images = all.index_select(0, torch::tensor(rows, torch::kInt64));
+  }
   if (d.channels == 1) ds.images = ds.images.reshape({ds.images.size(0), d.height, d.width});
   ds.has_labels = !d.class_names.empty();
   std::vector<int64_t> labels(rows.size(), 0);

@@ -15,6 +15,7 @@
 #include "model_and_data.hpp"
 #include "vae/evaluate.hpp"
 #include "vae/inference.hpp"
+#include "vae/objective.hpp"
 #include "vae/io.hpp"
 #include "vae/runtime.hpp"
 
@@ -76,7 +77,7 @@ int main(int argc, char** argv) {
         {"latent", e.latent},       {"code_recon", e.code_recon}, {"noise", vae::name(opt.noise)},
         {"noise_level", opt.noise_level}, {"noisy_recon", e.noisy_recon}, {"seconds", secs}};
     // null where a kind has no such number (no prior) or K = 0.
-    const bool variational = vae::is_variational(mc);
+    const bool variational = vae::make_objective(mc)->has_prior();
     if (variational) j["neg_elbo"] = e.loss;
     if (variational) j["recon"] = e.recon;
     if (variational) j["kl"] = e.kl;
@@ -84,7 +85,7 @@ int main(int argc, char** argv) {
     const std::string json = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
     std::fputs(json.c_str(), stdout);
     if (!out.empty()) vae::write_file_atomic(out, json);
-    if (vae::is_variational(mc))
+    if (variational)
       spdlog::info("{} {} images: -ELBO {:.3f} (recon {:.3f} + kl {:.3f}), IW NLL (K={}) {:.3f}, active units {}/{}",
                    split, e.images, e.loss, e.recon, e.kl, e.iw_samples, e.nll_iw, e.active_units, e.latent);
     spdlog::info("{} {} images: reconstruction from the code {:.3f}; from the code of inputs with {} noise {:g}: {:.3f} "

@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <limits>
 #include <sstream>
+#include <type_traits>
 
 #include "vae/io.hpp"
 #include "vae/optim.hpp"
@@ -359,14 +360,7 @@ void save_checkpoint(const std::string& path, VAE& model, torch::optim::Optimize
   if (s.rng_cuda.defined()) archive.write("rng_cuda", s.rng_cuda, /*is_buffer=*/true);
   archive.write("vae_format", c10::IValue(std::string(kCheckpointMagic)));
   archive.write("format_version", c10::IValue(kCheckpointVersion));
-  archive.write("epoch", c10::IValue(s.epoch));
-  archive.write("batch", c10::IValue(s.batch));
-  archive.write("step", c10::IValue(s.step));
-  archive.write("loss_sum", c10::IValue(s.loss_sum));
-  archive.write("seen", c10::IValue(s.seen));
-  archive.write("skipped", c10::IValue(s.skipped));
-  archive.write("seconds", c10::IValue(s.seconds));
-  archive.write("best_test_loss", c10::IValue(s.best_test_loss));
+  visit_progress(s, [&](const char* key, const auto& value) { archive.write(key, c10::IValue(value)); });
   archive.write("history", c10::IValue(to_jsonl(s.history)));
   archive.write("config", c10::IValue(to_toml(meta.config)));
   // Into memory first: torch::save to a failing stream ends in std::terminate.
@@ -419,14 +413,12 @@ LoadedModel load_model_bytes(const std::string& path, std::shared_ptr<const std:
   out.path = path;
   out.archive = std::move(bytes);
   TrainingState& s = out.meta.state;
-  s.epoch = read_int(archive, path, "epoch");
-  s.batch = read_int(archive, path, "batch");
-  s.step = read_int(archive, path, "step");
-  s.loss_sum = read_double(archive, path, "loss_sum");
-  s.seen = read_int(archive, path, "seen");
-  s.skipped = read_int(archive, path, "skipped");
-  s.seconds = read_double(archive, path, "seconds");
-  s.best_test_loss = read_double(archive, path, "best_test_loss");
+  visit_progress(s, [&](const char* key, auto& value) {
+    if constexpr (std::is_same_v<std::decay_t<decltype(value)>, double>)
+      value = read_double(archive, path, key);
+    else
+      value = read_int(archive, path, key);
+  });
   try {
     s.history = parse_history(read_string(archive, path, "history"), path);
   } catch (const std::invalid_argument& e) {
@@ -527,7 +519,7 @@ std::vector<std::string> finish_interrupted_saves(const std::string& checkpoints
   for (const fs::path& p : entries) {  // a manifest written, its rename not done
     const std::string name = p.filename().string();
     const std::string suffix = ".manifest.json.next";
-    if (name.size() <= suffix.size() || name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0 ||
+    if (name.size() <= suffix.size() || !ends_with(name, suffix) ||
         !fs::exists(p, ec))
       continue;
     const std::string target = (p.parent_path() / (name.substr(0, name.size() - suffix.size()) + ".pt")).string();

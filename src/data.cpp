@@ -12,6 +12,7 @@
 
 #include "vae/io.hpp"
 #include "vae/npy.hpp"
+#include "vae/seeds.hpp"
 #include "vae/transforms.hpp"
 
 namespace vae {
@@ -218,14 +219,8 @@ std::vector<int64_t> stratified_test_rows(const std::vector<int32_t>& labels, do
   for (size_t g = 0; g < rows.size(); ++g) {
     std::vector<int64_t>& r = rows[g];
     // Fisher-Yates with splitmix64: the same split with every compiler.
-    uint64_t state = seed ^ (0x9e3779b97f4a7c15ULL * (g + 1));
-    auto next = [&state] {
-      uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
-      z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-      z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-      return z ^ (z >> 31);
-    };
-    for (size_t i = r.size(); i > 1; --i) std::swap(r[i - 1], r[next() % i]);
+    uint64_t state = seed ^ (kSplitmixGamma * (g + 1));
+    for (size_t i = r.size(); i > 1; --i) std::swap(r[i - 1], r[splitmix64_next(state) % i]);
     const auto k = static_cast<size_t>(std::llround(static_cast<double>(r.size()) * fraction));
     test.insert(test.end(), r.begin(), r.begin() + static_cast<std::ptrdiff_t>(std::min(k, r.size())));
   }
@@ -353,6 +348,38 @@ void check_labels(const ModelConfig& cfg, const Dataset& data) {
   if (lo < 0 || hi >= cfg.classes)
     throw DataError(data.labels_origin + ": label " + std::to_string(lo < 0 ? lo : hi) + " is outside [0, " +
                     std::to_string(cfg.classes) + "), the classes of this conditional model (model.classes)");
+}
+
+void check_data_fits(const ModelConfig& cfg, const Dataset& data, const std::string& what) {
+  if (data.channels() != cfg.image_channels || data.height() != cfg.image_height || data.width() != cfg.image_width)
+    throw DataError(what + " images are " + shape_text(data.channels(), data.height(), data.width()) +
+                    " (channels x height x width) but the model's are " +
+                    shape_text(cfg.image_channels, cfg.image_height, cfg.image_width));
+  if (!data.class_names.empty() && !cfg.class_names.empty() && data.class_names != cfg.class_names)
+    throw DataError(what + ": its classes differ from the model's (model.class_names), so labels would name other "
+                    "classes");
+  check_labels(cfg, data);
+}
+
+DataForModel load_data_for_model(const Config& cfg, const std::string& data_dir, const std::string& split) {
+  DataConfig source_cfg = cfg.data;
+  if (!data_dir.empty()) {
+    source_cfg.dir = data_dir;
+    source_cfg.format = DataFormat::kAuto;  // another folder: whatever it holds
+  }
+  const std::unique_ptr<DataSource> source = open_data_source(source_cfg);
+  Dataset data;
+  if (split == "all") {
+    const Dataset train = load_split(*source, Split::kTrain, cfg.data.binarize, /*for_training=*/false);
+    data = load_split(*source, Split::kTest, cfg.data.binarize, /*for_training=*/false);
+    data.images = torch::cat({train.images, data.images});
+    data.labels = torch::cat({train.labels, data.labels});
+    data.paths.insert(data.paths.begin(), train.paths.begin(), train.paths.end());
+  } else {
+    data = load_split(*source, parse_split(split), cfg.data.binarize, /*for_training=*/false);
+  }
+  check_data_fits(cfg.model, data, source->describe() + ": " + split);
+  return {source_cfg.dir, std::move(data)};
 }
 
 }  // namespace vae

@@ -8,19 +8,14 @@
 #include <vector>
 
 #include "vae/loss.hpp"
+#include "vae/objective.hpp"
 #include "vae/seeds.hpp"
 #include "vae/transforms.hpp"
 
 namespace vae {
 namespace {
 
-constexpr double kLog2Pi = 1.8378770664093453;  // log(2 pi)
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-
-// log N(z; mean, exp(log_var)) summed over the last dimension.
-torch::Tensor log_normal(const torch::Tensor& z, const torch::Tensor& mean, const torch::Tensor& log_var) {
-  return (-0.5 * (kLog2Pi + log_var + (z - mean).pow(2) * torch::exp(-log_var))).sum(-1);
-}
 
 // Sums over the batches, as float64 on the device: read once at the end.
 struct Sums {
@@ -40,38 +35,26 @@ struct Streams {
         iw(stream_generator(seed, Stream::kEvalIw)) {}
 };
 
-torch::Tensor minus_log_px(VAE& model, const torch::Tensor& code, const torch::Tensor& x, const torch::Tensor& y) {
-  return -log_likelihood(model->decoder()->forward(code, y), x, model->config().likelihood).sum().to(torch::kFloat64);
-}
-
-// One batch: x float [B, D], y labels or undefined. Returns mu for the
-// active-unit count.
-torch::Tensor evaluate_batch(VAE& model, const torch::Tensor& x, const torch::Tensor& y,
+// One batch: x float [B, D], y labels or undefined. Returns the code (mu)
+// for the active-unit count.
+torch::Tensor evaluate_batch(VAE& model, const Objective& objective, const torch::Tensor& x, const torch::Tensor& y,
                              const EvalOptions& opt, Streams& gen, Sums& sums, int64_t chunk_rows,
                              const std::function<void(double)>& on_iw_chunk, const RowSlice& rows) {
-  const ModelConfig& cfg = model->config();
-  const bool denoising = cfg.kind == Kind::kDenoisingAe;
+  const bool corrupted = objective.corrupts_input();
   torch::Tensor noisy;  // drawn only when used, so each stream's draws do not depend on the others
-  if (denoising || opt.code_errors) noisy = corrupt(x, opt.noise, opt.noise_level, &gen.noise, rows);
-  auto [mu, log_var] = model->encode(denoising ? noisy : x, y);
+  if (corrupted || opt.code_errors) noisy = corrupt(x, opt.noise, opt.noise_level, &gen.noise, rows);
+  auto [mu, log_var] = model->encode(corrupted ? noisy : x, y);
   sums.code_abs += mu.abs().sum().to(torch::kFloat64);
-  if (is_variational(cfg)) {
-    // An explicit z: eval-mode sampling returns mu, which is no ELBO estimate.
-    const torch::Tensor eps = normal_rows(mu, rows, &gen.elbo);
-    const LossTerms t = vae_loss(model->decoder()->forward(reparameterize(mu, log_var, eps), y), x, mu, log_var,
-                                 cfg.likelihood);
-    sums.recon += t.recon.to(torch::kFloat64);
-    sums.kl += t.kl.to(torch::kFloat64);
-    if (opt.iw_samples > 0)
-      sums.nll -= iw_log_likelihood(model, x, opt.iw_samples, gen.iw, chunk_rows, y, on_iw_chunk).sum();
-  } else {
-    sums.recon += minus_log_px(model, mu, x, y);
-  }
+  const BatchScore s = objective.score(
+      model, {x, y, mu, log_var, rows, gen.elbo, gen.iw, opt.iw_samples, chunk_rows, on_iw_chunk});
+  sums.recon += s.recon;
+  if (s.kl.defined()) sums.kl += s.kl;
+  if (s.nll.defined()) sums.nll += s.nll;
   if (opt.code_errors) {
-    const torch::Tensor clean_code = denoising ? model->encode(x, y).first : mu;
-    sums.code_recon += minus_log_px(model, clean_code, x, y);
-    const torch::Tensor noisy_code = denoising ? mu : model->encode(noisy, y).first;
-    sums.noisy_recon += minus_log_px(model, noisy_code, x, y);
+    const torch::Tensor clean_code = corrupted ? model->encode(x, y).first : mu;
+    sums.code_recon += reconstruction_error(model, clean_code, x, y);
+    const torch::Tensor noisy_code = corrupted ? mu : model->encode(noisy, y).first;
+    sums.noisy_recon += reconstruction_error(model, noisy_code, x, y);
   }
   return mu;
 }
@@ -82,25 +65,16 @@ torch::Tensor iw_log_likelihood(VAE& model, const torch::Tensor& x, int64_t k, a
                                 int64_t chunk_rows, const torch::Tensor& labels,
                                 const std::function<void(double)>& on_chunk) {
   c10::InferenceMode guard;
-  const Likelihood lik = model->config().likelihood;
   auto [mu, log_var] = model->encode(x, labels);  // [B, Z]
   const int64_t b = x.size(0), z_dim = mu.size(1);
-  // log w_k = log p(x|z_k) + log p(z_k) - log q(z_k|x), reduced with a
-  // running logsumexp over chunks of samples so K = 5000 fits in memory.
+  // A running logsumexp of log w over chunks of samples, so K = 5000 fits in memory.
   torch::Tensor running = torch::full({b}, -std::numeric_limits<double>::infinity(),
                                       torch::TensorOptions().dtype(torch::kFloat64).device(x.device()));
   const int64_t sample_chunk = std::max<int64_t>(1, chunk_rows / std::max<int64_t>(b, 1));
   for (int64_t done = 0; done < k; done += sample_chunk) {
     const int64_t s = std::min(sample_chunk, k - done);
     const torch::Tensor eps = torch::randn({s, b, z_dim}, gen, torch::kFloat32).to(x.device());
-    const torch::Tensor z = reparameterize(mu.unsqueeze(0), log_var.unsqueeze(0), eps);  // [s, B, Z]
-    // Rows run sample-major, so image j's label repeats every b rows.
-    const torch::Tensor y = labels.defined() ? labels.repeat({s}) : labels;
-    const torch::Tensor logits = model->decoder()->forward(z.reshape({s * b, z_dim}), y).reshape({s, b, -1});
-    const torch::Tensor log_px_z = log_likelihood(logits, x.unsqueeze(0).expand_as(logits), lik);
-    const torch::Tensor log_pz = (-0.5 * (kLog2Pi + z.pow(2))).sum(-1);
-    const torch::Tensor log_qz = log_normal(z, mu.unsqueeze(0), log_var.unsqueeze(0));
-    const torch::Tensor log_w = (log_px_z + log_pz - log_qz).to(torch::kFloat64);  // [s, B]
+    const torch::Tensor log_w = iw_log_weights(model, x, mu, log_var, eps, labels);  // [s, B]
     running = torch::logaddexp(running, torch::logsumexp(log_w, 0));
     if (on_chunk) on_chunk(static_cast<double>(done + s) / static_cast<double>(k));
   }
@@ -129,6 +103,7 @@ Evaluation evaluate(VAE& model, const torch::Tensor& images, const torch::Tensor
   const ModelConfig& cfg = model->config();
   const int64_t n = images.size(0);
   const int64_t chunk_rows = opt.chunk_rows > 0 ? opt.chunk_rows : images.device().is_cuda() ? 1 << 16 : 2048;
+  const std::unique_ptr<Objective> objective = make_objective(cfg);
   Streams gen(opt.seed);
   Sums sums(images.device());
   std::vector<torch::Tensor> mus;
@@ -144,7 +119,7 @@ Evaluation evaluate(VAE& model, const torch::Tensor& images, const torch::Tensor
     const auto progress = [&](double part) {  // of this batch
       if (opt.on_progress) opt.on_progress((static_cast<double>(start) + part * static_cast<double>(len)) / n);
     };
-    mus.push_back(evaluate_batch(model, x, y, opt, gen, sums, chunk_rows, progress, rows).to(torch::kCPU));
+    mus.push_back(evaluate_batch(model, *objective, x, y, opt, gen, sums, chunk_rows, progress, rows).to(torch::kCPU));
     progress(1.0);
   }
   if (opt.sum_across) {
@@ -165,7 +140,7 @@ Evaluation evaluate(VAE& model, const torch::Tensor& images, const torch::Tensor
   e.kl = mean(sums.kl);
   e.loss = e.recon + e.kl;
   e.code_abs = sums.code_abs.item<double>() / static_cast<double>(n * cfg.latent);
-  e.iw_samples = is_variational(cfg) ? opt.iw_samples : 0;
+  e.iw_samples = objective->has_prior() ? opt.iw_samples : 0;
   e.nll_iw = e.iw_samples > 0 ? mean(sums.nll) : kNaN;
   e.code_recon = opt.code_errors ? mean(sums.code_recon) : kNaN;
   e.noisy_recon = opt.code_errors ? mean(sums.noisy_recon) : kNaN;

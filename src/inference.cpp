@@ -59,12 +59,7 @@ torch::Tensor encode_means(VAE& model, const Dataset& data, int64_t batch_size,
   c10::InferenceMode guard;
   model->eval();
   const ModelConfig& cfg = model->config();
-  if (data.channels() != cfg.image_channels || data.height() != cfg.image_height || data.width() != cfg.image_width)
-    throw DataError("images are " + std::to_string(data.channels()) + "x" + std::to_string(data.height()) + "x" +
-                    std::to_string(data.width()) + " but the model expects " + std::to_string(cfg.image_channels) +
-                    "x" + std::to_string(cfg.image_height) + "x" + std::to_string(cfg.image_width) +
-                    " (channels x height x width)");
-  check_labels(cfg, data);
+  check_data_fits(cfg, data, "the");
   torch::Tensor out = torch::empty({data.size(), cfg.latent}, torch::kFloat32);
   for (int64_t start = 0; start < data.size(); start += batch_size) {
     const int64_t len = std::min(batch_size, data.size() - start);

@@ -35,28 +35,6 @@ LossTerms vae_loss(const torch::Tensor& logits, const torch::Tensor& target, con
   return t;
 }
 
-LossTerms model_loss(const Config& cfg, const torch::Tensor& logits, const torch::Tensor& target,
-                     const torch::Tensor& mu, const torch::Tensor& log_var) {
-  const Likelihood lik = cfg.model.likelihood;
-  if (log_var.defined()) return vae_loss(logits, target, mu, log_var, lik);
-  LossTerms t;
-  t.recon = lik == Likelihood::kBernoulli
-                ? torch::binary_cross_entropy_with_logits(logits, target, {}, {}, at::Reduction::Sum)
-                : -log_likelihood(logits, target, lik).sum();
-  t.kl = torch::zeros({}, logits.options());
-  if (cfg.model.kind == Kind::kSparseAe) {
-    if (cfg.model.sparsity == Sparsity::kL1) {
-      t.penalty = cfg.loss.l1_weight * static_cast<double>(logits.size(-1)) * mu.abs().sum();
-    } else {
-      const double rho = cfg.loss.rho;
-      const torch::Tensor rho_hat = mu.mean(0).clamp(1e-6, 1 - 1e-6);
-      const torch::Tensor kl = rho * torch::log(rho / rho_hat) + (1 - rho) * torch::log((1 - rho) / (1 - rho_hat));
-      t.penalty = static_cast<double>(mu.size(0)) * cfg.loss.sparsity_weight * kl.sum();
-    }
-  }
-  return t;
-}
-
 double kl_weight(const LossConfig& loss, int64_t epoch, int64_t batch, int64_t batches) {
   if (loss.kl_warmup_epochs <= 0) return loss.beta;
   const double progress = (static_cast<double>(epoch - 1) + static_cast<double>(batch) / std::max<int64_t>(batches, 1)) /

@@ -2,6 +2,8 @@
 
 #include <torch/nn/functional/activation.h>
 
+#include "vae/objective.hpp"
+
 #include <stdexcept>
 #include <string>
 
@@ -69,12 +71,13 @@ EncoderImpl::EncoderImpl(const ModelConfig& cfg) : cfg_(cfg) {
     hidden_.push_back(register_module(fc_name(i + 1), torch::nn::Linear(in, cfg.hidden[i])));
     in = cfg.hidden[i];
   }
-  if (is_variational(cfg)) {
+  const CodeHead head = make_objective(cfg)->code_head();
+  if (head == CodeHead::kGaussian) {
     fc_mean_ = register_module("fc_mean", torch::nn::Linear(in, cfg.latent));
     fc_sd_ = register_module("fc_sd", torch::nn::Linear(in, cfg.latent));
   } else {
     fc_mean_ = register_module("fc_code", torch::nn::Linear(in, cfg.latent));
-    sigmoid_code_ = cfg.kind == Kind::kSparseAe && cfg.sparsity == Sparsity::kKl;
+    sigmoid_code_ = head == CodeHead::kSigmoid;
   }
 }
 

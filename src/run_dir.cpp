@@ -32,6 +32,10 @@ bool RunDir::has_checkpoints() const {
   return false;
 }
 
+std::vector<std::string> RunDir::outputs() const {
+  return {config(), metrics(), test_files(), skipped_files(), loss_plot(), samples(), checkpoints(), images()};
+}
+
 void RunDir::prepare_new(bool force) const {
   std::error_code ec;
   if (has_checkpoints()) {
@@ -39,10 +43,10 @@ void RunDir::prepare_new(bool force) const {
       throw IoError(root_ +
                     ": already holds a run (checkpoints/); resume it with --resume, choose "
                     "another --out-dir, or pass --force to start it over");
-    // A new run must not leave the old run's checkpoints for a later resume.
-    for (const std::string& p : {checkpoints(), images()}) fs::remove_all(p, ec);
-    for (const std::string& p : {samples(), loss_plot()}) fs::remove(p, ec);
-    spdlog::warn("--force: removed the previous run's checkpoints in {}", root_);
+    // A new run must not leave the old run's checkpoints for a later resume,
+    // nor its lists of test and skipped files beside its own.
+    for (const std::string& p : outputs()) fs::remove_all(p, ec);
+    spdlog::warn("--force: removed the previous run's checkpoints and outputs in {}", root_);
   }
   make_dirs(checkpoints());
 }

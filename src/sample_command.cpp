@@ -8,6 +8,8 @@
 #include "vae/data.hpp"
 #include "vae/image.hpp"
 #include "vae/inference.hpp"
+#include "vae/io.hpp"
+#include "vae/objective.hpp"
 #include "vae/runtime.hpp"
 
 namespace vae {
@@ -22,15 +24,14 @@ int64_t resolve_label(const SampleRequest& r, const ModelConfig& mc) {
   for (size_t i = 0; i < mc.class_names.size(); ++i)
     if (mc.class_names[i] == t) return static_cast<int64_t>(i);
   if (!t.empty() && t.size() < 7 && t.find_first_not_of("0123456789") == std::string::npos) return std::stoll(t);
-  std::string names;
-  for (const std::string& c : mc.class_names) names += (names.empty() ? "" : ", ") + c;
+  const std::string names = join(mc.class_names, ", ");
   throw std::invalid_argument("--label " + t + ": " + r.checkpoint +
                               (names.empty() ? " has no class names; give a class number"
                                              : " has no class of that name; its classes: " + names));
 }
 
 void check_request(const SampleRequest& r, const ModelConfig& mc) {
-  if (!is_variational(mc) && r.mode != Mode::kInterpolate)
+  if (!make_objective(mc)->has_prior() && r.mode != Mode::kInterpolate)
     throw std::invalid_argument(r.checkpoint + ": model.kind = " + name(mc.kind) +
                                 " has no prior to sample from (only a VAE's codes follow N(0, I)); "
                                 "--interpolate I,J decodes between two images' codes");
@@ -53,17 +54,11 @@ std::string interpolate(const SampleRequest& r, LoadedModel& lm, const torch::De
   if (std::sscanf(r.pair.c_str(), "%lld,%lld%c", &a, &b, &tail) != 2 || a < 0 || b < 0)
     throw std::invalid_argument("--interpolate expects two image indices I,J, got '" + r.pair + "'");
   const Config& cfg = lm.meta.config;
-  DataConfig source_cfg = cfg.data;
-  if (!r.data_dir.empty()) {
-    source_cfg.dir = r.data_dir;
-    source_cfg.format = DataFormat::kAuto;  // another folder: whatever it holds
-  }
-  const Dataset data =
-      load_split(*open_data_source(source_cfg), parse_split(r.split), cfg.data.binarize, /*for_training=*/false);
+  const DataForModel d = load_data_for_model(cfg, r.data_dir, r.split);
+  const Dataset& data = d.data;
   if (a >= data.size() || b >= data.size())
-    throw std::invalid_argument("--interpolate " + r.pair + ": the " + r.split + " split of " + source_cfg.dir +
+    throw std::invalid_argument("--interpolate " + r.pair + ": the " + r.split + " split of " + d.dir +
                                 " has images 0.." + std::to_string(data.size() - 1));
-  check_labels(cfg.model, data);
   const bool conditional = cfg.model.conditional;
   const torch::Tensor row = interpolation_images(lm.model, data.images[a], data.images[b], r.steps, dev,
                                                  conditional ? data.labels[a].item<int64_t>() : -1,

@@ -11,7 +11,7 @@
 namespace vae {
 
 bool fused_step_applies(const Config& cfg, const torch::Device& device) {
-  return cfg.train.fused_step && device.is_cpu() && cfg.model.kind == Kind::kVae && cfg.model.arch == Arch::kMlp &&
+  return cfg.train.fused_step && device.is_cpu() && make_objective(cfg)->has_fused_step() && cfg.model.arch == Arch::kMlp &&
          cfg.model.likelihood == Likelihood::kBernoulli && !cfg.model.conditional;
 }
 
@@ -23,11 +23,7 @@ std::unique_ptr<TrainStep> make_train_step(const Config& cfg, VAE& model, FlatGr
 
 double AutogradStep::run(const torch::Tensor& x, const torch::Tensor& y, double kl_weight, const RowSlice& rows) {
   grads_.zero();  // backward adds into the block
-  // denoising_ae sees a corrupted input and is scored against x itself.
-  const bool denoising = cfg_.model.kind == Kind::kDenoisingAe;
-  const VAEOutput out =
-      model_->forward(denoising ? corrupt(x, cfg_.data.noise, cfg_.data.noise_level, nullptr, rows) : x, y, rows);
-  const LossTerms terms = model_loss(cfg_, out.logits, x, out.mu, out.log_var);
+  const LossTerms terms = objective_->train_terms(model_, x, y, rows);
   torch::Tensor loss = kl_weight == 1.0 ? terms.total() : terms.recon + kl_weight * terms.kl;
   if (terms.penalty.defined()) loss = loss + terms.penalty;
   const double value = loss.item<double>();

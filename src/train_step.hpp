@@ -2,8 +2,8 @@
 // interface with two implementations (private to the library; tests and
 // bench/ include it from src/):
 //
-//   AutogradStep  the model's forward, model_loss, loss.backward(): every
-//                 model kind, every device;
+//   AutogradStep  the objective's train_terms (vae/objective.hpp),
+//                 loss.backward(): every model kind, every device;
 //   FusedMlpStep  the MLP VAE (bernoulli, unconditional) on the CPU written
 //                 out by hand: the same loss and gradients without a graph,
 //                 every activation in a buffer allocated once, the layers
@@ -23,6 +23,7 @@
 #include "vae/config.hpp"
 #include "vae/gradients.hpp"
 #include "vae/model.hpp"
+#include "vae/objective.hpp"
 
 namespace vae {
 
@@ -49,12 +50,13 @@ std::unique_ptr<TrainStep> make_train_step(const Config& cfg, VAE& model, FlatGr
 
 class AutogradStep : public TrainStep {
  public:
-  AutogradStep(const Config& cfg, VAE& model, FlatGradients& grads) : cfg_(cfg), model_(model), grads_(grads) {}
+  AutogradStep(const Config& cfg, VAE& model, FlatGradients& grads)
+      : objective_(make_objective(cfg)), model_(model), grads_(grads) {}
   double run(const torch::Tensor& x, const torch::Tensor& y, double kl_weight, const RowSlice& rows = {}) override;
   const char* describe() const override { return "autograd"; }
 
  private:
-  Config cfg_;
+  std::unique_ptr<Objective> objective_;
   VAE model_;
   FlatGradients& grads_;
 };

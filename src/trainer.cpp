@@ -16,13 +16,16 @@
 #include <torch/version.h>
 
 #include "test_hooks.hpp"
+#include "epoch_outputs.hpp"
 #include "train_step.hpp"
+#include "vae/digest.hpp"
 #include "vae/distributed.hpp"
 #include "vae/evaluate.hpp"
 #include "vae/image.hpp"
 #include "vae/inference.hpp"
 #include "vae/io.hpp"
 #include "vae/loss.hpp"
+#include "vae/objective.hpp"
 #include "vae/optim.hpp"
 #include "vae/plot.hpp"
 #include "vae/runtime.hpp"
@@ -34,7 +37,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-constexpr int64_t kReconCount = 32;  // test images in each reconstruction grid
 
 // Refuses a resume that would change the model or the data order; logs the
 // other keys that change.
@@ -69,18 +71,6 @@ void set_generator_state(c10::DeviceType type, const torch::Tensor& state) {
   gen.set_state(state);
 }
 
-void check_image_size(const Config& cfg, const Dataset& ds, const DataSource& source, const char* what) {
-  if (ds.channels() != cfg.model.image_channels || ds.height() != cfg.model.image_height ||
-      ds.width() != cfg.model.image_width)
-    throw DataError(source.describe() + ": " + what + " images are " + std::to_string(ds.channels()) + "x" +
-                    std::to_string(ds.height()) + "x" + std::to_string(ds.width()) +
-                    " (channels x height x width) but the model's are " + std::to_string(cfg.model.image_channels) +
-                    "x" + std::to_string(cfg.model.image_height) + "x" + std::to_string(cfg.model.image_width));
-  if (!ds.class_names.empty() && !cfg.model.class_names.empty() && ds.class_names != cfg.model.class_names)
-    throw DataError(source.describe() + ": its classes differ from the model's (model.class_names), so labels "
-                    "would name other classes");
-}
-
 // The keys a run takes from its data: the image shape and the class names
 // (and, for a conditional model, the number of classes).
 void take_shape_from_data(ModelConfig& m, const Dataset& ds) {
@@ -94,8 +84,7 @@ void take_shape_from_data(ModelConfig& m, const Dataset& ds) {
   differs("image_channels", m.image_channels, defaults.image_channels, ds.channels(), " channels");
   differs("image_height", m.image_height, defaults.image_height, ds.height(), " high");
   differs("image_width", m.image_width, defaults.image_width, ds.width(), " wide");
-  const std::string before = std::to_string(m.image_channels) + "x" + std::to_string(m.image_height) + "x" +
-                             std::to_string(m.image_width);
+  const std::string before = shape_text(m.image_channels, m.image_height, m.image_width);
   m.image_channels = ds.channels();
   m.image_height = ds.height();
   m.image_width = ds.width();
@@ -103,8 +92,7 @@ void take_shape_from_data(ModelConfig& m, const Dataset& ds) {
   if (m.conditional && !ds.class_names.empty()) m.classes = static_cast<int64_t>(ds.class_names.size());
   // The stages as built, so the checkpoint does not depend on the automatic rule.
   if (m.arch == Arch::kConv && m.conv_channels.empty()) m.conv_channels = conv_stages(m);
-  const std::string after = std::to_string(m.image_channels) + "x" + std::to_string(m.image_height) + "x" +
-                            std::to_string(m.image_width);
+  const std::string after = shape_text(m.image_channels, m.image_height, m.image_width);
   if (after != before) spdlog::info("image shape {} (channels x height x width), from the data", after);
 }
 
@@ -115,26 +103,6 @@ void take_shape_from(ModelConfig& m, const ModelConfig& saved) {
   m.class_names = saved.class_names;
   if (!saved.class_names.empty()) m.classes = saved.classes;
   if (m.conv_channels.empty()) m.conv_channels = saved.conv_channels;  // [] asks for the automatic ones
-}
-
-// The run folder's config.toml is what the run was started with; a resume
-// without --config continues with the checkpoint's own config, so edits to
-// the file would be ignored without a word.
-void warn_if_edited(const std::string& path, const Config& checkpoint_config) {
-  std::error_code ec;
-  if (!std::filesystem::exists(path, ec)) return;
-  try {
-    Config file = load_config_file(path);
-    file.train.out_dir = checkpoint_config.train.out_dir;
-    const std::string d = first_difference(file, checkpoint_config);
-    if (!d.empty())
-      spdlog::warn("{} was edited ({}, file vs checkpoint) and is not read on --resume: the run continues with its "
-                   "checkpoint's config. Change what may change with flags (e.g. --lr, --epochs), or pass "
-                   "--config {}",
-                   path, d, path);
-  } catch (const ConfigError& e) {
-    spdlog::warn("{} is not read on --resume (the checkpoint's config is): {}", path, e.what());
-  }
 }
 
 void warn_on_reference_blas() {
@@ -163,6 +131,35 @@ Trainer::Trainer(const Config& cfg, const TrainOptions& options)
   warn_on_reference_blas();
 
   // A resume is checked before the data is read: a wrong model is named first.
+  const std::shared_ptr<const LoadedModel> resume = checkpoint_to_resume();
+  load_data(resume != nullptr);
+  // One writer per run folder, from here to the end of the run: before
+  // --force clears it or anything is written into it (a resume holds it
+  // since before its checkpoint was read).
+  if (!lock_ && writer_) {
+    lock_ = std::make_shared<RunLock>(cfg_.train.out_dir);
+    for (const std::string& line : run_.clean_up_after_crash()) spdlog::warn("{}", line);
+  }
+  build_model(resume.get());
+  if (writer_) write_run_files(resume != nullptr);
+  // The whole data set lives on the device as bytes; batches are gathered
+  // with index_select and converted to float per batch.
+  train_images_ = train_.images.to(device_);
+  test_images_ = test_.images.to(device_);
+  if (cfg_.model.conditional) {
+    train_labels_ = train_.labels.to(device_);
+    test_labels_ = test_.labels.to(device_);
+  }
+  listeners_ = epoch_outputs(cfg_, run_, model_, *objective_, test_, device_);
+  for (const auto& listener : options_.listeners) listeners_.push_back(listener);
+  result_.checkpoint = run_.last();
+  log_config();
+}
+
+// The checkpoint a resume continues from (null: a new run), read under the
+// run folder's lock; the model's shape comes from it, and a config that
+// would change the model or the data order is refused.
+std::shared_ptr<const LoadedModel> Trainer::checkpoint_to_resume() {
   std::shared_ptr<const LoadedModel> resume = options_.resume_from;
   lock_ = options_.lock;
   if (!resume && !options_.resume.empty()) {
@@ -173,35 +170,35 @@ Trainer::Trainer(const Config& cfg, const TrainOptions& options)
     take_shape_from(cfg_.model, resume->meta.config.model);
     check_resume_config(resume->meta.config, cfg_, resume->path);
   }
+  return resume;
+}
 
+// Both splits, checked against the model; a new run takes the model's
+// shape and class names from them. Every process reads the same data.
+void Trainer::load_data(bool resuming) {
   try {
     source_ = open_data_source(cfg_.data);
     train_ = load_split(*source_, Split::kTrain, cfg_.data.binarize, /*for_training=*/true);
     test_ = load_split(*source_, Split::kTest, cfg_.data.binarize, /*for_training=*/false);
     if (writer_)
       for (const std::string& line : source_->notes()) spdlog::info("{}", line);
-    if (!resume) {
+    if (!resuming) {
       take_shape_from_data(cfg_.model, train_);
       validate(cfg_);
     }
-    check_image_size(cfg_, train_, *source_, "train");
-    check_image_size(cfg_, test_, *source_, "test");
-    check_labels(cfg_.model, train_);
-    check_labels(cfg_.model, test_);
+    check_data_fits(cfg_.model, train_, source_->describe() + ": train");
+    check_data_fits(cfg_.model, test_, source_->describe() + ": test");
   } catch (const std::exception& e) {
-    if (group_) group_->all_gather("data", std::string("error ") + e.what());  // the others stop too, now
+    if (group_) agree_failed(*group_, "data", e.what());  // the others stop too, now
     throw;
   }
   plan_ = {train_.size(), cfg_.train.batch_size};
   if (group_) check_same_data();
+}
 
-  // One writer per run folder, from here to the end of the run: before
-  // --force clears it or anything is written into it (a resume holds it
-  // since before its checkpoint was read).
-  if (!lock_ && writer_) {
-    lock_ = std::make_shared<RunLock>(cfg_.train.out_dir);
-    for (const std::string& line : run_.clean_up_after_crash()) spdlog::warn("{}", line);
-  }
+// The model, optimizer, gradient block and step: restored from the
+// checkpoint, or new from the seed.
+void Trainer::build_model(const LoadedModel* resume) {
   if (resume) {
     if (writer_) run_.prepare_resumed();
     restore(*resume);
@@ -213,42 +210,31 @@ Trainer::Trainer(const Config& cfg, const TrainOptions& options)
     optimizer_ = make_optimizer(cfg_.train, model_);
   }
   grads_ = std::make_unique<FlatGradients>(model_->parameters());
+  objective_ = make_objective(cfg_);
   step_ = make_train_step(cfg_, model_, *grads_, device_, cfg_.train.batch_size);
   saved_step_ = resume ? state_.step : -1;
-  if (writer_) {
-    write_file_atomic(run_.config(), to_toml(cfg_));
-    if (!test_.paths.empty()) {  // the split of an image folder, as drawn
-      std::string lines;
-      for (const std::string& p : test_.paths) lines += p + '\n';
-      std::error_code ec;
-      if (resume && std::filesystem::exists(run_.test_files(), ec) && read_file(run_.test_files()) != lines)
-        spdlog::warn("the test split differs from the one this run started with (the folder changed): some test "
-                     "images may have been trained on; {} lists the new one",
-                     run_.test_files());
-      write_file_atomic(run_.test_files(), lines);
-    }
-    if (const std::vector<std::string> skipped = source_->skipped(); !skipped.empty()) {
-      std::string lines;
-      for (const std::string& p : skipped) lines += p + '\n';
-      write_file_atomic(run_.skipped_files(), lines);
-      spdlog::warn("skipped {} image file(s) that could not be used; the list is in {}", skipped.size(),
-                   run_.skipped_files());
-    }
-    // metrics.jsonl restarts from the checkpoint's history, so lines of epochs
-    // the checkpoint does not cover (a crash after them) are dropped.
-    write_file_atomic(run_.metrics(), to_jsonl(state_.history));
-  }
+}
 
-  // The whole data set lives on the device as bytes; batches are gathered
-  // with index_select and converted to float per batch.
-  train_images_ = train_.images.to(device_);
-  test_images_ = test_.images.to(device_);
-  if (cfg_.model.conditional) {
-    train_labels_ = train_.labels.to(device_);
-    test_labels_ = test_.labels.to(device_);
+// config.toml, an image folder's test split and skipped files, and
+// metrics.jsonl restarted from the checkpoint's history (so lines of epochs
+// the checkpoint does not cover, after a crash, are dropped).
+void Trainer::write_run_files(bool resuming) {
+  write_file_atomic(run_.config(), to_toml(cfg_));
+  if (!test_.paths.empty()) {  // the split of an image folder, as drawn
+    const std::string lines = join(test_.paths, "\n") + "\n";
+    std::error_code ec;
+    if (resuming && std::filesystem::exists(run_.test_files(), ec) && read_file(run_.test_files()) != lines)
+      spdlog::warn("the test split differs from the one this run started with (the folder changed): some test "
+                   "images may have been trained on; {} lists the new one",
+                   run_.test_files());
+    write_file_atomic(run_.test_files(), lines);
   }
-  result_.checkpoint = run_.last();
-  log_config();
+  if (const std::vector<std::string> skipped = source_->skipped(); !skipped.empty()) {
+    write_file_atomic(run_.skipped_files(), join(skipped, "\n") + "\n");
+    spdlog::warn("skipped {} image file(s) that could not be used; the list is in {}", skipped.size(),
+                 run_.skipped_files());
+  }
+  write_file_atomic(run_.metrics(), to_jsonl(state_.history));
 }
 
 Trainer::~Trainer() = default;
@@ -432,22 +418,24 @@ int Trainer::stop_signal(bool at_epoch_end) {
   return reduced_stop_;
 }
 
-// Every process must train on the same images: sizes and byte sums compared.
+// Every process must train on the same images: sizes and SHA-256 of the
+// images and labels compared.
 void Trainer::check_same_data() const {
   const auto digest = [](const Dataset& d) {
-    return std::to_string(d.size()) + " images " + std::to_string(d.height()) + "x" + std::to_string(d.width()) +
-           ", byte sum " + std::to_string(d.images.sum().item<int64_t>()) +
-           (d.labels.defined() ? ", label sum " + std::to_string(d.labels.sum().item<int64_t>()) : "");
+    const torch::Tensor images = d.images.contiguous();
+    std::string text = std::to_string(d.size()) + " images " + shape_text(d.channels(), d.height(), d.width()) +
+                       ", sha256 " + sha256_hex({static_cast<const char*>(images.data_ptr()), images.nbytes()});
+    if (d.labels.defined()) {
+      const torch::Tensor labels = d.labels.contiguous();
+      text += ", labels sha256 " + sha256_hex({static_cast<const char*>(labels.data_ptr()), labels.nbytes()});
+    }
+    return text;
   };
   const std::string mine = "train " + digest(train_) + "; test " + digest(test_);
-  const std::vector<std::string> all = group_->all_gather("data", mine);
-  for (size_t r = 0; r < all.size(); ++r)
-    if (all[r].rfind("error ", 0) == 0)
-      throw DistError("rank " + std::to_string(r) + " could not read its data: " + all[r].substr(6));
-  for (size_t r = 1; r < all.size(); ++r)
-    if (all[r] != all[0])
-      throw DataError(source_->describe() + ": rank " + std::to_string(r) + " reads other data than rank 0 (" +
-                      all[r] + " vs " + all[0] + "): every process needs the same data.dir");
+  agree(*group_, "data", mine, "could not read its data", [this](int64_t r, const std::string& theirs, const std::string& ours) {
+    throw DataError(source_->describe() + ": rank " + std::to_string(r) + " reads other data than rank 0 (" + theirs +
+                    " vs " + ours + "): every process needs the same data.dir");
+  });
 }
 
 void Trainer::report_progress(int64_t epoch, int64_t batch, double elapsed, bool force) {
@@ -493,16 +481,13 @@ void Trainer::end_epoch(int64_t epoch) {
   save(run_.last());
   if (cfg_.train.keep_best && best) save(run_.best());
   if (cfg_.train.keep_every > 0 && epoch % cfg_.train.keep_every == 0) save(run_.epoch_checkpoint(epoch));
-  if (writer_) write_file_atomic(run_.metrics(), to_jsonl(state_.history));
-  if (writer_ && cfg_.train.image_every > 0 && epoch % cfg_.train.image_every == 0) write_pictures(epoch);
+  if (writer_)
+    for (const auto& listener : listeners_) listener->epoch_ended(m, state_.history);
 
   const double w_end = kl_weight(cfg_.loss, epoch, plan_.batches(), plan_.batches());
   spdlog::info("epoch {:>3}/{}  train {:8.3f}  test {:8.3f} (recon {:8.3f} + kl {:7.3f})  {:6.2f} s{}{}", epoch,
                cfg_.train.epochs, m.train_loss, m.test.loss, m.test.recon, m.test.kl, m.seconds,
-               m.skipped ? "  skipped " + std::to_string(m.skipped) : "",
-               !is_variational(cfg_.model) ? fmt::format("  mean |code| {:.4f}", m.test.code_abs)
-               : w_end != 1.0              ? fmt::format("  kl weight {:.3g}", w_end)
-                                           : std::string());
+               m.skipped ? "  skipped " + std::to_string(m.skipped) : "", objective_->epoch_note(m.test.code_abs, w_end));
   if (group_) {
     spdlog::info("epoch {:>3}: summing across {} processes took {:.2f} s of {:.2f} s ({:.0f}%)", epoch, world_,
                  reduce_seconds_, m.seconds, 100 * reduce_seconds_ / std::max(m.seconds, 1e-9));
@@ -519,51 +504,16 @@ void Trainer::save(const std::string& path) {
   save_checkpoint(path, model_, *optimizer_, {cfg_, state_});
 }
 
-void Trainer::write_pictures(int64_t epoch) {
-  make_dirs(run_.images());
-  const int64_t shown = std::min<int64_t>(kReconCount, test_.size());
-  write_png(run_.epoch_image("recon", epoch),
-                 reconstruction_grid(model_, test_.images.narrow(0, 0, shown), 8, device_,
-                                     test_.labels.narrow(0, 0, shown)));
-  if (is_variational(cfg_.model)) {
-    const SampleGrid grid = sample_grid_for(cfg_.model);
-    write_png(run_.epoch_image("samples", epoch),
-                   make_grid(sample_images(model_, grid.count, cfg_.train.seed, device_), grid.columns));
-  }
-  write_loss_plot();
-}
-
-void Trainer::write_loss_plot() {
-  plot::Series train{"train", {}, {}}, test{"test", {}, {}};
-  for (const EpochMetrics& m : state_.history) {
-    train.x.push_back(static_cast<double>(m.epoch));
-    train.y.push_back(m.train_loss);
-    test.x.push_back(static_cast<double>(m.epoch));
-    test.y.push_back(m.test.loss);
-  }
-  plot::Axes axes{(is_variational(cfg_.model) ? std::string("VAE") : std::string(name(cfg_.model.kind))) + " " +
-                      describe_layers(cfg_.model) + ": loss per epoch",
-                  "epoch", "loss (nats per image)"};
-  axes.integer_x = true;
-  plot::line_plot(run_.loss_plot(), axes, {train, test});
-}
-
 void Trainer::finish() {
   if (!writer_) return;
   std::error_code ec;
   if (!std::filesystem::exists(run_.last(), ec)) save(run_.last());  // epochs = 0: the initial model
-  if (is_variational(cfg_.model)) {  // the autoencoders have no prior to sample from
-    result_.samples = run_.samples();
-    const SampleGrid grid = sample_grid_for(cfg_.model);
-    write_png(result_.samples,
-                   make_grid(sample_images(model_, grid.count, cfg_.train.seed, device_), grid.columns));
-  }
-  const bool plotted = cfg_.train.image_every > 0 && !state_.history.empty();
-  if (plotted) write_loss_plot();
+  for (const auto& listener : listeners_) listener->run_finished(state_.history);
+  if (objective_->has_prior()) result_.samples = run_.samples();  // the autoencoders have no prior to sample from
   spdlog::info("checkpoint {}", result_.checkpoint);
   if (!result_.samples.empty()) spdlog::info("samples    {}", result_.samples);
   spdlog::info("metrics    {}", run_.metrics());
-  if (plotted) spdlog::info("loss plot  {}", run_.loss_plot());
+  if (cfg_.train.image_every > 0 && !state_.history.empty()) spdlog::info("loss plot  {}", run_.loss_plot());
 }
 
 TrainResult Trainer::stopped(int sig, int64_t epoch, int64_t batch) {
@@ -581,187 +531,5 @@ std::string Trainer::last_checkpoint_note() const {
 }
 
 TrainResult train(const Config& cfg, const TrainOptions& options) { return Trainer(cfg, options).run(); }
-
-std::pair<std::shared_ptr<RunLock>, std::shared_ptr<const LoadedModel>> lock_and_load_resume(const std::string& what) {
-  std::error_code ec;
-  if (!std::filesystem::exists(what, ec)) throw CheckpointError(what + ": no such run folder or checkpoint");
-  const std::string dir = resume_run_dir(what);
-  auto lock = std::make_shared<RunLock>(dir);
-  for (const std::string& line : RunDir(dir).clean_up_after_crash()) spdlog::warn("{}", line);
-  return {lock, std::make_shared<const LoadedModel>(load_resume_checkpoint(what))};
-}
-
-namespace {
-
-void apply_overrides(Config& cfg, const TrainRequest& request, bool resuming) {
-  for (const TrainRequest::Override& o : request.overrides) {
-    if (resuming && o.key == "train.out_dir")
-      throw ConfigError(o.flag + " cannot be combined with --resume (a run continues in its own folder)");
-    try {
-      set_key(cfg, o.key, o.text);
-    } catch (const ConfigError& e) {
-      throw ConfigError(o.flag + ": " + e.what());
-    }
-  }
-}
-
-}  // namespace
-
-Config requested_config(const TrainRequest& request, bool resuming) {
-  Config cfg = request.config_path.empty() ? Config() : load_config_file(request.config_path);
-  apply_overrides(cfg, request, resuming);
-  return cfg;
-}
-
-namespace {
-
-// --auto-resume: the run folder's checkpoint when it has one.
-TrainRequest resolve_auto_resume(const TrainRequest& request) {
-  if (!request.auto_resume || !request.resume.empty()) return request;
-  TrainRequest r = request;
-  const Config asked = requested_config(request, false);
-  validate(asked, /*shape_known=*/false);
-  if (!RunDir(asked.train.out_dir).has_checkpoints()) {
-    spdlog::info("--auto-resume: {} holds no checkpoint: a new run", asked.train.out_dir);
-    return r;
-  }
-  spdlog::info("--auto-resume: continuing the run in {}", asked.train.out_dir);
-  r.resume = asked.train.out_dir;
-  r.overrides.erase(std::remove_if(r.overrides.begin(), r.overrides.end(),
-                                   [](const TrainRequest::Override& o) { return o.key == "train.out_dir"; }),
-                    r.overrides.end());
-  return r;
-}
-
-}  // namespace
-
-std::pair<Config, TrainOptions> prepare_training(const TrainRequest& original) {
-  const TrainRequest request = resolve_auto_resume(original);
-  Config cfg;
-  TrainOptions options;
-  options.force = request.force;
-  if (!request.resume.empty()) {
-    // The checkpoint's config is the base; --config and flags may change
-    // training settings (the Trainer refuses model changes, naming the key).
-    auto [lock, checkpoint] = lock_and_load_resume(request.resume);
-    options.lock = lock;
-    cfg = request.config_path.empty() ? checkpoint->meta.config : load_config_file(request.config_path);
-    cfg.train.out_dir = run_dir_of(checkpoint->path);
-    if (request.config_path.empty()) warn_if_edited(RunDir(cfg.train.out_dir).config(), checkpoint->meta.config);
-    options.resume_from = std::move(checkpoint);
-    apply_overrides(cfg, request, /*resuming=*/true);
-  } else {
-    cfg = requested_config(request, false);
-  }
-  validate(cfg, /*shape_known=*/false);
-  return {cfg, options};
-}
-
-namespace {
-
-// Rank 0's answer to the other ranks: the effective config, and the
-// checkpoint to resume (its name and bytes), or the error that stopped it.
-struct StartMessage {
-  std::string error;
-  std::string config;
-  std::string checkpoint_path;
-  std::string checkpoint;
-
-  std::string encode() const {
-    std::string out;
-    for (const std::string* f : {&error, &config, &checkpoint_path, &checkpoint})
-      out += std::to_string(f->size()) + ":" + *f;
-    return out;
-  }
-  static StartMessage decode(const std::string& text) {
-    StartMessage m;
-    size_t at = 0;
-    for (std::string* f : {&m.error, &m.config, &m.checkpoint_path, &m.checkpoint}) {
-      const size_t colon = text.find(':', at);
-      if (colon == std::string::npos) throw DistError("rank 0 sent a malformed start message");
-      const size_t n = std::stoull(text.substr(at, colon - at));
-      if (colon + 1 + n > text.size()) throw DistError("rank 0 sent a truncated start message");
-      *f = text.substr(colon + 1, n);
-      at = colon + 1 + n;
-    }
-    return m;
-  }
-};
-
-// What every rank must agree on: the versions, the flags, the config asked for.
-std::string request_identity(const TrainRequest& request, std::string& error) {
-  std::string config;
-  try {
-    Config cfg = requested_config(request, !request.resume.empty());
-    validate(cfg, /*shape_known=*/false);
-    config = to_toml(cfg);
-  } catch (const std::exception& e) {
-    error = e.what();
-  }
-  return std::string("vae ") + kVersion + ", LibTorch " + TORCH_VERSION + "\n--resume " + request.resume +
-         (request.auto_resume ? " --auto-resume" : "") + (request.force ? " --force" : "") + "\n" + config;
-}
-
-// The first line where two identities differ, for the message.
-std::string identity_difference(const std::string& a, const std::string& b) {
-  std::istringstream sa(a), sb(b);
-  std::string la, lb, section;
-  while (true) {
-    const bool ga = static_cast<bool>(std::getline(sa, la)), gb = static_cast<bool>(std::getline(sb, lb));
-    if (!ga && !gb) return "";
-    if (!ga || !gb || la != lb) {
-      const std::string where = section.empty() ? "" : section + " ";
-      return where + "'" + (ga ? la : "(nothing)") + "' vs '" + (gb ? lb : "(nothing)") + "'";
-    }
-    if (!la.empty() && la[0] == '[') section = la;
-  }
-}
-
-}  // namespace
-
-std::pair<Config, TrainOptions> prepare_training(const TrainRequest& request, std::shared_ptr<ProcessGroup> group) {
-  std::string error;
-  const std::string identity = request_identity(request, error);
-  const std::vector<std::string> all =
-      group->all_gather("request", (error.empty() ? "ok\n" : "error " + error + "\n") + identity);
-  for (size_t r = 0; r < all.size(); ++r)
-    if (all[r].rfind("error ", 0) == 0) {
-      if (static_cast<int64_t>(r) == group->rank()) throw ConfigError(error);
-      throw DistError("rank " + std::to_string(r) + " could not start: " + all[r].substr(6, all[r].find('\n') - 6));
-    }
-  for (size_t r = 1; r < all.size(); ++r)
-    if (all[r] != all[0])
-      throw DistError("rank " + std::to_string(r) + " was started differently from rank 0: " +
-                      identity_difference(all[r], all[0]) + " (rank " + std::to_string(r) +
-                      " vs rank 0); every process needs the same binary, config and flags");
-
-  StartMessage m;
-  std::pair<Config, TrainOptions> out;
-  if (group->rank() == 0) {
-    try {
-      out = prepare_training(request);
-      m.config = to_toml(out.first);
-      if (out.second.resume_from) {
-        m.checkpoint_path = out.second.resume_from->path;
-        m.checkpoint = *out.second.resume_from->archive;
-      }
-    } catch (const std::exception& e) {
-      m.error = e.what();
-      group->broadcast("start", m.encode());
-      throw;
-    }
-    group->broadcast("start", m.encode());
-  } else {
-    m = StartMessage::decode(group->broadcast("start", ""));
-    if (!m.error.empty()) throw DistError("rank 0 could not start: " + m.error);
-    out.first = parse_config(m.config, "rank 0's config");
-    if (!m.checkpoint.empty())
-      out.second.resume_from = std::make_shared<const LoadedModel>(load_model_bytes(
-          m.checkpoint_path + " (from rank 0)", std::make_shared<const std::string>(std::move(m.checkpoint)),
-          torch::kCPU));
-  }
-  out.second.group = std::move(group);
-  return out;
-}
 
 }  // namespace vae

@@ -17,6 +17,7 @@
 #include "vae/evaluate.hpp"
 #include "vae/inference.hpp"
 #include "vae/loss.hpp"
+#include "vae/objective.hpp"
 #include "vae/model.hpp"
 #include "vae/trainer.hpp"
 #include "vae/transforms.hpp"

@@ -16,6 +16,7 @@
 #include "vae/data.hpp"
 #include "vae/evaluate.hpp"
 #include "vae/loss.hpp"
+#include "vae/objective.hpp"
 #include "vae/model.hpp"
 #include "vae/trainer.hpp"
 #include "vae/transforms.hpp"

@@ -95,6 +95,27 @@ TEST(Trainer, RefusesToOverwriteARunWithoutForce) {
   EXPECT_TRUE(read_file(dir.file("run/checkpoints/last.pt")) == before) << "checkpoint changed";
 }
 
+// --force starts over: none of the old run's outputs may stay beside the new
+// run's (an image folder's test_files.txt and skipped_files.txt included).
+TEST(Trainer, ForceRemovesEveryOutputOfTheOldRun) {
+  TempDir dir;
+  testing::write_synthetic_split(dir.file("data"), 64, 16, /*gz=*/false);
+  Config cfg = small_run(dir);
+  cfg.train.epochs = 1;
+  train(cfg, {});
+  const RunDir run(cfg.train.out_dir);
+  for (const std::string& p : {run.test_files(), run.skipped_files(), run.epoch_image("recon", 7)}) {
+    make_dirs(std::filesystem::path(p).parent_path().string());
+    write_file_atomic(p, "from the old run\n");
+  }
+  TrainOptions force;
+  force.force = true;
+  train(cfg, force);
+  for (const std::string& p : {run.test_files(), run.skipped_files(), run.epoch_image("recon", 7)})
+    EXPECT_FALSE(std::filesystem::exists(p)) << p << " was left from the old run";
+  EXPECT_TRUE(std::filesystem::exists(run.last()));
+}
+
 // metrics.jsonl without the wall-clock fields, which differ between runs.
 std::string metrics_without_times(const std::string& path) {
   return std::regex_replace(read_file(path), std::regex("\"(eval_)?seconds\": [0-9.e+-]+"), "T");

@@ -52,6 +52,21 @@ struct TrainingState {
   torch::Tensor rng_cuda; // default CUDA generator state when training on CUDA
 };
 
+// The scalar progress fields of a TrainingState, named as the checkpoint
+// stores them: visit(name, field) for each, the one list that saving and
+// loading follow. State is TrainingState or const TrainingState.
+template <class State, class Visit>
+void visit_progress(State& s, Visit&& visit) {
+  visit("epoch", s.epoch);
+  visit("batch", s.batch);
+  visit("step", s.step);
+  visit("loss_sum", s.loss_sum);
+  visit("seen", s.seen);
+  visit("skipped", s.skipped);
+  visit("seconds", s.seconds);
+  visit("best_test_loss", s.best_test_loss);
+}
+
 struct CheckpointMeta {
   Config config;
   TrainingState state;

@@ -138,9 +138,6 @@ struct ModelConfig {
   int64_t classes = 10;
 };
 
-// Whether the model has a prior to sample from (only the VAE).
-inline bool is_variational(const ModelConfig& m) { return m.kind == Kind::kVae; }
-
 struct LossConfig {
   // Weight of the KL term in the training objective (beta-VAE; 1 is the
   // plain VAE). Test losses are always the unweighted negative ELBO.

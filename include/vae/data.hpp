@@ -128,6 +128,22 @@ Dataset load_split(const DataSource& source, Split split, Binarize mode, bool fo
 // for an unconditional model.
 void check_labels(const ModelConfig& cfg, const Dataset& data);
 
+// Throws DataError "WHAT images are CxHxW (channels x height x width) but
+// the model's are ..." when the images do not have the model's shape, or
+// when their class names are not the model's (labels would name other
+// classes); then check_labels.
+void check_data_fits(const ModelConfig& cfg, const Dataset& data, const std::string& what);
+
+// The data a checkpoint's model runs over (vae-encode, vae-eval, vae-sample
+// --interpolate): `split` (train, test, or all: train then test) of the
+// config's data.dir, or of `data_dir` (format auto) when given, binarized as
+// in training (data.binarize), checked to fit the model.
+struct DataForModel {
+  std::string dir;
+  Dataset data;
+};
+DataForModel load_data_for_model(const Config& cfg, const std::string& data_dir, const std::string& split);
+
 // Reads an IDX3 image file. Returns uint8 [N, H, W].
 torch::Tensor read_idx_images(const std::string& path);
 

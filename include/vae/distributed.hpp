@@ -14,6 +14,7 @@
 #include <torch/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -72,5 +73,17 @@ class ProcessGroup {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// The checks before training, across processes (src/agreement.cpp): every
+// rank sends `text` under `key` (a collective). A rank that called
+// agree_failed instead makes every other rank throw DistError("rank R
+// <failed>: its message"); otherwise the first rank R whose text differs
+// from rank 0's makes every rank call differs(R, its text, rank 0's text),
+// which throws. Returns when all agree.
+void agree(ProcessGroup& group, const std::string& key, const std::string& text, const std::string& failed,
+           const std::function<void(int64_t rank, const std::string& theirs, const std::string& rank0)>& differs);
+// This rank's side of agree(key) when it cannot go on: the others throw
+// naming it and `message`; the caller then throws its own error.
+void agree_failed(ProcessGroup& group, const std::string& key, const std::string& message);
 
 }  // namespace vae

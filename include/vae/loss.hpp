@@ -33,16 +33,6 @@ torch::Tensor log_likelihood(const torch::Tensor& logits, const torch::Tensor& t
 LossTerms vae_loss(const torch::Tensor& logits, const torch::Tensor& target, const torch::Tensor& mu,
                    const torch::Tensor& log_var, Likelihood lik = Likelihood::kBernoulli);
 
-// The loss of any model.kind: reconstruction of `target` under
-// model.likelihood, the KL for the VAE (log_var defined), and for sparse_ae
-// the penalty of model.sparsity on the code mu [B, Z]:
-//   l1: loss.l1_weight * D * sum |code|   (Keras's weight, which applies to
-//       the mean BCE per pixel, rescaled to our sum over the D pixels);
-//   kl: B * loss.sparsity_weight * sum_j KL(rho || rho_hat_j), rho_hat_j the
-//       mean activation of unit j over the batch.
-LossTerms model_loss(const Config& cfg, const torch::Tensor& logits, const torch::Tensor& target,
-                     const torch::Tensor& mu, const torch::Tensor& log_var);
-
 // The KL weight of the training objective at a step: beta, ramped linearly
 // from 0 over the first `warmup_epochs` epochs. epoch is 1-based; batch is
 // the 0-based batch within it, of `batches`.

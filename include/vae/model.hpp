@@ -34,10 +34,10 @@
 
 namespace vae {
 
-// x [B, D] -> (mu [B, Z], log_var [B, Z]). For the autoencoder kinds
-// (model.kind ae, sparse_ae, denoising_ae) the heads are one code layer,
-// fc_code, with a ReLU (a sigmoid for sparse_ae with sparsity "kl"): the
-// result is (code [B, Z], an undefined tensor).
+// x [B, D] -> (mu [B, Z], log_var [B, Z]). Where the model's objective asks
+// for a code head (vae/objective.hpp: the autoencoder kinds) the heads are
+// one code layer, fc_code, with a ReLU or a sigmoid: the result is
+// (code [B, Z], an undefined tensor).
 class EncoderImpl : public torch::nn::Module {
  public:
   explicit EncoderImpl(const ModelConfig& cfg);

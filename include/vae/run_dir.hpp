@@ -34,9 +34,12 @@ class RunDir {
     return images() + "/" + what + "-" + epoch_tag(epoch) + ".png";
   }
 
+  // Every file and folder a run writes, the one list of them.
+  std::vector<std::string> outputs() const;
+
   // For a new run: refuses (IoError) a folder that already holds
-  // checkpoints unless `force`, which removes the old run's checkpoints and
-  // pictures first. Then creates the folders.
+  // checkpoints unless `force`, which removes every one of the old run's
+  // outputs() first. Then creates the folders.
   void prepare_new(bool force) const;
   // For a resumed run: creates any missing folders.
   void prepare_resumed() const;

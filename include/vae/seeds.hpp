@@ -26,6 +26,16 @@ inline uint64_t stream_seed(uint64_t seed, Stream s) { return seed ^ static_cast
 // A CPU generator of stream `s` for `seed`.
 at::Generator stream_generator(uint64_t seed, Stream s);
 
+// splitmix64 (Steele, Lea and Flood 2014): its output function of a state,
+// and one step of the generator (the state advanced, its output).
+constexpr uint64_t kSplitmixGamma = 0x9E3779B97F4A7C15ull;
+inline uint64_t splitmix64_mix(uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+inline uint64_t splitmix64_next(uint64_t& state) { return splitmix64_mix(state += kSplitmixGamma); }
+
 // The generator of epoch `epoch`'s data order: splitmix64 of (seed, epoch),
 // so the order of each epoch depends on nothing else.
 at::Generator epoch_generator(uint64_t seed, int64_t epoch);

@@ -37,6 +37,7 @@ class Optimizer;
 namespace vae {
 
 class TrainStep;     // src/train_step.hpp
+class Objective;     // vae/objective.hpp
 class ProcessGroup;  // vae/distributed.hpp
 
 struct Progress {
@@ -46,6 +47,20 @@ struct Progress {
   int64_t batches;     // batches per epoch
   double mean_loss;    // running mean train loss per image this epoch
   double seconds;      // since the epoch started
+};
+
+// Told of each epoch's end and of the run's (on the writer, rank 0, only),
+// after the epoch's checkpoints. The run folder's metrics.jsonl and pictures
+// are two (src/epoch_outputs.cpp); another metrics sink (a CSV file, a
+// TensorBoard writer, a remote tracker) is one more class, passed in
+// TrainOptions::listeners.
+class EpochListener {
+ public:
+  virtual ~EpochListener() = default;
+  // m: the epoch's metrics; history: every epoch of the run so far, m last.
+  virtual void epoch_ended(const EpochMetrics& m, const std::vector<EpochMetrics>& history) = 0;
+  // After the last epoch (not after a stop by signal).
+  virtual void run_finished(const std::vector<EpochMetrics>& /*history*/) {}
 };
 
 struct TrainOptions {
@@ -72,6 +87,8 @@ struct TrainOptions {
   // batch, the gradients are summed, rank 0 alone writes the run folder.
   // A stop requested on any process stops all at the same step.
   std::shared_ptr<ProcessGroup> group;
+  // Told after the run folder's own outputs at each epoch's end.
+  std::vector<std::shared_ptr<EpochListener>> listeners;
 };
 
 struct TrainResult {
@@ -108,11 +125,15 @@ class Trainer {
   void end_epoch(int64_t epoch);
   void finish();
 
+  // Set-up, in order.
+  std::shared_ptr<const LoadedModel> checkpoint_to_resume();
+  void load_data(bool resuming);
+  void build_model(const LoadedModel* resume);
+  void write_run_files(bool resuming);
+
   void restore(const LoadedModel& checkpoint);
   void repair_retention();
   void save(const std::string& path);
-  void write_pictures(int64_t epoch);
-  void write_loss_plot();
   void log_config() const;
   void report_progress(int64_t epoch, int64_t batch, double elapsed, bool force);
   TrainResult stopped(int sig, int64_t epoch, int64_t batch);
@@ -130,7 +151,9 @@ class Trainer {
   VAE model_{nullptr};
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
   std::unique_ptr<FlatGradients> grads_;
+  std::unique_ptr<Objective> objective_;  // what model.kind trains, evaluates and draws
   std::unique_ptr<TrainStep> step_;
+  std::vector<std::shared_ptr<EpochListener>> listeners_;  // metrics.jsonl, pictures, then options_.listeners
   TrainingState state_;
   TrainResult result_;
   std::shared_ptr<ProcessGroup> group_;  // null: one process

@@ -1,0 +1,118 @@
+// A model family: what the training step, the evaluator, the trainer's
+// pictures and the tools ask of a model.kind. Each family is one file in
+// src/objectives/ behind this interface; make_objective (src/objective.cpp)
+// is the one place that branches on model.kind.
+//
+//   std::unique_ptr<vae::Objective> obj = vae::make_objective(cfg);
+//   vae::LossTerms t = obj->train_terms(model, x, y, rows);  // then t.recon + w * t.kl (+ t.penalty)
+//   if (obj->has_prior()) ...                               // vae-sample, samples.png
+//
+// Shapes: B = batch, D = pixels (C x H x W), Z = latent. Losses in nats,
+// summed over the batch.
+#pragma once
+
+#include <ATen/core/Generator.h>
+#include <torch/types.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "vae/config.hpp"
+#include "vae/loss.hpp"
+#include "vae/model.hpp"
+#include "vae/row_slice.hpp"
+
+namespace vae {
+
+// The encoder's output layer: two Gaussian heads fc_mean / fc_sd giving
+// (mu, log_var), or one code layer fc_code with an activation.
+enum class CodeHead { kGaussian, kRelu, kSigmoid };
+
+// What the evaluator hands an objective for one batch of test images.
+struct EvalBatch {
+  const torch::Tensor& x;     // float [B, D] in [0, 1], the clean images (the target)
+  const torch::Tensor& y;     // int64 labels [B] (a conditional model), else undefined
+  const torch::Tensor& mu;    // the encoder's output on the input it sees: [B, Z]
+  const torch::Tensor& log_var;  // [B, Z], or undefined (a code head)
+  const RowSlice& rows;       // x is this slice of the whole evaluation batch
+  at::Generator& elbo_gen;    // the stream of the ELBO's z (Stream::kEvalElbo)
+  at::Generator& iw_gen;      // the stream of the IW bound's draws (Stream::kEvalIw)
+  int64_t iw_samples;         // K of the IW bound; 0: skip it
+  int64_t chunk_rows;         // decoder rows per chunk of the IW pass
+  const std::function<void(double)>& on_iw_chunk;  // progress of the IW pass, may be empty
+};
+
+// What one batch adds to the test loss: 0-dim float64 sums on the device.
+struct BatchScore {
+  torch::Tensor recon;  // -log p(x|z) (or the reconstruction error)
+  torch::Tensor kl;     // the KL term of the negative ELBO; 0 without a prior
+  torch::Tensor nll;    // -log p(x) by importance sampling (iw_samples > 0), else undefined
+};
+
+class Objective {
+ public:
+  explicit Objective(Config cfg) : cfg_(std::move(cfg)) {}
+  virtual ~Objective() = default;
+
+  // For titles and messages: "VAE", "ae", ...
+  virtual std::string title() const = 0;
+  virtual CodeHead code_head() const = 0;
+  // Whether the encoder sees a corrupted input (data.noise) in training and
+  // evaluation while the loss scores the clean one (denoising).
+  virtual bool corrupts_input() const { return false; }
+  // Whether decoding z ~ N(0, I) gives samples (vae-sample, samples.png, the
+  // manifold), and whether the test loss is a negative ELBO with an
+  // importance-weighted bound beside it.
+  virtual bool has_prior() const = 0;
+  // Whether FusedMlpStep (the hand-written MLP VAE step) computes this objective.
+  virtual bool has_fused_step() const { return false; }
+
+  // The loss terms of a batch from the model's outputs: logits [B, D],
+  // target [B, D] in [0, 1], mu [B, Z], log_var [B, Z] or undefined.
+  virtual LossTerms loss(const torch::Tensor& logits, const torch::Tensor& target, const torch::Tensor& mu,
+                         const torch::Tensor& log_var) const = 0;
+
+  // Training: the terms of a batch x (float [B, D] in [0, 1]) with labels y
+  // (or undefined), gradients flowing. By default the forward pass (the
+  // input corrupted first where corrupts_input(); every draw from the
+  // default generator, for the whole global batch: rows) and loss().
+  virtual LossTerms train_terms(VAE& model, const torch::Tensor& x, const torch::Tensor& y,
+                                const RowSlice& rows) const;
+
+  // Evaluation (under InferenceMode): the test loss terms of one batch.
+  virtual BatchScore score(VAE& model, const EvalBatch& batch) const = 0;
+
+  // The per-epoch log line's tail: "  mean |code| 0.1234" or "  kl weight 0.5".
+  virtual std::string epoch_note(double code_abs, double kl_weight) const = 0;
+
+  const Config& config() const { return cfg_; }
+
+ protected:
+  Config cfg_;
+};
+
+// The objective of cfg.model.kind (the one branch on it).
+std::unique_ptr<Objective> make_objective(const Config& cfg);
+// The same where only the model is known (its loss keys at their defaults):
+// the module's heads, evaluation, sampling.
+std::unique_ptr<Objective> make_objective(const ModelConfig& model);
+
+// make_objective(cfg)->loss(...): the loss terms of any model.kind.
+LossTerms model_loss(const Config& cfg, const torch::Tensor& logits, const torch::Tensor& target,
+                     const torch::Tensor& mu, const torch::Tensor& log_var);
+
+// -log p(x | decoder(code)) summed over the batch, float64 0-dim.
+torch::Tensor reconstruction_error(VAE& model, const torch::Tensor& code, const torch::Tensor& x,
+                                   const torch::Tensor& y);
+
+// The importance weights of the IW bound, shared by evaluation (and the
+// IWAE objective): for z = reparameterize(mu, log_var, eps) with eps
+// [S, B, Z], log w = log p(x|z) + log p(z) - log q(z|x) -> float64 [S, B].
+// x: [B, D]; mu, log_var: [B, Z]; labels: int64 [B] or undefined. Gradients
+// flow unless the caller is in InferenceMode.
+torch::Tensor iw_log_weights(VAE& model, const torch::Tensor& x, const torch::Tensor& mu,
+                             const torch::Tensor& log_var, const torch::Tensor& eps, const torch::Tensor& labels);
+
+}  // namespace vae

@@ -1,0 +1,76 @@
+#include "vae/objective.hpp"
+
+#include <stdexcept>
+
+#include "objectives/families.hpp"
+#include "vae/transforms.hpp"
+
+namespace vae {
+namespace {
+
+constexpr double kLog2Pi = 1.8378770664093453;  // log(2 pi)
+
+using Factory = std::unique_ptr<Objective> (*)(const Config&);
+
+// model.kind -> its family: a new kind is a line here (and its file).
+constexpr struct {
+  Kind kind;
+  Factory make;
+} kFamilies[] = {
+    {Kind::kVae, make_vae_objective},
+    {Kind::kAe, make_ae_objective},
+    {Kind::kSparseAe, make_sparse_ae_objective},
+    {Kind::kDenoisingAe, make_denoising_ae_objective},
+};
+
+// log N(z; mean, exp(log_var)) summed over the last dimension.
+torch::Tensor log_normal(const torch::Tensor& z, const torch::Tensor& mean, const torch::Tensor& log_var) {
+  return (-0.5 * (kLog2Pi + log_var + (z - mean).pow(2) * torch::exp(-log_var))).sum(-1);
+}
+
+}  // namespace
+
+std::unique_ptr<Objective> make_objective(const Config& cfg) {
+  for (const auto& f : kFamilies)
+    if (f.kind == cfg.model.kind) return f.make(cfg);
+  throw std::logic_error(std::string("model.kind ") + name(cfg.model.kind) + " has no objective");
+}
+
+std::unique_ptr<Objective> make_objective(const ModelConfig& model) {
+  Config cfg;
+  cfg.model = model;
+  return make_objective(cfg);
+}
+
+LossTerms model_loss(const Config& cfg, const torch::Tensor& logits, const torch::Tensor& target,
+                     const torch::Tensor& mu, const torch::Tensor& log_var) {
+  return make_objective(cfg)->loss(logits, target, mu, log_var);
+}
+
+LossTerms Objective::train_terms(VAE& model, const torch::Tensor& x, const torch::Tensor& y,
+                                 const RowSlice& rows) const {
+  const torch::Tensor input =
+      corrupts_input() ? corrupt(x, cfg_.data.noise, cfg_.data.noise_level, nullptr, rows) : x;
+  const VAEOutput out = model->forward(input, y, rows);
+  return loss(out.logits, x, out.mu, out.log_var);
+}
+
+torch::Tensor reconstruction_error(VAE& model, const torch::Tensor& code, const torch::Tensor& x,
+                                   const torch::Tensor& y) {
+  return -log_likelihood(model->decoder()->forward(code, y), x, model->config().likelihood).sum().to(torch::kFloat64);
+}
+
+torch::Tensor iw_log_weights(VAE& model, const torch::Tensor& x, const torch::Tensor& mu,
+                             const torch::Tensor& log_var, const torch::Tensor& eps, const torch::Tensor& labels) {
+  const int64_t s = eps.size(0), b = x.size(0), z_dim = mu.size(1);
+  const torch::Tensor z = reparameterize(mu.unsqueeze(0), log_var.unsqueeze(0), eps);  // [S, B, Z]
+  // Rows run sample-major, so image j's label repeats every b rows.
+  const torch::Tensor y = labels.defined() ? labels.repeat({s}) : labels;
+  const torch::Tensor logits = model->decoder()->forward(z.reshape({s * b, z_dim}), y).reshape({s, b, -1});
+  const torch::Tensor log_px_z = log_likelihood(logits, x.unsqueeze(0).expand_as(logits), model->config().likelihood);
+  const torch::Tensor log_pz = (-0.5 * (kLog2Pi + z.pow(2))).sum(-1);
+  const torch::Tensor log_qz = log_normal(z, mu.unsqueeze(0), log_var.unsqueeze(0));
+  return (log_px_z + log_pz - log_qz).to(torch::kFloat64);
+}
+
+}  // namespace vae

@@ -19,6 +19,41 @@
 #include "vae/io.hpp"
 #include "vae/runtime.hpp"
 
+namespace {
+
+struct Where {
+  std::string checkpoint, data_dir, split, out;
+};
+
+// Prints the evaluation as one JSON line (and writes it to --out), then
+// logs it; null where a kind has no such number (no prior) or K = 0.
+void report(const vae::Evaluation& e, const vae::ModelConfig& mc, const vae::EvalOptions& opt, const Where& w,
+            double secs) {
+  nlohmann::ordered_json j = {
+      {"checkpoint", w.checkpoint}, {"data_dir", w.data_dir}, {"split", w.split},
+      {"images", e.images},       {"likelihood", vae::name(mc.likelihood)},
+      {"kind", vae::name(mc.kind)}, {"seed", opt.seed},          {"neg_elbo", nullptr},   {"recon", nullptr},      {"kl", nullptr},
+      {"iw_samples", e.iw_samples}, {"nll_iw", nullptr},   {"active_units", e.active_units},
+      {"latent", e.latent},       {"code_recon", e.code_recon}, {"noise", vae::name(opt.noise)},
+      {"noise_level", opt.noise_level}, {"noisy_recon", e.noisy_recon}, {"seconds", secs}};
+  const bool variational = vae::make_objective(mc)->has_prior();
+  if (variational) j["neg_elbo"] = e.loss;
+  if (variational) j["recon"] = e.recon;
+  if (variational) j["kl"] = e.kl;
+  if (std::isfinite(e.nll_iw)) j["nll_iw"] = e.nll_iw;
+  const std::string json = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  std::fputs(json.c_str(), stdout);
+  if (!w.out.empty()) vae::write_file_atomic(w.out, json);
+  if (variational)
+    spdlog::info("{} {} images: -ELBO {:.3f} (recon {:.3f} + kl {:.3f}), IW NLL (K={}) {:.3f}, active units {}/{}",
+                 w.split, e.images, e.loss, e.recon, e.kl, e.iw_samples, e.nll_iw, e.active_units, e.latent);
+  spdlog::info("{} {} images: reconstruction from the code {:.3f}; from the code of inputs with {} noise {:g}: {:.3f} "
+               "(both against the clean images), {:.1f} s",
+               w.split, e.images, e.code_recon, vae::name(opt.noise), opt.noise_level, e.noisy_recon, secs);
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   vae::cli::setup_logging();
   CLI::App app{"Evaluate a trained model: negative ELBO, importance-weighted NLL, active units (VAEs), and the "
@@ -49,7 +84,6 @@ int main(int argc, char** argv) {
       throw std::invalid_argument("--noise-level must be a finite number, got " + std::to_string(*noise_level));
     if (!out.empty()) vae::cli::refuse_to_overwrite(out, {checkpoint}, "--out");
     auto [dev, m, dir, data] = vae::cli::load_model_and_split(checkpoint, data_dir, split, device);
-    const vae::ModelConfig& mc = m.meta.config.model;
     vae::EvalOptions opt = vae::eval_options_for(m.meta.config);
     opt.iw_samples = iw_samples;
     opt.code_errors = true;
@@ -69,28 +103,7 @@ int main(int argc, char** argv) {
     };
     const vae::Evaluation e = vae::evaluate(m.model, data.images.to(dev), data.labels.to(dev), opt);
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    nlohmann::ordered_json j = {
-        {"checkpoint", checkpoint}, {"data_dir", dir},       {"split", split},
-        {"images", e.images},       {"likelihood", vae::name(mc.likelihood)},
-        {"kind", vae::name(mc.kind)}, {"seed", opt.seed},          {"neg_elbo", nullptr},   {"recon", nullptr},      {"kl", nullptr},
-        {"iw_samples", e.iw_samples}, {"nll_iw", nullptr},   {"active_units", e.active_units},
-        {"latent", e.latent},       {"code_recon", e.code_recon}, {"noise", vae::name(opt.noise)},
-        {"noise_level", opt.noise_level}, {"noisy_recon", e.noisy_recon}, {"seconds", secs}};
-    // null where a kind has no such number (no prior) or K = 0.
-    const bool variational = vae::make_objective(mc)->has_prior();
-    if (variational) j["neg_elbo"] = e.loss;
-    if (variational) j["recon"] = e.recon;
-    if (variational) j["kl"] = e.kl;
-    if (std::isfinite(e.nll_iw)) j["nll_iw"] = e.nll_iw;
-    const std::string json = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
-    std::fputs(json.c_str(), stdout);
-    if (!out.empty()) vae::write_file_atomic(out, json);
-    if (variational)
-      spdlog::info("{} {} images: -ELBO {:.3f} (recon {:.3f} + kl {:.3f}), IW NLL (K={}) {:.3f}, active units {}/{}",
-                   split, e.images, e.loss, e.recon, e.kl, e.iw_samples, e.nll_iw, e.active_units, e.latent);
-    spdlog::info("{} {} images: reconstruction from the code {:.3f}; from the code of inputs with {} noise {:g}: {:.3f} "
-                 "(both against the clean images), {:.1f} s",
-                 split, e.images, e.code_recon, vae::name(opt.noise), opt.noise_level, e.noisy_recon, secs);
+    report(e, m.meta.config.model, opt, {checkpoint, dir, split, out}, secs);
     return 0;
   });
 }

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <stdexcept>
 
+#include "vae/text.hpp"
 #include "vae/version.hpp"
 
 namespace vae::cli {
@@ -42,10 +43,7 @@ void add_version_flag(CLI::App& app) {
 
 void refuse_to_overwrite(const std::string& out, const std::vector<std::string>& inputs, const std::string& flag) {
   namespace fs = std::filesystem;
-  const auto ends = [&out](const std::string& suffix) {
-    return out.size() >= suffix.size() && out.compare(out.size() - suffix.size(), suffix.size(), suffix) == 0;
-  };
-  if (ends(".pt") || ends(".manifest.json") || ends(".pt.tmp"))
+  if (ends_with(out, ".pt") || ends_with(out, ".manifest.json") || ends_with(out, ".pt.tmp"))
     throw std::invalid_argument(flag + " " + out + ": refusing to write over a checkpoint file");
   std::error_code ec;
   for (const std::string& in : inputs)
@@ -55,10 +53,8 @@ void refuse_to_overwrite(const std::string& out, const std::vector<std::string>&
 
 void require_extension(const std::string& out, const std::vector<std::string>& extensions, const std::string& flag) {
   for (const std::string& e : extensions)
-    if (out.size() > e.size() && out.compare(out.size() - e.size(), e.size(), e) == 0) return;
-  std::string list;
-  for (size_t i = 0; i < extensions.size(); ++i) list += (i ? (i + 1 == extensions.size() ? " or " : ", ") : "") + extensions[i];
-  throw std::invalid_argument(flag + " " + out + ": must end in " + list);
+    if (out.size() > e.size() && ends_with(out, e)) return;  // more than the extension alone
+  throw std::invalid_argument(flag + " " + out + ": must end in " + join_or(extensions));
 }
 
 int run_guarded(const std::function<int()>& body) {

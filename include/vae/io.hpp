@@ -4,10 +4,9 @@
 #include <stdexcept>
 
 #include "vae/errors.hpp"
+#include "vae/text.hpp"  // ends_with, shape_text and join, which lived here
 #include <string>
 #include <string_view>
-#include <vector>
-#include <cstdint>
 
 namespace vae {
 
@@ -30,12 +29,5 @@ std::string read_file(const std::string& path);
 
 // Creates a folder and its parents; throws IoError when it cannot.
 void make_dirs(const std::string& path);
-
-bool ends_with(std::string_view s, std::string_view suffix);
-
-// Text shared by messages and logs: "3x64x64" (channels x height x width),
-// and the items with `sep` between them ("a, b, c").
-std::string shape_text(int64_t channels, int64_t height, int64_t width);
-std::string join(const std::vector<std::string>& items, std::string_view sep);
 
 }  // namespace vae

@@ -17,6 +17,7 @@
 #include "vae/digest.hpp"
 #include "vae/idx.hpp"
 #include "vae/io.hpp"
+#include "vae/text.hpp"
 
 namespace vae {
 namespace {
@@ -194,9 +195,7 @@ void remove_stale_parts(const std::string& target) {
 const DatasetSpec& find_dataset(const std::string& name) {
   for (const auto& s : builtin())
     if (s.name == name) return s;
-  std::string known;
-  for (const auto& n : dataset_names()) known += (known.empty() ? "" : ", ") + n;
-  throw FetchError("unknown data set '" + name + "' (known: " + known + ")");
+  throw FetchError("unknown data set '" + name + "' (known: " + join(dataset_names(), ", ") + ")");
 }
 
 std::vector<std::string> dataset_names() {
@@ -280,18 +279,15 @@ CheckReport check_folder(const std::string& dir, const DatasetSpec* spec) {
     report.lines.push_back({dir, false, "BAD: not a folder"});
     return report;
   }
-  const std::string pairs[2][2] = {{"train-images-idx3-ubyte", "train-labels-idx1-ubyte"},
-                                   {"t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"}};
   std::string sizes[2];  // "HxW" of each split's images, when read
   for (size_t split = 0; split < 2; ++split) {
-    const auto& pair = pairs[split];
+    const std::string pair[2] = {official_idx_stem(split == 1, false), official_idx_stem(split == 1, true)};
     int64_t counts[2] = {-1, -1};
     for (int k = 0; k < 2; ++k) {
       const std::string& stem = pair[k];
-      const fs::path raw = fs::path(dir) / stem;
       const fs::path gz = fs::path(dir) / (stem + ".gz");
-      const fs::path path = fs::exists(raw, ec) ? raw : gz;
-      if (!fs::exists(path, ec)) {
+      const fs::path path = locate_idx_file(dir, stem);
+      if (path.empty()) {
         report.lines.push_back({stem, false, "BAD: missing (neither " + stem + " nor " + stem + ".gz)"});
         continue;
       }
@@ -300,11 +296,9 @@ CheckReport check_folder(const std::string& dir, const DatasetSpec* spec) {
         const IdxArray a = read_idx_file(path.string(), k == 0 ? kIdxImagesMagic : kIdxLabelsMagic,
                                          k == 0 ? 3 : 1);
         counts[k] = a.shape[0];
-        if (k == 0) sizes[split] = std::to_string(a.shape[1]) + "x" + std::to_string(a.shape[2]);
+        if (k == 0) sizes[split] = shape_text(a.shape[1], a.shape[2]);
         if (k == 0 && a.shape[0] == 0) line.ok = false;
-        line.what += std::to_string(a.shape[0]) + (k == 0 ? " images " + std::to_string(a.shape[1]) + "x" +
-                                                               std::to_string(a.shape[2])
-                                                         : " labels");
+        line.what += std::to_string(a.shape[0]) + (k == 0 ? " images " + sizes[split] : " labels");
       } catch (const DataError& e) {
         line.ok = false;
         line.what += e.what();

@@ -235,5 +235,16 @@ IdxArray read_idx_file(const std::string& path, uint32_t magic, size_t ndims) {
   return out;
 }
 
+std::string official_idx_stem(bool test, bool labels) {
+  return std::string(test ? "t10k" : "train") + (labels ? "-labels-idx1-ubyte" : "-images-idx3-ubyte");
+}
+
+std::string locate_idx_file(const std::string& dir, const std::string& stem) {
+  std::error_code ec;
+  const fs::path raw = fs::path(dir) / stem;
+  if (fs::exists(raw, ec)) return raw.string();
+  const fs::path gz = fs::path(dir) / (stem + ".gz");
+  return fs::exists(gz, ec) ? gz.string() : std::string();
+}
 
 }  // namespace vae

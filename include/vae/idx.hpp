@@ -25,4 +25,12 @@ struct IdxArray {
 // (before allocating), trailing bytes, and the gzip stream and CRC.
 IdxArray read_idx_file(const std::string& path, uint32_t magic, size_t ndims);
 
+// The official file stem of a split's images or labels (MNIST's names):
+// "train-images-idx3-ubyte", "t10k-labels-idx1-ubyte".
+std::string official_idx_stem(bool test, bool labels);
+
+// The file `stem` in dir, raw (dir/stem) preferred, else gzip (dir/stem.gz);
+// "" when neither exists.
+std::string locate_idx_file(const std::string& dir, const std::string& stem);
+
 }  // namespace vae

@@ -4,12 +4,16 @@
 #include <spdlog/spdlog.h>
 
 #include <csignal>
+#include <cstdint>
 #include <cstdio>
+#include <string>
+#include <vector>
 
 #include "cli.hpp"
 #include "vae/config.hpp"
 #include "vae/fetch.hpp"
 #include "vae/image_folder.hpp"
+#include "vae/text.hpp"
 
 namespace {
 
@@ -45,6 +49,113 @@ void show_progress(const vae::FetchProgress& p) {
   }
 }
 
+// The flags of each subcommand.
+struct FetchFlags {
+  std::string name, dir, md5_list;
+  std::vector<std::string> base_urls;
+  vae::FetchOptions options;
+  double max_mb = static_cast<double>(options.max_bytes >> 20);
+};
+
+struct CheckFlags {
+  std::string dir, name;
+};
+
+struct CacheFlags {
+  std::string dir, config, image_size, on_bad_image;
+  int64_t channels = -1;
+};
+
+CLI::App* add_fetch_command(CLI::App& app, FetchFlags& f) {
+  auto* fetch = app.add_subcommand("fetch", "download a data set (mnist, fashion-mnist, kmnist, custom)");
+  fetch->add_option("name", f.name, "mnist, fashion-mnist, kmnist, or custom (with --md5-list)")->required();
+  fetch->add_option("--dir", f.dir, "folder to write the four .gz files into")->required();
+  fetch->add_option("--base-url", f.base_urls, "mirror to use instead of the built-in ones (repeatable, tried in order)");
+  fetch->add_option("--md5-list", f.md5_list, "md5sum-style list of files for 'custom' (needs --base-url)");
+  fetch->add_option("--max-mb", f.max_mb, "refuse a file larger than this many MiB")->capture_default_str()
+      ->check(CLI::Range(0.001, 1e6));
+  fetch->add_option("--timeout", f.options.timeout_seconds,
+                    "seconds one file may take (default: 60 plus its announced size at 10 kB/s)")
+      ->check(CLI::Range(1L, 1000000L));
+  return fetch;
+}
+
+CLI::App* add_check_command(CLI::App& app, CheckFlags& f) {
+  auto* check = app.add_subcommand("check", "verify a data folder: files, IDX headers, counts, MD5 where known");
+  check->add_option("--dir", f.dir, "the data folder")->required();
+  check->add_option("--name", f.name, "compare MD5s with this data set's official files");
+  return check;
+}
+
+CLI::App* add_cache_command(CLI::App& app, CacheFlags& f) {
+  auto* cache = app.add_subcommand(
+      "cache", "decode an image folder into the image cache as vae-train would (its options from --config, then the "
+               "flags), and report what it found");
+  cache->add_option("--dir", f.dir, "the image folder (default: the config's data.dir)");
+  cache->add_option("--config", f.config, "a config whose [data] options to use");
+  cache->add_option("--image-size", f.image_size, "H,W: resize and centre-crop (data.image_size)");
+  cache->add_option("--channels", f.channels, "1, 3, or 0 as the first image (data.channels)");
+  cache->add_option("--on-bad-image", f.on_bad_image, "error or skip (data.on_bad_image)");
+  return cache;
+}
+
+// vae-data fetch: downloads the set into --dir; a stop signal exits 128 + signal.
+int run_fetch(FetchFlags& f) {
+  vae::DatasetSpec spec;
+  if (f.name == "custom") {
+    if (f.md5_list.empty() || f.base_urls.empty())
+      throw vae::FetchError("fetch custom needs --md5-list FILE and --base-url URL");
+    spec = {"custom", {}, vae::read_md5_list(f.md5_list)};
+  } else {
+    spec = vae::find_dataset(f.name);
+    if (!f.md5_list.empty()) spec.files = vae::read_md5_list(f.md5_list);
+  }
+  vae::FetchOptions& options = f.options;
+  options.base_urls = f.base_urls;
+  options.max_bytes = static_cast<uint64_t>(f.max_mb * 1048576.0);
+  options.stop_requested = [] { return g_stop_signal != 0; };
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) std::signal(sig, on_stop_signal);
+  options.on_progress = show_progress;
+  options.on_retry = [](const std::string& why) { spdlog::warn("{}; trying the next mirror", why); };
+  try {
+    vae::fetch_dataset(spec, f.dir, options);
+  } catch (const vae::FetchError& e) {
+    if (g_stop_signal == 0) throw;
+    spdlog::error("{}", e.what());
+    return 128 + static_cast<int>(g_stop_signal);
+  }
+  spdlog::info("{}: {} files verified; train with --data-dir {}", f.dir, spec.files.size(), f.dir);
+  return 0;
+}
+
+// vae-data check: one line per file, then the folder's verdict.
+int run_check(const CheckFlags& f) {
+  const vae::DatasetSpec* spec = f.name.empty() ? nullptr : &vae::find_dataset(f.name);
+  const vae::CheckReport report = vae::check_folder(f.dir, spec);
+  for (const auto& line : report.lines) std::printf("%s: %s\n", line.file.c_str(), line.what.c_str());
+  std::printf("%s: %s\n", f.dir.c_str(), report.ok() ? "ok" : "problems found");
+  return report.ok() ? 0 : 1;
+}
+
+// vae-data cache: decodes (or finds) the folder's cache; prints its path.
+int run_cache(const CacheFlags& f) {
+  vae::Config cfg = f.config.empty() ? vae::Config() : vae::load_config_file(f.config);
+  if (!f.dir.empty()) vae::set_key(cfg, "data.dir", f.dir);
+  if (!f.image_size.empty()) vae::set_key(cfg, "data.image_size", f.image_size);
+  if (f.channels >= 0) vae::set_key(cfg, "data.channels", std::to_string(f.channels));
+  if (!f.on_bad_image.empty()) vae::set_key(cfg, "data.on_bad_image", f.on_bad_image);
+  vae::validate(cfg, /*shape_known=*/false);
+  const vae::DecodedImages d = vae::load_image_folder(vae::image_folder_options(cfg.data));
+  if (!d.cache_note.empty()) spdlog::warn("{}", d.cache_note);
+  spdlog::info("{}: {} images of {} (channels x height x width), {} classes, {} converted, {} skipped; {} in "
+               "{:.2f} s",
+               cfg.data.dir, d.count, vae::shape_text(d.channels, d.height, d.width), d.class_names.size(),
+               d.converted, d.skipped.size(), d.from_cache ? "loaded from the cache" : "decoded", d.seconds);
+  for (const std::string& s : d.skipped) spdlog::warn("skipped {}", s);
+  std::printf("%s\n", d.cache_path.c_str());
+  return d.cache_path.empty() ? 1 : 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -54,86 +165,17 @@ int main(int argc, char** argv) {
                "vae-data"};
   vae::cli::add_version_flag(app);
   app.require_subcommand(1);
-
-  std::string name, dir, md5_list;
-  std::vector<std::string> base_urls;
-  auto* fetch = app.add_subcommand("fetch", "download a data set (mnist, fashion-mnist, kmnist, custom)");
-  fetch->add_option("name", name, "mnist, fashion-mnist, kmnist, or custom (with --md5-list)")->required();
-  fetch->add_option("--dir", dir, "folder to write the four .gz files into")->required();
-  fetch->add_option("--base-url", base_urls, "mirror to use instead of the built-in ones (repeatable, tried in order)");
-  fetch->add_option("--md5-list", md5_list, "md5sum-style list of files for 'custom' (needs --base-url)");
-  vae::FetchOptions options;
-  double max_mb = static_cast<double>(options.max_bytes >> 20);
-  fetch->add_option("--max-mb", max_mb, "refuse a file larger than this many MiB")->capture_default_str()
-      ->check(CLI::Range(0.001, 1e6));
-  fetch->add_option("--timeout", options.timeout_seconds,
-                    "seconds one file may take (default: 60 plus its announced size at 10 kB/s)")
-      ->check(CLI::Range(1L, 1000000L));
-
-  std::string check_dir, check_name;
-  auto* check = app.add_subcommand("check", "verify a data folder: files, IDX headers, counts, MD5 where known");
-  check->add_option("--dir", check_dir, "the data folder")->required();
-  check->add_option("--name", check_name, "compare MD5s with this data set's official files");
-  std::string cache_dir, cache_config, image_size, on_bad_image;
-  int64_t channels = -1;
-  auto* cache = app.add_subcommand(
-      "cache", "decode an image folder into the image cache as vae-train would (its options from --config, then the "
-               "flags), and report what it found");
-  cache->add_option("--dir", cache_dir, "the image folder (default: the config's data.dir)");
-  cache->add_option("--config", cache_config, "a config whose [data] options to use");
-  cache->add_option("--image-size", image_size, "H,W: resize and centre-crop (data.image_size)");
-  cache->add_option("--channels", channels, "1, 3, or 0 as the first image (data.channels)");
-  cache->add_option("--on-bad-image", on_bad_image, "error or skip (data.on_bad_image)");
+  FetchFlags fetch_flags;
+  CheckFlags check_flags;
+  CacheFlags cache_flags;
+  const CLI::App* fetch = add_fetch_command(app, fetch_flags);
+  add_check_command(app, check_flags);
+  const CLI::App* cache = add_cache_command(app, cache_flags);
   CLI11_PARSE(app, argc, argv);
 
   return vae::cli::run_guarded([&] {
-    if (*cache) {
-      vae::Config cfg = cache_config.empty() ? vae::Config() : vae::load_config_file(cache_config);
-      if (!cache_dir.empty()) vae::set_key(cfg, "data.dir", cache_dir);
-      if (!image_size.empty()) vae::set_key(cfg, "data.image_size", image_size);
-      if (channels >= 0) vae::set_key(cfg, "data.channels", std::to_string(channels));
-      if (!on_bad_image.empty()) vae::set_key(cfg, "data.on_bad_image", on_bad_image);
-      vae::validate(cfg, /*shape_known=*/false);
-      const vae::DecodedImages d = vae::load_image_folder(vae::image_folder_options(cfg.data));
-      if (!d.cache_note.empty()) spdlog::warn("{}", d.cache_note);
-      spdlog::info("{}: {} images of {}x{}x{} (channels x height x width), {} classes, {} converted, {} skipped; {} in "
-                   "{:.2f} s",
-                   cfg.data.dir, d.count, d.channels, d.height, d.width, d.class_names.size(), d.converted,
-                   d.skipped.size(), d.from_cache ? "loaded from the cache" : "decoded", d.seconds);
-      for (const std::string& s : d.skipped) spdlog::warn("skipped {}", s);
-      std::printf("%s\n", d.cache_path.c_str());
-      return d.cache_path.empty() ? 1 : 0;
-    }
-    if (*fetch) {
-      vae::DatasetSpec spec;
-      if (name == "custom") {
-        if (md5_list.empty() || base_urls.empty())
-          throw vae::FetchError("fetch custom needs --md5-list FILE and --base-url URL");
-        spec = {"custom", {}, vae::read_md5_list(md5_list)};
-      } else {
-        spec = vae::find_dataset(name);
-        if (!md5_list.empty()) spec.files = vae::read_md5_list(md5_list);
-      }
-      options.base_urls = base_urls;
-      options.max_bytes = static_cast<uint64_t>(max_mb * 1048576.0);
-      options.stop_requested = [] { return g_stop_signal != 0; };
-      for (int sig : {SIGINT, SIGTERM, SIGHUP}) std::signal(sig, on_stop_signal);
-      options.on_progress = show_progress;
-      options.on_retry = [](const std::string& why) { spdlog::warn("{}; trying the next mirror", why); };
-      try {
-        vae::fetch_dataset(spec, dir, options);
-      } catch (const vae::FetchError& e) {
-        if (g_stop_signal == 0) throw;
-        spdlog::error("{}", e.what());
-        return 128 + static_cast<int>(g_stop_signal);
-      }
-      spdlog::info("{}: {} files verified; train with --data-dir {}", dir, spec.files.size(), dir);
-      return 0;
-    }
-    const vae::DatasetSpec* spec = check_name.empty() ? nullptr : &vae::find_dataset(check_name);
-    const vae::CheckReport report = vae::check_folder(check_dir, spec);
-    for (const auto& line : report.lines) std::printf("%s: %s\n", line.file.c_str(), line.what.c_str());
-    std::printf("%s: %s\n", check_dir.c_str(), report.ok() ? "ok" : "problems found");
-    return report.ok() ? 0 : 1;
+    if (*cache) return run_cache(cache_flags);
+    if (*fetch) return run_fetch(fetch_flags);
+    return run_check(check_flags);
   });
 }

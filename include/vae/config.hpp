@@ -7,7 +7,7 @@
 //
 // A config file has four tables, [data], [model], [loss] and [train]; every
 // key is optional and an unknown key is an error. Every key is one line of
-// the table in src/config.cpp (name, member, allowed values, help, flag,
+// the table in src/config_keys.cpp (name, member, allowed values, help, flag,
 // resume rule), which drives parsing, validation, printing, config.toml, the
 // resume comparison and the command-line flags. See configs/*.toml.
 #pragma once
@@ -236,7 +236,7 @@ enum class OnResume {
   kIgnore,  // not compared (train.out_dir: the run folder itself)
 };
 
-// One config key, as the table in src/config.cpp describes it.
+// One config key, as the table in src/config_keys.cpp describes it.
 struct KeyInfo {
   std::string name;     // "train.lr"
   std::string help;     // one line, for --help

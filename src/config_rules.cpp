@@ -1,0 +1,41 @@
+// The rules between config keys, and validate(): each key's own range
+// (the table), then these.
+#include <algorithm>
+
+#include "config_internal.hpp"
+
+namespace vae {
+namespace detail {
+
+// The relations between keys that no single key's range can say.
+void check_rules(const Config& c, bool shape_known) {
+  auto require = [](bool ok, const std::string& key, const std::string& allowed, const std::string& got) {
+    if (!ok) throw ConfigError("config key '" + key + "' must be " + allowed + ", got " + got);
+  };
+  if (c.model.arch == Arch::kConv && shape_known) {
+    const std::string size = shape_text(c.model.image_height, c.model.image_width);
+    const size_t stages = conv_stages(c.model).size();
+    const int64_t side = int64_t{1} << std::min<size_t>(stages, 20);
+    require(stages > 0 && c.model.image_height % side == 0 && c.model.image_width % side == 0,
+            "model.image_height and model.image_width",
+            stages == 0 ? std::string("even sides >= 8 for model.arch = \"conv\" (data.image_size resizes)")
+                        : "multiples of " + std::to_string(side) + " for " + std::to_string(stages) +
+                              " conv stages (model.conv_channels; data.image_size resizes)",
+            size);
+  }
+  require(!c.model.conditional || c.model.kind == Kind::kVae, "model.conditional",
+          std::string("false for model.kind = \"") + name(c.model.kind) + "\" (only a VAE can be conditional)",
+          "true");
+  require(c.data.noise == Noise::kGaussian || c.data.noise_level <= 1, "data.noise_level",
+          "a fraction in [0, 1] for data.noise = \"" + std::string(name(c.data.noise)) + "\"",
+          float_text(c.data.noise_level));
+}
+
+}  // namespace detail
+
+void validate(const Config& c, bool shape_known) {
+  for (const detail::Key& k : detail::keys()) k.check(c);
+  detail::check_rules(c, shape_known);
+}
+
+}  // namespace vae

@@ -1,0 +1,32 @@
+// The model's geometry from its config: the image's dims, the conv stages,
+// the layer widths.
+#include <algorithm>
+#include <string>
+
+#include "vae/config.hpp"
+
+namespace vae {
+
+std::vector<int64_t> image_dims(const ModelConfig& m) {
+  if (m.image_channels == 1) return {m.image_height, m.image_width};
+  return {m.image_channels, m.image_height, m.image_width};
+}
+
+std::vector<int64_t> conv_stages(const ModelConfig& m) {
+  if (!m.conv_channels.empty()) return m.conv_channels;
+  std::vector<int64_t> out;
+  for (int64_t h = m.image_height, w = m.image_width; h % 2 == 0 && w % 2 == 0 && h / 2 >= 4 && w / 2 >= 4;
+       h /= 2, w /= 2)
+    out.push_back(std::min<int64_t>(256, int64_t{32} << std::min<size_t>(out.size(), 4)));
+  return out;
+}
+
+std::string describe_layers(const ModelConfig& m) {
+  std::string s = std::to_string(input_dim(m));
+  if (m.arch == Arch::kConv)
+    for (int64_t c : conv_stages(m)) s += "-conv" + std::to_string(c);
+  for (int64_t h : m.hidden) s += "-" + std::to_string(h);
+  return s + "-" + std::to_string(m.latent);
+}
+
+}  // namespace vae

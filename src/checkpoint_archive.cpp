@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "checkpoint_internal.hpp"
+#include "vae/text.hpp"
 
 namespace vae {
 
@@ -155,7 +156,7 @@ std::string sanitized_archive(const std::string& path, const std::string& bytes,
     return s.size() > from && s.find_first_not_of("0123456789", from) == std::string::npos;
   };
   for (const std::string& name : reader.getAllRecords()) {
-    if (name.size() > 10 && name.compare(name.size() - 10, 10, ".debug_pkl") == 0) continue;
+    if (name.size() > 10 && ends_with(name, ".debug_pkl")) continue;
     auto [ptr, size] = reader.getRecord(name);
     const char* data = static_cast<const char*>(ptr.get());
     if (name.compare(0, 5, "data/") == 0 && is_digits(name, 5)) {  // tensor bytes, passed on uncopied
@@ -170,7 +171,7 @@ std::string sanitized_archive(const std::string& path, const std::string& bytes,
       continue;
     }
     const bool code = name.compare(0, 5, "code/") == 0 && name.size() > 8 &&
-                      name.compare(name.size() - 3, 3, ".py") == 0 && name.find("..") == std::string::npos;
+                      ends_with(name, ".py") && name.find("..") == std::string::npos;
     if (code) {
       std::istringstream lines(body);
       for (std::string line; std::getline(lines, line);)

@@ -23,7 +23,7 @@ VAE_CHOICES(Binarize, {{Binarize::kNone, "none"}, {Binarize::kStatic, "static"},
 VAE_CHOICES(Noise, {{Noise::kGaussian, "gaussian"}, {Noise::kMask, "mask"}, {Noise::kSaltPepper, "salt_pepper"}})
 VAE_CHOICES(Likelihood, {{Likelihood::kBernoulli, "bernoulli"}, {Likelihood::kGaussian, "gaussian"}})
 VAE_CHOICES(Kind, {{Kind::kVae, "vae"}, {Kind::kAe, "ae"}, {Kind::kSparseAe, "sparse_ae"},
-                   {Kind::kDenoisingAe, "denoising_ae"}})
+                   {Kind::kDenoisingAe, "denoising_ae"}, {Kind::kRae, "rae"}})
 VAE_CHOICES(Arch, {{Arch::kMlp, "mlp"}, {Arch::kConv, "conv"}})
 VAE_CHOICES(Sparsity, {{Sparsity::kL1, "l1"}, {Sparsity::kKl, "kl"}})
 VAE_CHOICES(OptimizerKind, {{OptimizerKind::kAdam, "adam"}, {OptimizerKind::kRmsprop, "rmsprop"}})

@@ -138,7 +138,7 @@ std::vector<Key> data_and_model_keys() {
                                 {widths_ok, "a list of widths in [1, 65536]"}, "", conv_only,
                                 "conv: channels per stride-2 stage ([]: by image size)"),
       key<Kind>("model.kind", VAE_FIELD(model.kind), any<Kind>(), "", kModel,
-                "vae, ae, sparse_ae or denoising_ae"),
+                "vae, ae, sparse_ae, denoising_ae or rae"),
       key<Sparsity>("model.sparsity", VAE_FIELD(model.sparsity), any<Sparsity>(), "", sparse_only,
                     "sparse_ae's penalty: l1 or kl"),
       key<bool>("model.conditional", VAE_FIELD(model.conditional), any<bool>(), "", kModel,
@@ -149,6 +149,7 @@ std::vector<Key> data_and_model_keys() {
 }
 
 std::vector<Key> loss_and_train_keys() {
+  const Rule rae_only{OnResume::kLog, "", [](const Config& c) { return c.model.kind == Kind::kRae; }};
   return {
       key<double>("loss.beta", VAE_FIELD(loss.beta), in_range(0.0, 1e6, "in [0, 1e6]"), "--beta", kLogged,
                   "weight of the KL term (beta-VAE when > 1)"),
@@ -161,6 +162,10 @@ std::vector<Key> loss_and_train_keys() {
                   kLogged, "sparse_ae kl: weight of the KL sparsity penalty"),
       key<double>("loss.rho", VAE_FIELD(loss.rho), {[](double r) { return r > 0 && r < 1; }, "in (0, 1)"}, "",
                   kLogged, "sparse_ae kl: target mean activation"),
+      key<double>("loss.rae_code_weight", VAE_FIELD(loss.rae_code_weight), in_range(0.0, 1e6, "in [0, 1e6]"), "",
+                  rae_only, "rae: weight of ||code||^2 / 2 per image"),
+      key<double>("loss.rae_decoder_decay", VAE_FIELD(loss.rae_decoder_decay), in_range(0.0, 1.0, "in [0, 1]"), "",
+                  rae_only, "rae: weight decay of the decoder's parameters"),
       key<OptimizerKind>("train.optimizer", VAE_FIELD(train.optimizer), any<OptimizerKind>(), "--optimizer",
                          {OnResume::kRefuse, "its state cannot be carried over"}, "adam or rmsprop"),
       key<double>("train.lr", VAE_FIELD(train.lr),

@@ -93,17 +93,13 @@ void write_idx_labels(const std::string& path, const torch::Tensor& labels) {
 }
 
 std::string idx_file_stem(Split split, bool labels) {
-  const std::string prefix = split == Split::kTrain ? "train" : "t10k";
-  return prefix + (labels ? "-labels-idx1-ubyte" : "-images-idx3-ubyte");
+  return official_idx_stem(split == Split::kTest, labels);
 }
 
 std::string find_idx_file(const std::string& dir, const std::string& stem) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) throw DataError(dir + ": data folder does not exist");
-  const fs::path raw = fs::path(dir) / stem;
-  if (fs::exists(raw, ec)) return raw.string();
-  const fs::path gz = fs::path(dir) / (stem + ".gz");
-  if (fs::exists(gz, ec)) return gz.string();
+  if (std::string path = locate_idx_file(dir, stem); !path.empty()) return path;
   throw DataError(dir + ": missing " + stem + " (or " + stem +
                   ".gz); expected the four MNIST-format IDX files");
 }
@@ -139,9 +135,9 @@ std::string npy_path(const std::string& dir, Split split, bool labels) {
 torch::Tensor npy_images(NpyArray&& a, const std::string& path) {
   const auto s = a.shape;
   if (!(s.size() == 3 || (s.size() == 4 && (s[3] == 1 || s[3] == 3)))) {
-    std::string shape;
-    for (int64_t d : s) shape += (shape.empty() ? "" : ", ") + std::to_string(d);
-    throw DataError(path + ": shape (" + shape + ") is not (N, H, W), (N, H, W, 1) or (N, H, W, 3)");
+    std::vector<std::string> dims;
+    for (int64_t d : s) dims.push_back(std::to_string(d));
+    throw DataError(path + ": shape (" + join(dims, ", ") + ") is not (N, H, W), (N, H, W, 1) or (N, H, W, 3)");
   }
   if (s[0] == 0) throw DataError(path + ": holds no images");
   if (s[1] == 0 || s[2] == 0) throw DataError(path + ": images of size 0");
@@ -240,7 +236,7 @@ std::vector<std::string> ImageFolderSource::notes() const {
   std::vector<std::string> out;
   char secs[32];
   std::snprintf(secs, sizeof secs, "%.2f", d.seconds);
-  const std::string shape = std::to_string(d.channels) + "x" + std::to_string(d.height) + "x" + std::to_string(d.width);
+  const std::string shape = shape_text(d.channels, d.height, d.width);
   if (d.from_cache) {
     out.push_back("images: " + std::to_string(d.count) + " of " + shape + " loaded from the cache " + d.cache_path +
                   " in " + secs + " s");
@@ -252,11 +248,8 @@ std::vector<std::string> ImageFolderSource::notes() const {
   if (d.converted > 0)
     out.push_back("images: " + std::to_string(d.converted) + " converted to " +
                   (d.channels == 1 ? "grey" : "colour") + " (data.channels = " + std::to_string(d.channels) + ")");
-  if (!d.class_names.empty()) {
-    std::string names;
-    for (const std::string& c : d.class_names) names += (names.empty() ? "" : ", ") + c;
-    out.push_back("images: " + std::to_string(d.class_names.size()) + " classes: " + names);
-  }
+  if (!d.class_names.empty())
+    out.push_back("images: " + std::to_string(d.class_names.size()) + " classes: " + join(d.class_names, ", "));
   if (!d.skipped.empty())
     out.push_back("images: skipped " + std::to_string(d.skipped.size()) + " (data.on_bad_image = skip); the first: " +
                   d.skipped.front());
@@ -319,9 +312,7 @@ DataFormat detect_data_format(const DataConfig& cfg) {
   if (cfg.format != DataFormat::kAuto) return cfg.format;
   std::error_code ec;
   if (fs::exists(npy_path(cfg.dir, Split::kTrain, false), ec)) return DataFormat::kNpy;
-  const std::string stem = idx_file_stem(Split::kTrain, false);
-  const fs::path dir(cfg.dir);
-  if (fs::exists(dir / stem, ec) || fs::exists(dir / (stem + ".gz"), ec)) return DataFormat::kIdx;
+  if (!locate_idx_file(cfg.dir, idx_file_stem(Split::kTrain, false)).empty()) return DataFormat::kIdx;
   return looks_like_image_folder(cfg.dir) ? DataFormat::kImages : DataFormat::kIdx;
 }
 

@@ -77,7 +77,7 @@ EncoderImpl::EncoderImpl(const ModelConfig& cfg) : cfg_(cfg) {
     fc_sd_ = register_module("fc_sd", torch::nn::Linear(in, cfg.latent));
   } else {
     fc_mean_ = register_module("fc_code", torch::nn::Linear(in, cfg.latent));
-    sigmoid_code_ = head == CodeHead::kSigmoid;
+    code_activation_ = head;
   }
 }
 
@@ -92,7 +92,11 @@ std::pair<torch::Tensor, torch::Tensor> EncoderImpl::forward(const torch::Tensor
   for (auto& fc : hidden_) h = torch::relu(fc->forward(h));
   if (!fc_sd_) {  // an autoencoder's code layer
     const torch::Tensor a = fc_mean_->forward(h);
-    return {sigmoid_code_ ? torch::sigmoid(a) : torch::relu(a), torch::Tensor()};
+    switch (code_activation_) {
+      case CodeHead::kSigmoid: return {torch::sigmoid(a), torch::Tensor()};
+      case CodeHead::kLinear: return {a, torch::Tensor()};
+      default: return {torch::relu(a), torch::Tensor()};
+    }
   }
   return {fc_mean_->forward(h), fc_sd_->forward(h)};
 }

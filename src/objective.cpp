@@ -21,6 +21,7 @@ constexpr struct {
     {Kind::kAe, make_ae_objective},
     {Kind::kSparseAe, make_sparse_ae_objective},
     {Kind::kDenoisingAe, make_denoising_ae_objective},
+    {Kind::kRae, make_rae_objective},
 };
 
 // log N(z; mean, exp(log_var)) summed over the last dimension.

@@ -102,7 +102,7 @@ static std::string run_resolved(const SampleRequest& r, LoadedModel& lm, const t
   if (r.mode == Mode::kInterpolate) return interpolate(r, lm, dev, what);
   if (r.mode == Mode::kPrior) return sample_prior(r, lm, dev, what);
   write_png(r.out, make_grid(manifold_images(lm.model, r.grid, dev, r.label), r.grid, /*pad=*/0));
-  return "wrote the " + std::to_string(r.grid) + "x" + std::to_string(r.grid) + " latent manifold of " + r.checkpoint +
+  return "wrote the " + shape_text(r.grid, r.grid) + " latent manifold of " + r.checkpoint +
          " (" + what + ") to " + r.out;
 }
 

@@ -25,7 +25,7 @@ namespace vae {
 enum class Binarize { kNone, kStatic, kDynamic };
 enum class Noise { kGaussian, kMask, kSaltPepper };
 enum class Likelihood { kBernoulli, kGaussian };
-enum class Kind { kVae, kAe, kSparseAe, kDenoisingAe };
+enum class Kind { kVae, kAe, kSparseAe, kDenoisingAe, kRae };
 enum class Arch { kMlp, kConv };
 enum class Sparsity { kL1, kKl };
 enum class OptimizerKind { kAdam, kRmsprop };
@@ -112,8 +112,8 @@ struct ModelConfig {
   // guide's) or gaussian (mean sigmoid(logits), fixed variance 1/2 per
   // pixel: the summed squared error plus D/2 * log(pi), in nats).
   Likelihood likelihood = Likelihood::kBernoulli;
-  // vae (the guide's variational autoencoder), ae (plain), sparse_ae or
-  // denoising_ae. The autoencoders share the encoder and decoder; their code
+  // vae (the guide's variational autoencoder), ae (plain), sparse_ae,
+  // denoising_ae or rae (the regularized autoencoder RAE-L2, a linear code). The autoencoders share the encoder and decoder; their code
   // layer is encoder.fc_code with a ReLU (a sigmoid for sparse_ae with
   // sparsity kl) instead of the two heads and the sampling.
   Kind kind = Kind::kVae;
@@ -153,6 +153,11 @@ struct LossConfig {
   // unit j over the batch), per image.
   double sparsity_weight = 1.0;
   double rho = 0.05;
+  // rae (RAE-L2): per image, rae_code_weight * ||code||^2 / 2, and weight
+  // decay rae_decoder_decay on the decoder's parameters (as pythae's
+  // embedding_weight and reg_weight).
+  double rae_code_weight = 1e-4;
+  double rae_decoder_decay = 1e-7;
 };
 
 struct TrainConfig {

@@ -34,9 +34,11 @@
 
 namespace vae {
 
+enum class CodeHead;  // vae/objective.hpp: the encoder's output layer
+
 // x [B, D] -> (mu [B, Z], log_var [B, Z]). Where the model's objective asks
 // for a code head (vae/objective.hpp: the autoencoder kinds) the heads are
-// one code layer, fc_code, with a ReLU or a sigmoid: the result is
+// one code layer, fc_code, with a ReLU, a sigmoid or no activation: the result is
 // (code [B, Z], an undefined tensor).
 class EncoderImpl : public torch::nn::Module {
  public:
@@ -55,7 +57,7 @@ class EncoderImpl : public torch::nn::Module {
   std::vector<torch::nn::Linear> hidden_;
   torch::nn::Linear fc_mean_{nullptr};
   torch::nn::Linear fc_sd_{nullptr};
-  bool sigmoid_code_ = false;
+  CodeHead code_activation_{};  // a code head's activation
 };
 TORCH_MODULE(Encoder);
 

@@ -27,8 +27,9 @@
 namespace vae {
 
 // The encoder's output layer: two Gaussian heads fc_mean / fc_sd giving
-// (mu, log_var), or one code layer fc_code with an activation.
-enum class CodeHead { kGaussian, kRelu, kSigmoid };
+// (mu, log_var), or one code layer fc_code with an activation (ReLU,
+// sigmoid, or none).
+enum class CodeHead { kGaussian, kRelu, kSigmoid, kLinear };
 
 // What the evaluator hands an objective for one batch of test images.
 struct EvalBatch {

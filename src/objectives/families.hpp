@@ -12,5 +12,6 @@ std::unique_ptr<Objective> make_vae_objective(const Config& cfg);            // 
 std::unique_ptr<Objective> make_ae_objective(const Config& cfg);             // autoencoders.cpp
 std::unique_ptr<Objective> make_sparse_ae_objective(const Config& cfg);      // autoencoders.cpp
 std::unique_ptr<Objective> make_denoising_ae_objective(const Config& cfg);   // autoencoders.cpp
+std::unique_ptr<Objective> make_rae_objective(const Config& cfg);            // rae.cpp
 
 }  // namespace vae

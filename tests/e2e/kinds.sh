@@ -2,7 +2,7 @@
 # for every kind, samples and the ELBO only for the VAE.
 source "$(dirname "$0")/lib.sh"
 "$MAKE_TEST_DATA" "$WORK/data" 300 60
-for kind in ae sparse_ae denoising_ae conv_ae conv_sparse_ae conv_denoising_ae; do
+for kind in ae sparse_ae denoising_ae rae conv_ae conv_sparse_ae conv_denoising_ae conv_rae; do
   arch=mlp; k=$kind; hidden=32
   case $kind in conv_*) arch=conv; k=${kind#conv_}; hidden= ;; esac
   printf '[model]\nhidden = [%s]\nlatent = 4\nkind = "%s"\narch = "%s"\n[train]\nbatch_size = 50\n' \
@@ -77,7 +77,8 @@ expect_error "multiples of 8 for 3 conv stages" "$VAE_BIN/vae-train" --config "$
 printf '[model]\nkind = "gan"\n' >"$WORK/gan.toml"
 expect_error "'model.kind' must be" "$VAE_BIN/vae-train" --config "$WORK/gan.toml" --data-dir "$WORK/data"
 for cfg in "$VAE_SOURCE_DIR"/configs/mnist_ae.toml "$VAE_SOURCE_DIR"/configs/mnist_sparse_ae.toml \
-           "$VAE_SOURCE_DIR"/configs/mnist_denoising_ae.toml "$VAE_SOURCE_DIR"/configs/mnist_cvae.toml; do
+           "$VAE_SOURCE_DIR"/configs/mnist_denoising_ae.toml "$VAE_SOURCE_DIR"/configs/mnist_cvae.toml \
+           "$VAE_SOURCE_DIR"/configs/mnist_rae.toml; do
   [ -f "$cfg" ] || fail "missing $cfg"
 done
 echo "ok: kinds"

@@ -1,0 +1,61 @@
+// The regularized autoencoder RAE-L2 (Ghosh et al. 2020, "From Variational
+// to Deterministic Autoencoders"): a deterministic autoencoder whose code is
+// kept small by an L2 penalty, and whose decoder is kept smooth by weight
+// decay, in place of the VAE's noise and KL. Per image:
+//   recon + loss.rae_code_weight * ||z||^2 / 2,
+// plus, per batch of B images, B * loss.rae_decoder_decay * ||theta_dec||^2 / 2
+// (on the summed loss this is weight decay loss.rae_decoder_decay on the
+// mean loss, as pythae's RAE_L2 sets it on the decoder's optimizer).
+// No prior: the codes follow no fixed distribution until one is fitted.
+#include <cstdio>
+
+#include "families.hpp"
+
+namespace vae {
+namespace {
+
+class RaeObjective : public Objective {
+ public:
+  using Objective::Objective;
+  std::string title() const override { return "RAE"; }
+  CodeHead code_head() const override { return CodeHead::kLinear; }
+  bool has_prior() const override { return false; }
+
+  LossTerms loss(const torch::Tensor& logits, const torch::Tensor& target, const torch::Tensor& code,
+                 const torch::Tensor& /*log_var*/) const override {
+    LossTerms t;
+    t.recon = -log_likelihood(logits, target, cfg_.model.likelihood).sum();
+    t.kl = torch::zeros({}, logits.options());
+    t.penalty = (0.5 * cfg_.loss.rae_code_weight) * code.pow(2).sum();
+    return t;
+  }
+
+  LossTerms train_terms(VAE& model, const torch::Tensor& x, const torch::Tensor& y,
+                        const RowSlice& rows) const override {
+    LossTerms t = Objective::train_terms(model, x, y, rows);
+    if (cfg_.loss.rae_decoder_decay > 0) {
+      torch::Tensor decay = torch::zeros({}, x.options());
+      for (const torch::Tensor& p : model->decoder()->parameters()) decay = decay + p.pow(2).sum();
+      // The batch's rows across all processes: each adds its share.
+      const double rows_here = static_cast<double>(x.size(0));
+      t.penalty = t.penalty + (0.5 * cfg_.loss.rae_decoder_decay * rows_here) * decay;
+    }
+    return t;
+  }
+
+  BatchScore score(VAE& model, const EvalBatch& b) const override {
+    return {reconstruction_error(model, b.mu, b.x, b.y), {}, {}};
+  }
+
+  std::string epoch_note(double code_abs, double /*kl_weight*/) const override {
+    char text[48];
+    std::snprintf(text, sizeof text, "  mean |code| %.4f", code_abs);
+    return text;
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Objective> make_rae_objective(const Config& cfg) { return std::make_unique<RaeObjective>(cfg); }
+
+}  // namespace vae

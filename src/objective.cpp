@@ -1,5 +1,6 @@
 #include "vae/objective.hpp"
 
+#include <cstdio>
 #include <stdexcept>
 
 #include "objectives/families.hpp"
@@ -54,6 +55,16 @@ LossTerms Objective::train_terms(VAE& model, const torch::Tensor& x, const torch
       corrupts_input() ? corrupt(x, cfg_.data.noise, cfg_.data.noise_level, nullptr, rows) : x;
   const VAEOutput out = model->forward(input, y, rows);
   return loss(out.logits, x, out.mu, out.log_var);
+}
+
+BatchScore CodeObjective::score(VAE& model, const EvalBatch& b) const {
+  return {reconstruction_error(model, b.mu, b.x, b.y), {}, {}};
+}
+
+std::string CodeObjective::epoch_note(double code_abs, double /*kl_weight*/) const {
+  char text[48];
+  std::snprintf(text, sizeof text, "  mean |code| %.4f", code_abs);
+  return text;
 }
 
 torch::Tensor reconstruction_error(VAE& model, const torch::Tensor& code, const torch::Tensor& x,

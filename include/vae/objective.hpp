@@ -94,6 +94,17 @@ class Objective {
   Config cfg_;
 };
 
+// The deterministic autoencoders' common ground (ae, sparse_ae,
+// denoising_ae, rae): no prior; the test loss is the error of
+// reconstructing x from its code; the log line shows the mean |code|.
+class CodeObjective : public Objective {
+ public:
+  using Objective::Objective;
+  bool has_prior() const override { return false; }
+  BatchScore score(VAE& model, const EvalBatch& batch) const override;
+  std::string epoch_note(double code_abs, double kl_weight) const override;
+};
+
 // The objective of cfg.model.kind (the one branch on it).
 std::unique_ptr<Objective> make_objective(const Config& cfg);
 // The same where only the model is known (its loss keys at their defaults):

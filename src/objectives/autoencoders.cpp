@@ -2,19 +2,16 @@
 // penalty on the code) and denoising (the encoder sees a corrupted input).
 // One code layer instead of the Gaussian heads, no prior to sample from;
 // the test loss is the reconstruction error -log p(x | decoder(code)).
-#include <cstdio>
-
 #include "families.hpp"
 
 namespace vae {
 namespace {
 
-class AeObjective : public Objective {
+class AeObjective : public CodeObjective {
  public:
-  using Objective::Objective;
+  using CodeObjective::CodeObjective;
   std::string title() const override { return name(cfg_.model.kind); }
   CodeHead code_head() const override { return CodeHead::kRelu; }
-  bool has_prior() const override { return false; }
 
   LossTerms loss(const torch::Tensor& logits, const torch::Tensor& target, const torch::Tensor& code,
                  const torch::Tensor& /*log_var*/) const override {
@@ -25,16 +22,6 @@ class AeObjective : public Objective {
     t.kl = torch::zeros({}, logits.options());
     t.penalty = penalty(logits, code);
     return t;
-  }
-
-  BatchScore score(VAE& model, const EvalBatch& b) const override {
-    return {reconstruction_error(model, b.mu, b.x, b.y), {}, {}};
-  }
-
-  std::string epoch_note(double code_abs, double /*kl_weight*/) const override {
-    char text[48];
-    std::snprintf(text, sizeof text, "  mean |code| %.4f", code_abs);
-    return text;
   }
 
  protected:

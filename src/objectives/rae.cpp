@@ -7,19 +7,16 @@
 // (on the summed loss this is weight decay loss.rae_decoder_decay on the
 // mean loss, as pythae's RAE_L2 sets it on the decoder's optimizer).
 // No prior: the codes follow no fixed distribution until one is fitted.
-#include <cstdio>
-
 #include "families.hpp"
 
 namespace vae {
 namespace {
 
-class RaeObjective : public Objective {
+class RaeObjective : public CodeObjective {
  public:
-  using Objective::Objective;
+  using CodeObjective::CodeObjective;
   std::string title() const override { return "RAE"; }
   CodeHead code_head() const override { return CodeHead::kLinear; }
-  bool has_prior() const override { return false; }
 
   LossTerms loss(const torch::Tensor& logits, const torch::Tensor& target, const torch::Tensor& code,
                  const torch::Tensor& /*log_var*/) const override {
@@ -41,16 +38,6 @@ class RaeObjective : public Objective {
       t.penalty = t.penalty + (0.5 * cfg_.loss.rae_decoder_decay * rows_here) * decay;
     }
     return t;
-  }
-
-  BatchScore score(VAE& model, const EvalBatch& b) const override {
-    return {reconstruction_error(model, b.mu, b.x, b.y), {}, {}};
-  }
-
-  std::string epoch_note(double code_abs, double /*kl_weight*/) const override {
-    char text[48];
-    std::snprintf(text, sizeof text, "  mean |code| %.4f", code_abs);
-    return text;
   }
 };
 

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <utility>
 
 #include "cli.hpp"
 #include "model_and_data.hpp"
@@ -40,19 +41,19 @@ int main(int argc, char** argv) {
 
   vae::tune_allocator();
   return vae::cli::run_guarded([&] {
-    if (!out.empty()) {
-      vae::cli::require_extension(out, {".csv", ".npy"}, "--out");
-      vae::cli::refuse_to_overwrite(out, {checkpoint}, "--out");
-    }
+    if (!out.empty()) vae::cli::require_extension(out, {".csv", ".npy"}, "--out");
     if (!plot.empty()) vae::cli::require_extension(plot, {".png"}, "--plot");
     auto [dev, m, dir, data] = vae::cli::load_model_and_split(checkpoint, data_dir, split, device);
+    const std::string labels_out = vae::ends_with(out, ".npy") ? out.substr(0, out.size() - 4) + "_labels.npy" : "";
+    for (const auto& [path, flag] : {std::pair{out, "--out"}, {labels_out, "--out (its labels)"}, {plot, "--plot"}})
+      if (!path.empty()) vae::cli::refuse_to_overwrite(path, checkpoint, dir, flag);
     const auto t0 = std::chrono::steady_clock::now();
     const torch::Tensor mu = vae::encode_means(m.model, data, batch_size, dev);
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     spdlog::info("encoded {} {} images from {} in {:.3f} s", data.size(), split, dir, secs);
     if (vae::ends_with(out, ".npy")) {
       vae::write_npy(out, mu);
-      vae::write_npy(out.substr(0, out.size() - 4) + "_labels.npy", data.labels);
+      vae::write_npy(labels_out, data.labels);
     } else if (!out.empty()) {
       vae::write_latent_csv(out, mu, data.labels, data.paths);
     }

@@ -82,8 +82,8 @@ int main(int argc, char** argv) {
   return vae::cli::run_guarded([&] {
     if (noise_level && !std::isfinite(*noise_level))
       throw std::invalid_argument("--noise-level must be a finite number, got " + std::to_string(*noise_level));
-    if (!out.empty()) vae::cli::refuse_to_overwrite(out, {checkpoint}, "--out");
     auto [dev, m, dir, data] = vae::cli::load_model_and_split(checkpoint, data_dir, split, device);
+    if (!out.empty()) vae::cli::refuse_to_overwrite(out, checkpoint, dir, "--out");
     vae::EvalOptions opt = vae::eval_options_for(m.meta.config);
     opt.iw_samples = iw_samples;
     opt.code_errors = true;

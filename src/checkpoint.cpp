@@ -90,6 +90,44 @@ void move_state(torch::optim::OptimizerParamState& state, const torch::Device& d
 }  // namespace
 
 
+std::string read_checkpoint_file(const std::string& path) {
+  try {
+    return read_file(path);
+  } catch (const IoError& e) {
+    throw CheckpointError(e.what());
+  }
+}
+
+// Checks `bytes` (the content of checkpoint `path`) against its manifest.
+// A crash between the two renames of save_checkpoint leaves the new data with
+// the old manifest and a complete ".next" manifest; that one is accepted too.
+Manifest verify_checkpoint(const std::string& path, std::string_view bytes) {
+  if (bytes.size() < 4 || bytes.substr(0, 4) != std::string_view("PK\x03\x04", 4))
+    checkpoint_fail(path, "not a checkpoint (not a LibTorch archive)");
+  const std::string mpath = manifest_path_for(path);
+  std::error_code ec;
+  const bool has_manifest = fs::exists(mpath, ec);
+  const bool has_next = fs::exists(mpath + ".next", ec);
+  if (!has_manifest && !has_next)
+    checkpoint_fail(path, "incomplete checkpoint: no manifest " + fs::path(mpath).filename().string() +
+                   " beside it (the write did not finish, or the file was copied alone)");
+  std::string first_error;
+  for (const std::string& candidate : {mpath, mpath + ".next"}) {
+    if (!fs::exists(candidate, ec)) continue;
+    try {
+      Manifest m = parse_manifest(read_checkpoint_file(candidate), candidate);
+      verify_against_manifest(m, path, bytes);
+      // Finish the interrupted commit, so the next save cannot clobber the
+      // only manifest that matches. Best effort: the folder may be read-only.
+      if (candidate != mpath) fs::rename(candidate, mpath, ec);
+      return m;
+    } catch (const CheckpointError& e) {
+      if (first_error.empty()) first_error = e.what();
+    }
+  }
+  throw CheckpointError(first_error);
+}
+
 void save_checkpoint(const std::string& path, VAE& model, torch::optim::Optimizer& optimizer,
                      const CheckpointMeta& meta) {
   const TrainingState& s = meta.state;

@@ -1,9 +1,10 @@
-// A checkpoint's commit as the reader checks it (the data against its
-// manifest), what an interrupted save left behind, and the lookup of the
-// checkpoint a resume continues from.
+// What an interrupted save left behind, and the lookup of the checkpoint a
+// resume continues from (with a warning for what it passed over).
 #include <algorithm>
 #include <filesystem>
 #include <limits>
+
+#include <spdlog/spdlog.h>
 
 #include "checkpoint_internal.hpp"
 #include "vae/io.hpp"
@@ -11,44 +12,6 @@
 namespace vae {
 
 namespace fs = std::filesystem;
-
-std::string read_checkpoint_file(const std::string& path) {
-  try {
-    return read_file(path);
-  } catch (const IoError& e) {
-    throw CheckpointError(e.what());
-  }
-}
-
-// Checks `bytes` (the content of checkpoint `path`) against its manifest.
-// A crash between the two renames of save_checkpoint leaves the new data with
-// the old manifest and a complete ".next" manifest; that one is accepted too.
-Manifest verify_checkpoint(const std::string& path, std::string_view bytes) {
-  if (bytes.size() < 4 || bytes.substr(0, 4) != std::string_view("PK\x03\x04", 4))
-    checkpoint_fail(path, "not a checkpoint (not a LibTorch archive)");
-  const std::string mpath = manifest_path_for(path);
-  std::error_code ec;
-  const bool has_manifest = fs::exists(mpath, ec);
-  const bool has_next = fs::exists(mpath + ".next", ec);
-  if (!has_manifest && !has_next)
-    checkpoint_fail(path, "incomplete checkpoint: no manifest " + fs::path(mpath).filename().string() +
-                   " beside it (the write did not finish, or the file was copied alone)");
-  std::string first_error;
-  for (const std::string& candidate : {mpath, mpath + ".next"}) {
-    if (!fs::exists(candidate, ec)) continue;
-    try {
-      Manifest m = parse_manifest(read_checkpoint_file(candidate), candidate);
-      verify_against_manifest(m, path, bytes);
-      // Finish the interrupted commit, so the next save cannot clobber the
-      // only manifest that matches. Best effort: the folder may be read-only.
-      if (candidate != mpath) fs::rename(candidate, mpath, ec);
-      return m;
-    } catch (const CheckpointError& e) {
-      if (first_error.empty()) first_error = e.what();
-    }
-  }
-  throw CheckpointError(first_error);
-}
 
 std::vector<std::string> finish_interrupted_saves(const std::string& checkpoints_dir) {
   std::vector<std::string> done;
@@ -92,6 +55,25 @@ std::vector<std::string> finish_interrupted_saves(const std::string& checkpoints
   return done;
 }
 
+namespace {
+
+// A resume that passed over newer checkpoints says so: which were refused
+// and why, and how many steps the one it takes is behind last.pt (by
+// last.pt's manifest, when that can still be read).
+void warn_fallback(const std::vector<std::string>& refused, const LoadedModel& taken, const std::string& last) {
+  for (const std::string& why : refused) spdlog::warn("resume: refused {}", why);
+  std::string lost = "how many steps behind last.pt is unknown (its manifest cannot be read)";
+  try {
+    const int64_t last_step = parse_manifest(read_file(manifest_path_for(last)), last).step;
+    lost = std::to_string(std::max<int64_t>(0, last_step - taken.meta.state.step)) + " steps behind last.pt (step " +
+           std::to_string(last_step) + ")";
+  } catch (const std::exception&) {
+  }
+  spdlog::warn("resume: falling back to {} at step {}: {}", taken.path, taken.meta.state.step, lost);
+}
+
+}  // namespace
+
 LoadedModel load_resume_checkpoint(const std::string& what) {
   std::error_code ec;
   if (!fs::is_directory(what, ec)) {
@@ -119,11 +101,15 @@ LoadedModel load_resume_checkpoint(const std::string& what) {
   }
   std::sort(candidates.begin(), candidates.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
   std::string rejected;
+  std::vector<std::string> refused;  // the files passed over, each with its reason
   for (const auto& [step, p] : candidates) {
     try {
-      return load_model(p.string(), torch::kCPU);
+      LoadedModel loaded = load_model(p.string(), torch::kCPU);
+      if (!refused.empty()) warn_fallback(refused, loaded, (dir / "last.pt").string());
+      return loaded;
     } catch (const CheckpointError& e) {
       rejected += std::string(rejected.empty() ? "" : "; ") + e.what();
+      refused.push_back(e.what());
     }
   }
   checkpoint_fail(what, "no complete checkpoint to resume from" + (rejected.empty() ? std::string() : " (" + rejected + ")"));

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <algorithm>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -29,6 +30,77 @@ std::string parent_dir(const std::string& path) {
 }
 
 }  // namespace
+
+namespace {
+
+// The path with every link resolved, for a file that may not exist yet.
+std::filesystem::path resolved(const std::string& path) {
+  std::error_code ec;
+  std::filesystem::path p = std::filesystem::weakly_canonical(std::filesystem::absolute(path, ec), ec);
+  return ec ? std::filesystem::path(path).lexically_normal() : p;
+}
+
+bool inside(const std::filesystem::path& p, const std::filesystem::path& dir) {
+  const auto rel = p.lexically_relative(dir);
+  return !rel.empty() && *rel.begin() != ".." && rel != ".";
+}
+
+// Why `p` (resolved) is a run folder's own file, or "".
+std::string run_folder_file(const std::filesystem::path& p) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path dir = p.parent_path();
+  if ((dir.filename() == "checkpoints" || dir.filename() == "images") &&
+      fs::is_directory(dir.parent_path() / "checkpoints", ec))
+    return "a file of the run folder " + dir.parent_path().string();
+  static const char* const kRunFiles[] = {"config.toml", "metrics.jsonl", "loss.png", "samples.png",
+                                          "test_files.txt", "skipped_files.txt", ".lock"};
+  if (fs::is_directory(dir / "checkpoints", ec))
+    for (const char* name : kRunFiles)
+      if (p.filename() == name) return "the run folder's " + std::string(name) + " (" + dir.string() + ")";
+  return "";
+}
+
+// What data an existing file holds, by its name or its first bytes, or "".
+std::string data_file_kind(const std::filesystem::path& p) {
+  const std::string name = p.filename().string();
+  for (const char* stem : {"train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+                           "t10k-labels-idx1-ubyte"})
+    if (name == stem || name == std::string(stem) + ".gz") return "an IDX data file";
+  for (const char* npy : {"train_images.npy", "train_labels.npy", "test_images.npy", "test_labels.npy"})
+    if (name == npy) return "a data set's NumPy array";
+  if (ends_with(name, ".amat") || ends_with(name, ".amat.gz")) return "a data file (amat)";
+  std::FILE* f = std::fopen(p.c_str(), "rb");
+  if (f == nullptr) return "";
+  unsigned char b[4] = {0, 0, 0, 0};
+  const size_t n = std::fread(b, 1, 4, f);
+  std::fclose(f);
+  if (n >= 2 && b[0] == 0x1f && b[1] == 0x8b) return "gzip data";
+  if (n == 4 && b[0] == 'P' && b[1] == 'K' && b[2] == 3 && b[3] == 4) return "a zip archive (a checkpoint?)";
+  if (n == 4 && b[0] == 0 && b[1] == 0 && b[2] == 8 && (b[3] == 1 || b[3] == 3)) return "IDX data";
+  return "";
+}
+
+}  // namespace
+
+void refuse_output_over_input(const std::string& out, const std::vector<std::string>& inputs,
+                              const std::vector<std::string>& data_dirs, const std::string& flag) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path p = resolved(out);
+  const bool exists = fs::exists(p, ec);
+  const auto refuse = [&](const std::string& what) {
+    throw std::invalid_argument(flag + " " + out + ": refusing to write over " + what);
+  };
+  if (exists && fs::is_directory(p, ec)) refuse("a folder");
+  for (const std::string& in : inputs)
+    if (!in.empty() && (p == resolved(in) || (exists && fs::equivalent(p, in, ec)))) refuse("the input " + in);
+  if (const std::string why = run_folder_file(p); !why.empty()) refuse(why);
+  if (!exists) return;
+  for (const std::string& dir : data_dirs)
+    if (!dir.empty() && inside(p, resolved(dir))) refuse("a file of the data folder " + dir + ", which it reads");
+  if (const std::string kind = data_file_kind(p); !kind.empty()) refuse(kind);
+}
 
 void write_file_durable(const std::string& path, std::string_view bytes,
                         const std::string& name_for_errors) {

@@ -9,6 +9,7 @@
 #include "vae/image.hpp"
 #include "vae/inference.hpp"
 #include "vae/io.hpp"
+#include "vae/manifest.hpp"
 #include "vae/objective.hpp"
 #include "vae/runtime.hpp"
 
@@ -91,6 +92,8 @@ static std::string run_resolved(const SampleRequest& r, LoadedModel& lm, const t
 std::string run_sample(const SampleRequest& r) {
   const torch::Device dev = resolve_device(r.device);
   LoadedModel lm = load_model(r.checkpoint, dev);
+  refuse_output_over_input(r.out, {r.checkpoint, manifest_path_for(r.checkpoint)},
+                           {r.data_dir.empty() ? lm.meta.config.data.dir : r.data_dir}, "--out");
   const std::string what = describe_layers(lm.meta.config.model) + ", epoch " + std::to_string(lm.meta.state.epoch);
   SampleRequest resolved = r;
   resolved.label = resolve_label(r, lm.meta.config.model);

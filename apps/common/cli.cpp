@@ -10,6 +10,8 @@
 #include <filesystem>
 #include <stdexcept>
 
+#include "vae/io.hpp"
+#include "vae/manifest.hpp"
 #include "vae/text.hpp"
 #include "vae/version.hpp"
 
@@ -41,14 +43,11 @@ void add_version_flag(CLI::App& app) {
   app.set_version_flag("--version", app.get_name() + " " + kVersion);
 }
 
-void refuse_to_overwrite(const std::string& out, const std::vector<std::string>& inputs, const std::string& flag) {
-  namespace fs = std::filesystem;
+void refuse_to_overwrite(const std::string& out, const std::string& checkpoint, const std::string& data_dir,
+                         const std::string& flag) {
   if (ends_with(out, ".pt") || ends_with(out, ".manifest.json") || ends_with(out, ".pt.tmp"))
     throw std::invalid_argument(flag + " " + out + ": refusing to write over a checkpoint file");
-  std::error_code ec;
-  for (const std::string& in : inputs)
-    if (fs::exists(out, ec) && fs::equivalent(out, in, ec))
-      throw std::invalid_argument(flag + " " + out + ": refusing to write over the input " + in);
+  refuse_output_over_input(out, {checkpoint, manifest_path_for(checkpoint)}, {data_dir}, flag);
 }
 
 void require_extension(const std::string& out, const std::vector<std::string>& extensions, const std::string& flag) {

@@ -21,9 +21,12 @@ void log_as_rank(int64_t rank);
 // Adds --version printing "<tool> <project version>".
 void add_version_flag(CLI::App& app);
 
-// Throws std::invalid_argument when `out` (the value of `flag`) would write
-// over a checkpoint (.pt, .manifest.json) or is one of the `inputs`.
-void refuse_to_overwrite(const std::string& out, const std::vector<std::string>& inputs, const std::string& flag);
+// Throws std::invalid_argument when `out` (the value of `flag`) is named as
+// a checkpoint (.pt, .manifest.json), or would write over an input of a tool
+// that reads `checkpoint` and the data in `data_dir` (vae/io.hpp's
+// refuse_output_over_input: the one rule for every tool).
+void refuse_to_overwrite(const std::string& out, const std::string& checkpoint, const std::string& data_dir,
+                         const std::string& flag);
 
 // Throws std::invalid_argument unless `out` ends in one of `extensions`.
 void require_extension(const std::string& out, const std::vector<std::string>& extensions, const std::string& flag);

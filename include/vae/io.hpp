@@ -7,6 +7,7 @@
 #include "vae/text.hpp"  // ends_with, shape_text and join, which lived here
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace vae {
 
@@ -29,5 +30,19 @@ std::string read_file(const std::string& path);
 
 // Creates a folder and its parents; throws IoError when it cannot.
 void make_dirs(const std::string& path);
+
+// The one rule for every tool's output paths, checked before anything is
+// computed: throws std::invalid_argument "FLAG OUT: refusing to write over
+// ..." when `out`, followed through links,
+//  - is one of `inputs` (the files the tool reads: its checkpoint and manifest),
+//  - is an existing file inside one of `data_dirs` (the data folders it reads),
+//  - is a file a run writes in its run folder (a folder with checkpoints/:
+//    config.toml, metrics.jsonl, loss.png, samples.png, test_files.txt,
+//    skipped_files.txt, .lock, and anything in checkpoints/ or images/),
+//  - or is an existing data file: named as a data set's files are (IDX,
+//    train_images.npy ...), or holding a checkpoint, IDX data or gzip.
+// A new file, or an earlier output of a tool (a sample grid, codes), is fine.
+void refuse_output_over_input(const std::string& out, const std::vector<std::string>& inputs,
+                              const std::vector<std::string>& data_dirs, const std::string& flag);
 
 }  // namespace vae

@@ -14,6 +14,10 @@ for mode in cut-half cut-small offset adam-shape; do
   "$VAE_BIN/vae-train" --resume "$WORK/$mode" --epochs 1 2>"$WORK/fallback.log" ||
     { cat "$WORK/fallback.log"; fail "the run folder did not fall back to best.pt"; }
   grep -q "resuming .*best.pt" "$WORK/fallback.log" || fail "did not resume from best.pt: $(cat "$WORK/fallback.log")"
+  # ... and says what it passed over, why, and what the fallback loses.
+  grep -q "warn.*resume: refused $ck: " "$WORK/fallback.log" || fail "the refused last.pt was not named: $(cat "$WORK/fallback.log")"
+  grep -q "warn.*resume: falling back to .*best.pt at step 4: 0 steps behind last.pt (step 4)" "$WORK/fallback.log" ||
+    fail "the fallback's loss was not said: $(cat "$WORK/fallback.log")"
   expect_error "$ck: " "$VAE_BIN/vae-encode" --checkpoint "$ck" --out "$WORK/$mode.csv"
   expect_error "$ck: " "$VAE_BIN/vae-sample" --checkpoint "$ck" --out "$WORK/$mode.png"
   [ ! -e "$WORK/$mode.csv" ] && [ ! -e "$WORK/$mode.png" ] || fail "a tool wrote output from a forged checkpoint"

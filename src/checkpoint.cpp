@@ -92,7 +92,7 @@ void move_state(torch::optim::OptimizerParamState& state, const torch::Device& d
 
 std::string read_checkpoint_file(const std::string& path) {
   try {
-    return read_file(path);
+    return read_regular_file(path);
   } catch (const IoError& e) {
     throw CheckpointError(e.what());
   }

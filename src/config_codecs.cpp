@@ -162,9 +162,17 @@ std::vector<int64_t> Codec<std::vector<int64_t>>::read(const toml::node& n, cons
   return out;
 }
 std::vector<int64_t> Codec<std::vector<int64_t>>::parse(const std::string& s, const std::string& where) {
-  std::vector<int64_t> out;  // "512,256"; "" is no hidden layer
-  std::istringstream in(s);
-  for (std::string part; std::getline(in, part, ',');) out.push_back(int_from_text(part, where));
+  // "512,256" or as TOML writes it, "[512, 256]"; "" and "[]" are empty.
+  const auto trim = [](const std::string& t) {
+    const size_t a = t.find_first_not_of(" \t"), b = t.find_last_not_of(" \t");
+    return a == std::string::npos ? std::string() : t.substr(a, b - a + 1);
+  };
+  std::string list = trim(s);
+  if (list.size() >= 2 && list.front() == '[' && list.back() == ']') list = trim(list.substr(1, list.size() - 2));
+  std::vector<int64_t> out;
+  if (list.empty()) return out;
+  std::istringstream in(list);
+  for (std::string part; std::getline(in, part, ',');) out.push_back(int_from_text(trim(part), where));
   return out;
 }
 std::string Codec<std::vector<int64_t>>::text(const std::vector<int64_t>& v) {

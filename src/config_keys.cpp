@@ -65,14 +65,19 @@ Key key(const char* name, Get get, Allowed<T> allowed, const char* flag, const R
 
 #define VAE_FIELD(path) [](Config& c) -> auto& { return c.path; }
 
-bool paths_ok(const std::string& s) { return !s.empty(); }
+// A path the system can open and a message can print: a NUL would cut it
+// short in both, a line break would split the one-line error.
+bool paths_ok(const std::string& s) {
+  return !s.empty() && s.find('\0') == std::string::npos && s.find('\n') == std::string::npos &&
+         s.find('\r') == std::string::npos;
+}
 bool widths_ok(const std::vector<int64_t>& v) {
   for (int64_t h : v)
     if (h < 1 || h > 65536) return false;
   return true;
 }
 
-const Allowed<std::string> kPath{paths_ok, "a non-empty path"};
+const Allowed<std::string> kPath{paths_ok, "a non-empty path without NUL or line breaks"};
 
 // The table, in the order of config.toml: [data] and [model] here, [loss]
 // and [train] in loss_and_train_keys(). Each line: name, member, allowed values,

@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "vae/errors.hpp"
+#include "vae/text.hpp"
 
 namespace vae {
 namespace {
@@ -65,9 +66,14 @@ std::string seconds(double s) {
   return buf;
 }
 
+// The ranks named in a message: the first ten, then how many more, so a
+// message about 100,000 missing ranks stays one readable line.
 std::string list(const std::vector<int64_t>& ranks) {
-  std::string s;
-  for (int64_t r : ranks) s += (s.empty() ? "" : ", ") + std::to_string(r);
+  constexpr size_t kShown = 10;
+  std::vector<std::string> items;
+  for (size_t i = 0; i < ranks.size() && i < kShown; ++i) items.push_back(std::to_string(ranks[i]));
+  std::string s = join(items, ", ");
+  if (ranks.size() > kShown) s += " and " + std::to_string(ranks.size() - kShown) + " more";
   return s;
 }
 

@@ -36,6 +36,8 @@ class ByteSource {
     std::error_code ec;
     if (!fs::exists(path, ec)) fail(path, "no such file");
     if (fs::is_directory(path, ec)) fail(path, "is a folder, expected an IDX file");
+    // A device (/dev/zero) would be read without end, a FIFO would block open().
+    if (!fs::is_regular_file(path, ec)) fail(path, "not a regular file (a device, FIFO or socket): refusing to read it");
     file_bytes_ = fs::file_size(path, ec);
     if (ec) fail(path, "cannot read size: " + ec.message());
     if (gz_) check_gzip_signature();

@@ -47,15 +47,11 @@ std::string header_text(const std::string& key, const DecodedImages& d) {
 
 // Reads a cache file; false (with why) when it is not a valid cache for `key`.
 bool read_cache(const std::string& path, const std::string& key, DecodedImages& d, std::string& why) {
-  auto storage = std::make_shared<std::string>();
-  {  // one read into a buffer of the file's size: no second copy
-    std::ifstream in(path, std::ios::binary | std::ios::ate);
-    const std::streamoff size = in ? static_cast<std::streamoff>(in.tellg()) : -1;
-    if (size < 0) return why = std::string("cannot read it: ") + std::strerror(errno), false;
-    storage->resize(static_cast<size_t>(size));
-    in.seekg(0);
-    in.read(storage->data(), size);
-    if (in.gcount() != size) return why = "cannot read it whole", false;
+  std::shared_ptr<std::string> storage;
+  try {  // one read into a buffer of the file's size; a folder or a device is refused unread
+    storage = std::make_shared<std::string>(read_regular_file(path));
+  } catch (const IoError& e) {
+    return why = std::string("cannot read it: ") + e.what(), false;
   }
   return parse_image_cache(storage, key, d, why);
 }

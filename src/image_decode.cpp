@@ -46,6 +46,17 @@ uint64_t header_pixels(const std::string& b) {
   return 0;
 }
 
+// A JPEG whose last scan (SOS, FF DA) is not followed by the end-of-image
+// marker (FF D9): cut short. libjpeg decodes such a file with the missing
+// rows filled in and only a warning, which OpenCV does not pass on. Inside
+// a scan FF is always stuffed (FF 00) or a restart marker, so an FF D9 after
+// the last SOS can only be the end of the image.
+bool jpeg_cut_short(const std::string& b) {
+  if (b.size() < 2 || static_cast<unsigned char>(b[0]) != 0xff || static_cast<unsigned char>(b[1]) != 0xd8) return false;
+  const size_t sos = b.rfind("\xff\xda");
+  return sos == std::string::npos || b.find("\xff\xd9", sos + 2) == std::string::npos;
+}
+
 // Reads the file into `bytes` unless its size on disk or the pixel count in
 // its header is beyond max_pixels; returns "" or the problem.
 std::string read_checked(const fs::path& path, uint64_t size, int64_t max_pixels, std::string& bytes) {
@@ -64,7 +75,7 @@ std::string read_checked(const fs::path& path, uint64_t size, int64_t max_pixels
   if (px > static_cast<uint64_t>(max_pixels))
     return "its header says " + std::to_string(px) + " pixels, more than data.max_image_pixels (" +
            std::to_string(max_pixels) + "): refused before decoding";
-  return "";
+  return jpeg_cut_short(bytes) ? "a truncated JPEG (no end-of-image marker after its last scan)" : "";
 }
 
 // 8-bit RGBA composited over white, as 8-bit BGR.

@@ -62,12 +62,14 @@ std::string options_text(const ImageFolderOptions& o) {
   return opts.str();
 }
 
-// The cache key: the files as listed (name, size, time, label, split) and the options.
+// The cache key: the files as listed (name, size, modification and change
+// times, label, split) and the options.
 std::string cache_key(const std::string& options, const detail::Scan& s) {
   std::string listing = options;
   for (const std::string& c : s.class_names) listing += "class " + c + '\n';
   for (const Entry& e : s.entries)
     listing += e.rel + '\t' + std::to_string(e.size) + '\t' + std::to_string(e.mtime_ns) + '\t' +
+               std::to_string(e.ctime_ns) + '\t' +
                std::to_string(e.label) + '\t' + (e.test ? "1" : "0") + '\n';
   return sha256_hex(listing);
 }

@@ -26,6 +26,7 @@ struct Entry {
   std::string rel;  // relative to the data folder
   uint64_t size = 0;
   int64_t mtime_ns = 0;
+  int64_t ctime_ns = 0;  // the inode's change time: touch -r restores mtime, not this
   int32_t label = -1;
   bool test = false;
   std::string problem;  // found while listing (a loop, a broken link, ...)

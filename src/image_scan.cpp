@@ -106,6 +106,7 @@ void walk(const std::string& rel_dir, const std::string& dir, int32_t label, boo
     e.test = test;
     e.size = static_cast<uint64_t>(fst.st_size);
     e.mtime_ns = static_cast<int64_t>(fst.st_mtim.tv_sec) * 1000000000 + fst.st_mtim.tv_nsec;
+    e.ctime_ns = static_cast<int64_t>(fst.st_ctim.tv_sec) * 1000000000 + fst.st_ctim.tv_nsec;
     if (!S_ISREG(fst.st_mode)) e.problem = "not a regular file";
     if (rel.find('\n') != std::string::npos) e.problem = "a line break in its name";
     out.push_back(e);

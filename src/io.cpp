@@ -3,6 +3,7 @@
 #include "test_hooks.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -166,6 +167,36 @@ std::string read_file(const std::string& path) {
   out << f.rdbuf();
   if (f.bad()) throw IoError(sys_error(path, "read", errno));
   return out.str();
+}
+
+std::string read_regular_file(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) throw IoError(sys_error(path, "open", errno));
+  if (!S_ISREG(st.st_mode))
+    throw IoError(path + ": not a regular file (" +
+                  (S_ISDIR(st.st_mode)    ? "a folder"
+                   : S_ISFIFO(st.st_mode) ? "a FIFO"
+                   : S_ISSOCK(st.st_mode) ? "a socket"
+                                          : "a device") +
+                  "): refusing to read it");
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw IoError(sys_error(path, "open", errno));
+  std::string out(static_cast<size_t>(st.st_size), '\0');
+  size_t done = 0;
+  while (done < out.size()) {
+    const ssize_t n = ::read(fd, out.data() + done, out.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int err = n < 0 ? errno : 0;
+      ::close(fd);
+      if (err != 0) throw IoError(sys_error(path, "read", err));
+      throw IoError(path + ": shrank while being read (" + std::to_string(done) + " of " +
+                    std::to_string(out.size()) + " bytes)");
+    }
+    done += static_cast<size_t>(n);
+  }
+  ::close(fd);
+  return out;
 }
 
 void make_dirs(const std::string& path) {

@@ -168,7 +168,7 @@ NpyArray parse_npy(std::string_view bytes, const std::string& name) {
 NpyArray read_npy_file(const std::string& path) {
   std::string bytes;
   try {
-    bytes = read_file(path);
+    bytes = read_regular_file(path);
   } catch (const std::exception& e) {
     throw DataError(e.what());
   }

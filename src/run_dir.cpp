@@ -75,25 +75,33 @@ std::string resume_run_dir(const std::string& what) {
 
 RunLock::RunLock(const std::string& run_dir) {
   make_dirs(run_dir);
+  // The folder itself is locked: a lock file can be removed from under its
+  // holder (rm RUN/.lock), after which a second process would lock a new
+  // file of the same name; the folder cannot be, while it holds the run.
+  fd_ = ::open(run_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd_ < 0) throw IoError(run_dir + ": cannot open the run folder to lock it: " + std::strerror(errno));
   const std::string path = run_dir + "/.lock";
-  fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd_ < 0) throw IoError(path + ": cannot open the run folder's lock file: " + std::strerror(errno));
   if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
     const int err = errno;
-    char pid[32] = {0};
-    [[maybe_unused]] const ssize_t n = ::pread(fd_, pid, sizeof pid - 1, 0);
     ::close(fd_);
     fd_ = -1;
-    if (err != EWOULDBLOCK) throw IoError(path + ": cannot lock the run folder: " + std::strerror(err));
-    std::string holder(pid);
+    if (err != EWOULDBLOCK) throw IoError(run_dir + ": cannot lock the run folder: " + std::strerror(err));
+    std::string holder;
+    try {
+      holder = read_file(path);
+    } catch (const IoError&) {  // removed: the PID is unknown, the lock still held
+    }
     holder.erase(holder.find_last_not_of(" \n") + 1);
+    if (holder.size() > 20 || holder.find_first_not_of("0123456789") != std::string::npos) holder.clear();
     throw IoError(run_dir + ": in use by another vae-train (pid " + (holder.empty() ? "unknown" : holder) +
                   "); wait for it to finish or stop it, or choose another --out-dir");
   }
   // Ours now: record who holds it, for the message above.
-  const std::string pid = std::to_string(::getpid()) + "\n";
-  if (::ftruncate(fd_, 0) != 0 || ::pwrite(fd_, pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size()))
-    spdlog::warn("{}: cannot record this process in the lock file: {}", path, std::strerror(errno));
+  try {
+    write_file_atomic(path, std::to_string(::getpid()) + "\n");
+  } catch (const IoError& e) {
+    spdlog::warn("{}: cannot record this process in the lock file: {}", path, e.what());
+  }
 }
 
 RunLock::~RunLock() {

@@ -138,6 +138,29 @@ TEST(Config, EveryKeyOfTheTableRoundTrips) {
   EXPECT_THROW(set_key(c, "train.seed", "-1"), ConfigError);
 }
 
+// A list flag takes what its help and config.toml show ("[] or [H, W]") as
+// well as the bare "H,W".
+TEST(Config, ListFlagsTakeTheirTomlSpellingToo) {
+  Config c;
+  for (const char* text : {"[28, 28]", "28,28", " [ 28 ,28 ] ", "28, 28"}) {
+    set_key(c, "data.image_size", text);
+    EXPECT_EQ(c.data.image_size, (std::vector<int64_t>{28, 28})) << text;
+  }
+  set_key(c, "data.image_size", "[]");
+  EXPECT_TRUE(c.data.image_size.empty());
+  set_key(c, "model.hidden", "[512, 256]");
+  EXPECT_EQ(c.model.hidden, (std::vector<int64_t>{512, 256}));
+  EXPECT_THROW(set_key(c, "data.image_size", "[28, x]"), ConfigError);
+  EXPECT_THROW(set_key(c, "data.image_size", "[28, 28"), ConfigError);
+}
+
+// A NUL inside a path would cut it short where it is opened and printed.
+TEST(Config, PathsWithNulOrLineBreaksAreRefused) {
+  EXPECT_NE(config_error("[data]\ndir = \"data\\u0000/elsewhere\"\n").find("'data.dir' must be a non-empty path without NUL"),
+            std::string::npos);
+  EXPECT_NE(config_error("[train]\nout_dir = \"runs/a\\nb\"\n").find("'train.out_dir' must be"), std::string::npos);
+}
+
 TEST(Config, OutOfRangeValuesNameKeyAndRange) {
   EXPECT_NE(config_error("[train]\nbatch_size = -4\n").find("'train.batch_size' must be in [1"),
             std::string::npos);

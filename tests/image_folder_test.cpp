@@ -2,6 +2,7 @@
 // resizing, the cache, and every kind of bad input. Torch-free, so it
 // builds in seconds; the images are written with OpenCV.
 #include <gtest/gtest.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -185,6 +186,19 @@ TEST_F(ImageFolder, TheSecondLoadComesFromTheCacheAndAChangeInvalidatesIt) {
   EXPECT_FALSE(c.from_cache);
   EXPECT_EQ(c.pixels()[3 * 16], 99);
   EXPECT_TRUE(vae::load_image_folder(opts()).from_cache);
+  // Edited in place with its size and modification time restored (touch -r):
+  // the inode's change time still tells.
+  const std::string file = path("data/train/cat/0.png");
+  struct stat before {};
+  ASSERT_EQ(::stat(file.c_str(), &before), 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  put("data/train/cat/0.png", grey(4, 4, 42));
+  ASSERT_EQ(fs::file_size(file), static_cast<uintmax_t>(before.st_size)) << "the edit must keep the size";
+  const struct timespec times[2] = {before.st_atim, before.st_mtim};
+  ASSERT_EQ(::utimensat(AT_FDCWD, file.c_str(), times, 0), 0);
+  const vae::DecodedImages d = vae::load_image_folder(opts());
+  EXPECT_FALSE(d.from_cache) << "an in-place edit with its time restored was served from the cache";
+  EXPECT_EQ(d.pixels()[3 * 16], 42);
 }
 
 TEST_F(ImageFolder, ADamagedCacheIsReportedAndRebuiltNeverUsed) {
@@ -204,6 +218,18 @@ TEST_F(ImageFolder, ADamagedCacheIsReportedAndRebuiltNeverUsed) {
   EXPECT_TRUE(vae::load_image_folder(opts()).from_cache);
   std::ofstream(cache, std::ios::binary | std::ios::trunc) << "short";
   EXPECT_FALSE(vae::load_image_folder(opts()).from_cache);
+  // The cache file replaced by a folder: noted and decoded afresh (or a
+  // clean vae error), never a std::length_error from reading a folder.
+  fs::remove(cache);
+  fs::create_directories(cache);
+  try {
+    const vae::DecodedImages f = vae::load_image_folder(opts());
+    EXPECT_FALSE(f.from_cache);
+    EXPECT_NE(f.cache_note.find(cache), std::string::npos) << f.cache_note;  // "cannot write the cache (...)"
+    EXPECT_EQ(f.pixels()[4], 100);
+  } catch (const vae::IoError& e) {
+    EXPECT_NE(std::string(e.what()).find(cache), std::string::npos) << e.what();
+  }
 }
 
 // Each bad file: an error naming it and the problem, or skipped and listed.
@@ -216,11 +242,18 @@ TEST_F(ImageFolder, EveryBadFileIsNamedOrSkipped) {
   std::vector<uchar> png;
   cv::imencode(".png", grey(16, 16, 3), png);
   const std::string good(png.begin(), png.end());
+  std::vector<uchar> jpg;
+  cv::Mat ramp = grey(4, 4, 0);
+  for (int i = 0; i < 16; ++i) ramp.at<uint8_t>(i / 4, i % 4) = static_cast<uint8_t>(i * 15);
+  cv::imencode(".jpg", ramp, jpg);
+  const std::string good_jpg(jpg.begin(), jpg.end());
   const std::vector<std::pair<Bad, std::function<void(const std::string&)>>> cases = {
       {{"corrupt.png", "not a decodable image"}, [&](const std::string& p) { put_bytes(p, "\x89PNG\r\n\x1a\ngarbage"); }},
       {{"truncated.png", "not a decodable image"}, [&](const std::string& p) { put_bytes(p, good.substr(0, good.size() / 2)); }},
       {{"empty.png", "an empty file"}, [&](const std::string& p) { put_bytes(p, ""); }},
       {{"text.jpg", "not a decodable image"}, [&](const std::string& p) { put_bytes(p, "hello, I am text\n"); }},
+      // Cut just before its end: libjpeg fills the rest in silently.
+      {{"cut.jpg", "a truncated JPEG"}, [&](const std::string& p) { put_bytes(p, good_jpg.substr(0, good_jpg.size() - 3)); }},
       {{"bomb.png", "refused before decoding"}, [&](const std::string& p) { put(p, grey(3000, 3000, 0)); }},
       {{"broken-link.png", "a broken link"}, [&](const std::string& p) { fs::create_symlink("nowhere.png", path(p)); }},
       {{"fifo.png", "not a regular file"}, [&](const std::string& p) { ASSERT_EQ(::mkfifo(path(p).c_str(), 0600), 0); }},
@@ -243,6 +276,14 @@ TEST_F(ImageFolder, EveryBadFileIsNamedOrSkipped) {
     ASSERT_EQ(d.skipped.size(), 1u);
     EXPECT_NE(d.skipped[0].find(bad.name), std::string::npos) << d.skipped[0];
   }
+}
+
+TEST_F(ImageFolder, AWholeJpegLoads) {
+  two_classes();
+  std::vector<uchar> jpg;
+  cv::imencode(".jpg", grey(4, 4, 77), jpg);
+  put_bytes("data/train/cat/whole.jpg", std::string(jpg.begin(), jpg.end()));
+  EXPECT_EQ(vae::load_image_folder(opts()).count, 7);
 }
 
 TEST_F(ImageFolder, AnEmptyClassFolderIsNamed) {

@@ -3,6 +3,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -18,6 +19,10 @@
 namespace vae::cli {
 
 void setup_logging() {
+  // A file-size limit (ulimit -f) then fails the write with EFBIG, which
+  // the writers report as "cannot write: File too large", instead of
+  // killing the process with SIGXFSZ (exit 153, no message, no clean-up).
+  std::signal(SIGXFSZ, SIG_IGN);
   auto logger = spdlog::stderr_color_mt("vae");
   logger->set_pattern("[%H:%M:%S] %^%l%$ %v");
   spdlog::set_default_logger(logger);

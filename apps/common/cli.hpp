@@ -12,6 +12,7 @@
 namespace vae::cli {
 
 // spdlog to stderr, "[HH:MM:SS] level message"; VAE_LOG_LEVEL=debug|info|warn.
+// Also: SIGXFSZ is ignored, so a file-size limit is a write error.
 void setup_logging();
 
 // A distributed run's rank > 0: its lines say "[rank N]", and only

@@ -28,6 +28,12 @@ void rename_durable(const std::string& from, const std::string& to);
 // Reads a whole file; throws IoError when it cannot.
 std::string read_file(const std::string& path);
 
+// Reads a whole regular file (links followed) into a buffer of its size;
+// throws IoError, before opening it, for anything else: a device such as
+// /dev/zero would be read without end, a FIFO without a writer would block
+// open() forever.
+std::string read_regular_file(const std::string& path);
+
 // Creates a folder and its parents; throws IoError when it cannot.
 void make_dirs(const std::string& path);
 

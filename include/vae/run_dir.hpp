@@ -58,9 +58,10 @@ class RunDir {
   std::string root_;
 };
 
-// An exclusive lock on a run folder, held for the whole run: flock(2) on
-// RUN/.lock, which holds the holder's PID. The kernel releases it when the
-// process ends, however it ends, so a crash never leaves a stale lock.
+// An exclusive lock on a run folder, held for the whole run: flock(2) on the
+// folder itself (a lock file could be removed from under its holder), with
+// the holder's PID in RUN/.lock for the message. The kernel releases it when
+// the process ends, however it ends, so a crash never leaves a stale lock.
 // Readers (vae-sample, vae-encode, vae-eval) take none: they read only
 // complete checkpoints.
 class RunLock {

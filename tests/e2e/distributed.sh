@@ -175,6 +175,29 @@ wait $p0 && fail "rank 0 trained although rank 1 has no data"
 wait $p1 && fail "rank 1 trained without data"
 [ $((SECONDS - start)) -le 15 ] || fail "the ranks took $((SECONDS - start)) s to stop"
 grep -q "rank 1 could not read its data: " d0.log || { cat d0.log; fail "rank 0 did not say why"; }
+# Rank 1's copy of the data has two training images swapped (their labels
+# too): the same sizes and byte sums, other data. The ranks compare digests.
+mkdir -p swapped/data && cp relative.toml swapped/
+$PY - data swapped/data <<'PY'
+import gzip, os, shutil, sys
+src, dst = sys.argv[1], sys.argv[2]
+for name in os.listdir(src):
+    shutil.copy(os.path.join(src, name), os.path.join(dst, name))
+for name, offset, size in (("train-images-idx3-ubyte.gz", 16, 784), ("train-labels-idx1-ubyte.gz", 8, 1)):
+    b = bytearray(gzip.open(os.path.join(src, name)).read())
+    a, c = b[offset:offset + size], b[offset + size:offset + 2 * size]
+    b[offset:offset + size], b[offset + size:offset + 2 * size] = c, a
+    with gzip.open(os.path.join(dst, name), "wb") as f:
+        f.write(bytes(b))
+PY
+port=$(free_port)
+launch 0 2 "$port" w0.log --config relative.toml --out-dir swap; p0=$!
+cd swapped
+launch 1 2 "$port" ../w1.log --config relative.toml --out-dir swap; p1=$!
+cd "$WORK"
+wait $p0 && fail "rank 0 trained beside a rank with other data"
+wait $p1 && fail "rank 1 trained on other data"
+grep -q "rank 1 reads other data than rank 0" w0.log || { cat w0.log; fail "swapped images were not noticed"; }
 env_run() { env RANK=$1 WORLD_SIZE=$2 MASTER_ADDR=127.0.0.1 MASTER_PORT=$3 timeout 60 "$T" "${@:4}"; }
 $PY -c 'import socket, time; s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(); open("busy", "w").write(str(s.getsockname()[1])); time.sleep(60)' &
 busy=$!
@@ -184,6 +207,10 @@ kill $busy
 start=$SECONDS
 expect_error "cannot reach the rendezvous" env_run 1 2 "$(free_port)" --config tiny.toml --out-dir e2 --dist-timeout 3
 expect_error "rank 1 of 2 did not join within 3" env_run 0 2 "$(free_port)" --config tiny.toml --out-dir e3 --dist-timeout 3
+# 99,999 ranks that never come are named as ten and a count: one short line.
+expect_error "rank 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 and 99989 more of 100000 did not join" \
+  env_run 0 100000 "$(free_port)" --config tiny.toml --out-dir e6 --dist-timeout 2
+[ "$(wc -c <"$WORK/err")" -lt 2000 ] || fail "the missing ranks made a $(wc -c <"$WORK/err")-byte message"
 [ $((SECONDS - start)) -le 20 ] || fail "the launch errors took $((SECONDS - start)) s"
 expect_error "built without NCCL" env_run 0 2 "$(free_port)" --config tiny.toml --out-dir e4 --dist-backend nccl
 expect_error "WORLD_SIZE is set but RANK is not" env WORLD_SIZE=2 "$T" --config tiny.toml --out-dir e5

@@ -67,6 +67,10 @@ expect_error "no such run folder or checkpoint" "$T" --resume "$WORK/absent"
 expect_error "validation" "$VAE_BIN/vae-encode" --checkpoint "$WORK/run/checkpoints/last.pt" --split validation --out "$WORK/x.csv"
 expect_error "cannot write" "$S" --checkpoint "$WORK/run/checkpoints/last.pt" --out "$WORK/no/such/dir/x.png"
 expect_error "cannot write" "$S" --checkpoint "$WORK/run/checkpoints/last.pt" --out /dev/full/x.png
+# A file-size limit (ulimit -f, in KiB) is a clean write error, not SIGXFSZ (exit 153).
+expect_error "cannot write: File too large" bash -c "ulimit -f 100; exec \"\$0\" \"\$@\"" "$T" --data-dir "$WORK/data" \
+  --out-dir "$WORK/r-fsize" --epochs 1 --batch-size 16 --device cpu
+[ ! -e "$WORK/r-fsize/checkpoints/last.pt" ] || fail "a checkpoint cut by the file-size limit was left"
 
 # Outputs that would destroy an input or mislabel their format are refused.
 E="$VAE_BIN/vae-eval"

@@ -22,6 +22,10 @@ expect_error "run: in use by another vae-train (pid $pid)" "$T" "${ARGS[@]}" --o
 expect_error "in use by another vae-train (pid $pid)" "$T" "${ARGS[@]}" --out-dir "$WORK/run" --force
 expect_error "in use by another vae-train (pid $pid)" "$T" --resume "$WORK/run"
 [ -s "$WORK/run/checkpoints/last.pt" ] || fail "--force against a live run removed its checkpoint"
+# The lock file removed from under the holder: the folder stays locked.
+rm "$WORK/run/.lock"
+expect_error "in use by another vae-train (pid unknown)" "$T" "${ARGS[@]}" --out-dir "$WORK/run" --force
+[ -s "$WORK/run/checkpoints/last.pt" ] || fail "--force after rm .lock removed a live run's checkpoint"
 "$VAE_BIN/vae-sample" --checkpoint "$WORK/run/checkpoints/last.pt" --num 4 --out "$WORK/s.png"  # readers take no lock
 kill -KILL "$pid"
 wait "$pid" || true

@@ -41,4 +41,17 @@ done
 [ "$(wc -l <"$WORK/codes.csv")" -eq 61 ] || fail "vae-encode wrote $(wc -l <"$WORK/codes.csv") lines, expected 61"
 expect_error "bad/train_images.npy: the array is in Fortran order" "$T" "${ARGS[@]}" --data-dir "$WORK/bad" --out-dir "$WORK/r-bad"
 expect_error "missing train-images-idx3-ubyte" "$T" "${ARGS[@]}" --data-dir "$WORK/u8" --data-format idx --out-dir "$WORK/r-x"
+# What is not a regular file is refused before it is opened: a link to
+# /dev/zero would be read without end, a FIFO without a writer would block.
+for kind in zero fifo; do
+  mkdir "$WORK/$kind"
+  cp "$WORK/u8/"*labels.npy "$WORK/u8/test_images.npy" "$WORK/$kind/"
+  if [ $kind = zero ]; then ln -s /dev/zero "$WORK/$kind/train_images.npy"; else mkfifo "$WORK/$kind/train_images.npy"; fi
+  expect_error "$kind/train_images.npy: not a regular file" timeout 30 "$T" "${ARGS[@]}" --data-dir "$WORK/$kind" \
+    --data-format npy --out-dir "$WORK/r-$kind"
+done
+mkdir "$WORK/zero-idx" && cp "$WORK/idx/"* "$WORK/zero-idx/" && rm "$WORK/zero-idx/train-images-idx3-ubyte.gz"
+ln -s /dev/zero "$WORK/zero-idx/train-images-idx3-ubyte.gz"
+expect_error "train-images-idx3-ubyte.gz: not a regular file" timeout 30 "$T" "${ARGS[@]}" --data-dir "$WORK/zero-idx" \
+  --out-dir "$WORK/r-zero-idx"
 echo "npy: all checks passed"

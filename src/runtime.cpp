@@ -1,17 +1,23 @@
 #include "vae/runtime.hpp"
 
 #include <dlfcn.h>
+#include <spdlog/spdlog.h>
 #if defined(__GLIBC__)
 #include <malloc.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
 #endif
 #include <torch/cuda.h>
 #include <torch/version.h>
 
 #include <ATen/Parallel.h>
 
+#include <algorithm>
 #include <climits>
 #include <cstdlib>
 #include <stdexcept>
+
+#include "vae/errors.hpp"
 
 namespace vae {
 
@@ -67,6 +73,38 @@ int64_t configure_blas_threads(int64_t threads) {
       set(static_cast<int>(threads));
   auto get = reinterpret_cast<GetFn>(::dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
   return get ? get() : 0;
+}
+
+namespace {
+
+// Whether `bytes` of address space can be mapped now (and unmaps them).
+bool can_map(size_t bytes) {
+  void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED) return false;
+  ::munmap(p, bytes);
+  return true;
+}
+
+}  // namespace
+
+void reserve_blas_buffers() {
+  struct rlimit lim {};
+  if (::getrlimit(RLIMIT_AS, &lim) != 0 || lim.rlim_cur == RLIM_INFINITY) return;
+  constexpr size_t kBuffer = size_t{128} << 20;  // OpenBLAS's BUFFER_SIZE on x86-64 (Debian 0.3.21)
+  const int64_t threads = std::max<int64_t>(1, configure_blas_threads(0));
+  if (!can_map(kBuffer * static_cast<size_t>(threads))) {
+    if (threads == 1 || !can_map(kBuffer))
+      throw ConfigError("the address-space limit (ulimit -v " + std::to_string(lim.rlim_cur >> 10) +
+                        " KiB) leaves less than the 128 MB that OpenBLAS maps for its first product (it would wait "
+                        "for ever): raise or remove the limit");
+    spdlog::warn("the address-space limit (ulimit -v {} KiB) leaves room for one OpenBLAS buffer, not {}: "
+                 "using 1 BLAS thread",
+                 lim.rlim_cur >> 10, threads);
+    configure_blas_threads(1);
+  }
+  // A product large enough to run on every BLAS thread: each maps its buffer now.
+  const torch::Tensor a = torch::ones({512, 512});
+  [[maybe_unused]] const torch::Tensor product = torch::mm(a, a);
 }
 
 std::string runtime_summary(const torch::Device& device) {

@@ -150,6 +150,7 @@ Trainer::Trainer(const Config& cfg, const TrainOptions& options)
     train_labels_ = train_.labels.to(device_);
     test_labels_ = test_.labels.to(device_);
   }
+  if (device_.is_cpu()) reserve_blas_buffers();  // after the data and model: the room that is left
   listeners_ = epoch_outputs(cfg_, run_, model_, *objective_, test_, device_);
   for (const auto& listener : options_.listeners) listeners_.push_back(listener);
   result_.checkpoint = run_.last();

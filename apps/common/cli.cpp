@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <string>
 #include <exception>
+#include <new>
 #include <filesystem>
 #include <stdexcept>
 
@@ -68,7 +69,16 @@ int run_guarded(const std::function<int()>& body) {
     std::string msg = e.what();
     // LibTorch errors carry a C++ backtrace after the first line.
     if (const auto nl = msg.find('\n'); nl != std::string::npos) msg.resize(nl);
-    spdlog::critical("{}", msg);
+    const bool out_of_memory = dynamic_cast<const std::bad_alloc*>(&e) != nullptr ||
+                               msg.find("can't allocate memory") != std::string::npos;
+    spdlog::critical("{}{}", msg, out_of_memory ? " (out of memory: a memory limit, ulimit -v or a cgroup's?)" : "");
+    if (out_of_memory) {
+      // Leave at once: the libraries' exit handlers (OpenBLAS's shutdown
+      // joins its threads) can wait for ever on a thread stuck allocating.
+      spdlog::shutdown();
+      std::fflush(nullptr);
+      std::_Exit(1);
+    }
     return 1;
   }
 }

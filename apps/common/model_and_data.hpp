@@ -23,6 +23,7 @@ inline ModelAndData load_model_and_split(const std::string& checkpoint, const st
   const torch::Device dev = resolve_device(parse_choice<DeviceChoice>(device, "--device"));
   LoadedModel loaded = load_model(checkpoint, dev);
   DataForModel d = load_data_for_model(loaded.meta.config, data_dir, split);
+  if (dev.is_cpu()) reserve_blas_buffers();
   return {dev, std::move(loaded), std::move(d.dir), std::move(d.data)};
 }
 

@@ -31,6 +31,16 @@ int64_t configure_threads(int64_t threads);
 // should not exceed the cores (docs/BENCHMARKS.md has the measurements).
 int64_t configure_blas_threads(int64_t threads);
 
+// Under an address-space limit (ulimit -v, RLIMIT_AS), OpenBLAS maps a
+// buffer per thread (128 MB in Debian's build) at its first product and,
+// when the mapping fails, retries for ever: the tool hangs before its first
+// step. Call after the data and model are in memory: when that much address
+// space is left, OpenBLAS's buffers are taken now (one product), so it never
+// maps again; with room for one buffer only, OpenBLAS is set to one thread
+// (a warning); with none, throws ConfigError naming the limit.
+// No limit: nothing to do.
+void reserve_blas_buffers();
+
 // Keeps freed blocks of up to 32 MiB in the process instead of returning
 // them to the kernel. glibc unmaps large blocks on free by default, so a loop
 // that allocates big temporaries pays page faults for each of them: vae-eval's

@@ -71,6 +71,16 @@ expect_error "cannot write" "$S" --checkpoint "$WORK/run/checkpoints/last.pt" --
 expect_error "cannot write: File too large" bash -c "ulimit -f 100; exec \"\$0\" \"\$@\"" "$T" --data-dir "$WORK/data" \
   --out-dir "$WORK/r-fsize" --epochs 1 --batch-size 16 --device cpu
 [ ! -e "$WORK/r-fsize/checkpoints/last.pt" ] || fail "a checkpoint cut by the file-size limit was left"
+# An address-space limit (ulimit -v, in KiB): OpenBLAS's first product used
+# to retry its buffer's mmap for ever. Now a one-line error, at once; and an
+# allocation that fails ends the tool at once (OpenBLAS's exit used to wait
+# on its stuck thread). LibTorch alone maps about 750 MB here.
+start=$SECONDS
+expect_error "the address-space limit (ulimit -v 800000 KiB) leaves less than" bash -c 'ulimit -v 800000; exec timeout 60 "$0" "$@"' \
+  "$T" --data-dir "$WORK/data" --out-dir "$WORK/r-vmem" --epochs 1 --device cpu
+expect_error "(out of memory: a memory limit" bash -c 'ulimit -v 600000; exec timeout 60 "$0" "$@"' \
+  "$VAE_BIN/vae-eval" --checkpoint "$WORK/run/checkpoints/last.pt" --iw-samples 10
+[ $((SECONDS - start)) -le 30 ] || fail "the memory-limit errors took $((SECONDS - start)) s"
 
 # Outputs that would destroy an input or mislabel their format are refused.
 E="$VAE_BIN/vae-eval"

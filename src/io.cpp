@@ -1,6 +1,7 @@
 #include "vae/io.hpp"
 
 #include "test_hooks.hpp"
+#include "vae/run_dir.hpp"  // the run folder layout, header-only
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -46,19 +47,23 @@ bool inside(const std::filesystem::path& p, const std::filesystem::path& dir) {
   return !rel.empty() && *rel.begin() != ".." && rel != ".";
 }
 
-// Why `p` (resolved) is a run folder's own file, or "".
+// Why `p` (resolved) is a run folder's own file (RunDir::outputs(), inside
+// its checkpoints/ or images/ folder too), or "".
 std::string run_folder_file(const std::filesystem::path& p) {
   namespace fs = std::filesystem;
   std::error_code ec;
-  const fs::path dir = p.parent_path();
-  if ((dir.filename() == "checkpoints" || dir.filename() == "images") &&
-      fs::is_directory(dir.parent_path() / "checkpoints", ec))
-    return "a file of the run folder " + dir.parent_path().string();
-  static const char* const kRunFiles[] = {"config.toml", "metrics.jsonl", "loss.png", "samples.png",
-                                          "test_files.txt", "skipped_files.txt", ".lock"};
-  if (fs::is_directory(dir / "checkpoints", ec))
-    for (const char* name : kRunFiles)
-      if (p.filename() == name) return "the run folder's " + std::string(name) + " (" + dir.string() + ")";
+  for (const fs::path& dir : {p.parent_path(), p.parent_path().parent_path()}) {
+    if (!fs::is_directory(dir / "checkpoints", ec)) continue;
+    const RunDir run(dir.string());
+    std::vector<std::string> owned = run.outputs();
+    owned.push_back(run.lock_file());
+    for (const std::string& o : owned) {
+      const fs::path owned_path(o);
+      if (p == owned_path) return "the run folder's " + owned_path.filename().string() + " (" + dir.string() + ")";
+      if (fs::is_directory(owned_path, ec) && p.parent_path() == owned_path)
+        return "a file of the run folder " + dir.string();
+    }
+  }
   return "";
 }
 

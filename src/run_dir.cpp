@@ -32,10 +32,6 @@ bool RunDir::has_checkpoints() const {
   return false;
 }
 
-std::vector<std::string> RunDir::outputs() const {
-  return {config(), metrics(), test_files(), skipped_files(), loss_plot(), samples(), checkpoints(), images()};
-}
-
 void RunDir::prepare_new(bool force) const {
   std::error_code ec;
   if (has_checkpoints()) {
@@ -80,7 +76,7 @@ RunLock::RunLock(const std::string& run_dir) {
   // file of the same name; the folder cannot be, while it holds the run.
   fd_ = ::open(run_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd_ < 0) throw IoError(run_dir + ": cannot open the run folder to lock it: " + std::strerror(errno));
-  const std::string path = run_dir + "/.lock";
+  const std::string path = RunDir(run_dir).lock_file();
   if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
     const int err = errno;
     ::close(fd_);

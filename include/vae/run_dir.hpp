@@ -34,8 +34,15 @@ class RunDir {
     return images() + "/" + what + "-" + epoch_tag(epoch) + ".png";
   }
 
-  // Every file and folder a run writes, the one list of them.
-  std::vector<std::string> outputs() const;
+  // Every file and folder a run writes, the one list of them (what --force
+  // removes, and what no tool's output may overwrite: vae/io.hpp's
+  // refuse_output_over_input). Header-only, like the paths above, so the
+  // torch-free libraries can ask it.
+  std::vector<std::string> outputs() const {
+    return {config(), metrics(), test_files(), skipped_files(), loss_plot(), samples(), checkpoints(), images()};
+  }
+  // The holder's PID, beside the lock on the folder itself (RunLock).
+  std::string lock_file() const { return root_ + "/.lock"; }
 
   // For a new run: refuses (IoError) a folder that already holds
   // checkpoints unless `force`, which removes every one of the old run's

@@ -1,6 +1,7 @@
 #include "vae/io.hpp"
 
 #include "test_hooks.hpp"
+#include "vae/idx.hpp"
 #include "vae/run_dir.hpp"  // the run folder layout, header-only
 
 #include <fcntl.h>
@@ -70,9 +71,10 @@ std::string run_folder_file(const std::filesystem::path& p) {
 // What data an existing file holds, by its name or its first bytes, or "".
 std::string data_file_kind(const std::filesystem::path& p) {
   const std::string name = p.filename().string();
-  for (const char* stem : {"train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
-                           "t10k-labels-idx1-ubyte"})
-    if (name == stem || name == std::string(stem) + ".gz") return "an IDX data file";
+  for (const bool test : {false, true})
+    for (const bool labels : {false, true})
+      if (const std::string stem = official_idx_stem(test, labels); name == stem || name == stem + ".gz")
+        return "an IDX data file";
   for (const char* npy : {"train_images.npy", "train_labels.npy", "test_images.npy", "test_labels.npy"})
     if (name == npy) return "a data set's NumPy array";
   if (ends_with(name, ".amat") || ends_with(name, ".amat.gz")) return "a data file (amat)";

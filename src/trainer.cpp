@@ -422,15 +422,13 @@ int Trainer::stop_signal(bool at_epoch_end) {
 // Every process must train on the same images: sizes and SHA-256 of the
 // images and labels compared.
 void Trainer::check_same_data() const {
-  const auto digest = [](const Dataset& d) {
-    const torch::Tensor images = d.images.contiguous();
-    std::string text = std::to_string(d.size()) + " images " + shape_text(d.channels(), d.height(), d.width()) +
-                       ", sha256 " + sha256_hex({static_cast<const char*>(images.data_ptr()), images.nbytes()});
-    if (d.labels.defined()) {
-      const torch::Tensor labels = d.labels.contiguous();
-      text += ", labels sha256 " + sha256_hex({static_cast<const char*>(labels.data_ptr()), labels.nbytes()});
-    }
-    return text;
+  const auto sha256 = [](const torch::Tensor& t) {
+    const torch::Tensor c = t.contiguous();
+    return sha256_hex({static_cast<const char*>(c.data_ptr()), c.nbytes()});
+  };
+  const auto digest = [&sha256](const Dataset& d) {
+    return std::to_string(d.size()) + " images " + shape_text(d.channels(), d.height(), d.width()) + ", sha256 " +
+           sha256(d.images) + (d.labels.defined() ? ", labels sha256 " + sha256(d.labels) : "");
   };
   const std::string mine = "train " + digest(train_) + "; test " + digest(test_);
   agree(*group_, "data", mine, "could not read its data", [this](int64_t r, const std::string& theirs, const std::string& ours) {

@@ -18,6 +18,7 @@
 #include <stdexcept>
 
 #include "vae/errors.hpp"
+#include "vae/memory_limit.hpp"
 
 namespace vae {
 
@@ -88,23 +89,30 @@ bool can_map(size_t bytes) {
 }  // namespace
 
 void reserve_blas_buffers() {
-  struct rlimit lim {};
-  if (::getrlimit(RLIMIT_AS, &lim) != 0 || lim.rlim_cur == RLIM_INFINITY) return;
-  constexpr size_t kBuffer = size_t{128} << 20;  // OpenBLAS's BUFFER_SIZE on x86-64 (Debian 0.3.21)
+  // The binding limit: ulimit -v, or ulimit -d (which limit_data_to_cgroup
+  // sets from a cgroup's memory limit).
+  struct rlimit as {}, data {};
+  if (::getrlimit(RLIMIT_AS, &as) != 0) as.rlim_cur = RLIM_INFINITY;
+  if (::getrlimit(RLIMIT_DATA, &data) != 0) data.rlim_cur = RLIM_INFINITY;
+  if (as.rlim_cur == RLIM_INFINITY && data.rlim_cur == RLIM_INFINITY) return;
+  const std::string limit = as.rlim_cur != RLIM_INFINITY
+                                ? "the address-space limit (ulimit -v " + std::to_string(as.rlim_cur >> 10) + " KiB)"
+                            : !data_limit_note().empty()
+                                ? data_limit_note()
+                                : "the data-size limit (ulimit -d " + std::to_string(data.rlim_cur >> 10) + " KiB)";
   const int64_t threads = std::max<int64_t>(1, configure_blas_threads(0));
-  if (!can_map(kBuffer * static_cast<size_t>(threads))) {
-    if (threads == 1 || !can_map(kBuffer))
-      throw ConfigError("the address-space limit (ulimit -v " + std::to_string(lim.rlim_cur >> 10) +
-                        " KiB) leaves less than the 128 MB that OpenBLAS maps for its first product (it would wait "
+  if (!can_map(kBlasBufferBytes * static_cast<size_t>(threads))) {
+    if (threads == 1 || !can_map(kBlasBufferBytes))
+      throw MemoryLimitError(limit + " leaves less than the 128 MB that OpenBLAS maps for its first product (it would wait "
                         "for ever): raise or remove the limit");
-    spdlog::warn("the address-space limit (ulimit -v {} KiB) leaves room for one OpenBLAS buffer, not {}: "
-                 "using 1 BLAS thread",
-                 lim.rlim_cur >> 10, threads);
+    spdlog::warn("{} leaves room for one OpenBLAS buffer, not {}: using 1 BLAS thread", limit, threads);
     configure_blas_threads(1);
   }
   // A product large enough to run on every BLAS thread: each maps its buffer now.
   const torch::Tensor a = torch::ones({512, 512});
   [[maybe_unused]] const torch::Tensor product = torch::mm(a, a);
+  // The buffers are mapped: the cgroup's room, counted again without them.
+  limit_data_to_cgroup(/*blas_mapped=*/true);
 }
 
 std::string runtime_summary(const torch::Device& device) {

@@ -91,10 +91,10 @@ static std::string run_resolved(const SampleRequest& r, LoadedModel& lm, const t
 
 std::string run_sample(const SampleRequest& r) {
   const torch::Device dev = resolve_device(r.device);
+  if (dev.is_cpu()) reserve_blas_buffers();  // before the model: see Trainer
   LoadedModel lm = load_model(r.checkpoint, dev);
   refuse_output_over_input(r.out, {r.checkpoint, manifest_path_for(r.checkpoint)},
                            {r.data_dir.empty() ? lm.meta.config.data.dir : r.data_dir}, "--out");
-  if (dev.is_cpu()) reserve_blas_buffers();
   const std::string what = describe_layers(lm.meta.config.model) + ", epoch " + std::to_string(lm.meta.state.epoch);
   SampleRequest resolved = r;
   resolved.label = resolve_label(r, lm.meta.config.model);

@@ -129,6 +129,9 @@ Trainer::Trainer(const Config& cfg, const TrainOptions& options)
   configure_threads(cfg_.train.threads);
   configure_blas_threads(cfg_.train.blas_threads);
   warn_on_reference_blas();
+  // OpenBLAS's buffers first, then the data and model: under a memory limit
+  // these fail as allocations (one line) instead of OpenBLAS waiting for ever.
+  if (device_.is_cpu()) reserve_blas_buffers();
 
   // A resume is checked before the data is read: a wrong model is named first.
   const std::shared_ptr<const LoadedModel> resume = checkpoint_to_resume();
@@ -150,7 +153,6 @@ Trainer::Trainer(const Config& cfg, const TrainOptions& options)
     train_labels_ = train_.labels.to(device_);
     test_labels_ = test_.labels.to(device_);
   }
-  if (device_.is_cpu()) reserve_blas_buffers();  // after the data and model: the room that is left
   listeners_ = epoch_outputs(cfg_, run_, model_, *objective_, test_, device_);
   for (const auto& listener : options_.listeners) listeners_.push_back(listener);
   result_.checkpoint = run_.last();

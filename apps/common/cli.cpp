@@ -12,8 +12,10 @@
 #include <filesystem>
 #include <stdexcept>
 
+#include "vae/errors.hpp"
 #include "vae/io.hpp"
 #include "vae/manifest.hpp"
+#include "vae/memory_limit.hpp"
 #include "vae/text.hpp"
 #include "vae/version.hpp"
 
@@ -37,6 +39,16 @@ void setup_logging() {
       std::exit(2);
     }
     spdlog::set_level(parsed);
+  }
+  // Past a cgroup's memory limit the kernel would kill the tool silently
+  // (SIGKILL, exit 137): an allocation fails first, and ends in one line.
+  try {
+    if (const auto limit = limit_data_to_cgroup(/*blas_mapped=*/false))
+      spdlog::debug("allocations stop at {}", *limit);
+  } catch (const MemoryLimitError& e) {
+    spdlog::critical("{}", e.what());
+    spdlog::shutdown();
+    std::_Exit(1);  // see MemoryLimitError
   }
 }
 
@@ -69,10 +81,15 @@ int run_guarded(const std::function<int()>& body) {
     std::string msg = e.what();
     // LibTorch errors carry a C++ backtrace after the first line.
     if (const auto nl = msg.find('\n'); nl != std::string::npos) msg.resize(nl);
+    const bool limit = dynamic_cast<const MemoryLimitError*>(&e) != nullptr;
     const bool out_of_memory = dynamic_cast<const std::bad_alloc*>(&e) != nullptr ||
                                msg.find("can't allocate memory") != std::string::npos;
-    spdlog::critical("{}{}", msg, out_of_memory ? " (out of memory: a memory limit, ulimit -v or a cgroup's?)" : "");
-    if (out_of_memory) {
+    const std::string cgroup = data_limit_note();
+    spdlog::critical("{}{}", msg,
+                     !out_of_memory    ? ""
+                     : cgroup.empty() ? " (out of memory: a memory limit, ulimit -v or -d?)"
+                                      : " (out of memory under " + cgroup + ")");
+    if (out_of_memory || limit) {
       // Leave at once: the libraries' exit handlers (OpenBLAS's shutdown
       // joins its threads) can wait for ever on a thread stuck allocating.
       spdlog::shutdown();

@@ -21,9 +21,9 @@ struct ModelAndData {
 inline ModelAndData load_model_and_split(const std::string& checkpoint, const std::string& data_dir,
                                          const std::string& split, const std::string& device) {
   const torch::Device dev = resolve_device(parse_choice<DeviceChoice>(device, "--device"));
+  if (dev.is_cpu()) reserve_blas_buffers();  // before the model and data: see Trainer
   LoadedModel loaded = load_model(checkpoint, dev);
   DataForModel d = load_data_for_model(loaded.meta.config, data_dir, split);
-  if (dev.is_cpu()) reserve_blas_buffers();
   return {dev, std::move(loaded), std::move(d.dir), std::move(d.data)};
 }
 

@@ -12,6 +12,14 @@ class ConfigError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// A memory limit (ulimit -v or -d, a cgroup's) too tight to run at all;
+// names the limit. The tools leave at once (std::_Exit): OpenBLAS's worker
+// threads may already be stuck allocating, and its exit handler joins them.
+class MemoryLimitError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 // A malformed or unreadable data file; names the file.
 class DataError : public std::runtime_error {
  public:

@@ -31,14 +31,20 @@ int64_t configure_threads(int64_t threads);
 // should not exceed the cores (docs/BENCHMARKS.md has the measurements).
 int64_t configure_blas_threads(int64_t threads);
 
-// Under an address-space limit (ulimit -v, RLIMIT_AS), OpenBLAS maps a
+// OpenBLAS's buffer per thread on x86-64 (BUFFER_SIZE in Debian's 0.3.21).
+constexpr size_t kBlasBufferBytes = size_t{128} << 20;
+
+// Under an address-space or data limit (ulimit -v or -d; a cgroup's memory
+// limit becomes the latter, see memory_limit.hpp), OpenBLAS maps a
 // buffer per thread (128 MB in Debian's build) at its first product and,
 // when the mapping fails, retries for ever: the tool hangs before its first
-// step. Call after the data and model are in memory: when that much address
-// space is left, OpenBLAS's buffers are taken now (one product), so it never
+// step. Call before the data and model are read (they then fail as
+// allocations): when that much room is left, OpenBLAS's buffers are taken
+// now (one product), so it never
 // maps again; with room for one buffer only, OpenBLAS is set to one thread
-// (a warning); with none, throws ConfigError naming the limit.
-// No limit: nothing to do.
+// (a warning); with none, throws MemoryLimitError naming the limit.
+// No limit: nothing to do. Then caps the data limit at the cgroup's room
+// again, without the allowance made for the buffers.
 void reserve_blas_buffers();
 
 // Keeps freed blocks of up to 32 MiB in the process instead of returning

@@ -78,9 +78,25 @@ expect_error "cannot write: File too large" bash -c "ulimit -f 100; exec \"\$0\"
 start=$SECONDS
 expect_error "the address-space limit (ulimit -v 800000 KiB) leaves less than" bash -c 'ulimit -v 800000; exec timeout 60 "$0" "$@"' \
   "$T" --data-dir "$WORK/data" --out-dir "$WORK/r-vmem" --epochs 1 --device cpu
-expect_error "(out of memory: a memory limit" bash -c 'ulimit -v 600000; exec timeout 60 "$0" "$@"' \
+expect_error "the address-space limit (ulimit -v 600000 KiB) leaves less than" bash -c 'ulimit -v 600000; exec timeout 60 "$0" "$@"' \
   "$VAE_BIN/vae-eval" --checkpoint "$WORK/run/checkpoints/last.pt" --iw-samples 10
+# With room for OpenBLAS but not for the model: the allocation's error, at once.
+printf '[model]\nhidden = [8192, 8192]\n' >"$WORK/wide.toml"  # 268 MB for one weight matrix
+expect_error "(out of memory: a memory limit" bash -c 'ulimit -v 1200000; exec timeout 60 "$0" "$@"' \
+  "$T" --config "$WORK/wide.toml" --data-dir "$WORK/data" --out-dir "$WORK/r-vmem2" --epochs 1 --device cpu
 [ $((SECONDS - start)) -le 30 ] || fail "the memory-limit errors took $((SECONDS - start)) s"
+# A cgroup's memory limit (containers, Slurm): the kernel killed the tool
+# past it (exit 137, not a word). Now an allocation fails first: one line.
+make_memory_cgroup $((250 << 20))
+if [ -n "$CGROUP_PROCS" ]; then
+  expect_error "(out of memory under the cgroup memory limit of 250 MiB" in_cgroup timeout 60 "$T" \
+    --config "$WORK/wide.toml" --data-dir "$WORK/data" --out-dir "$WORK/r-cgroup" --epochs 1 --device cpu
+  make_memory_cgroup $((75 << 20))  # LibTorch's own working set is about 60 MB here
+  expect_error "the cgroup memory limit of 75 MiB" in_cgroup timeout 60 "$VAE_BIN/vae-eval" \
+    --checkpoint "$WORK/run/checkpoints/last.pt" --iw-samples 10
+else
+  echo "skip: no memory cgroup can be made here (cgroup v1 or v2 with the memory controller, as root)"
+fi
 
 # Outputs that would destroy an input or mislabel their format are refused.
 E="$VAE_BIN/vae-eval"

@@ -9,7 +9,7 @@ SECS=${1:-20}
 BUILD=${2:-build-fuzz}
 shift $(( $# > 2 ? 2 : $# ))
 TARGETS=("$@")
-[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(idx manifest npy image_cache checkpoint)
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(idx manifest npy amat image_cache checkpoint)
 if [ ! -f "$BUILD/build.ninja" ]; then
   cmake -S . -B "$BUILD" -G Ninja -DVAE_FUZZ=ON -DCMAKE_CXX_COMPILER=clang++ \
     -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null

@@ -71,10 +71,17 @@ torch::Tensor checked_bytes(const torch::Tensor& t, const std::string& path, int
 Split parse_split(const std::string& name) {
   if (name == "train") return Split::kTrain;
   if (name == "test") return Split::kTest;
-  throw DataError("unknown split '" + name + "', expected 'train' or 'test'");
+  if (name == "valid") return Split::kValid;
+  throw DataError("unknown split '" + name + "', expected 'train', 'valid' or 'test'");
 }
 
-const char* split_name(Split split) { return split == Split::kTrain ? "train" : "test"; }
+const char* split_name(Split split) {
+  switch (split) {
+    case Split::kTrain: return "train";
+    case Split::kValid: return "valid";
+    default: return "test";
+  }
+}
 
 torch::Tensor read_idx_images(const std::string& path) {
   return to_tensor(read_idx_file(path, kIdxImagesMagic, 3));
@@ -122,6 +129,22 @@ Dataset IdxSource::load(Split split) const {
 std::vector<int64_t> IdxSource::image_shape() const {
   const torch::Tensor images = read_idx_images(find_idx_file(dir_, idx_file_stem(Split::kTrain, false)));
   return {1, images.size(1), images.size(2)};
+}
+
+Dataset AmatSource::load(Split split) const {
+  std::error_code ec;
+  if (!fs::is_directory(dir_, ec)) throw DataError(dir_ + ": data folder does not exist");
+  const std::string path = locate_amat_file(dir_, split_name(split));
+  if (path.empty())
+    throw DataError(dir_ + ": missing binarized_mnist_" + std::string(split_name(split)) +
+                    ".amat (or .amat.gz); data.format amat needs the train, valid and test files "
+                    "(vae-data fetch binarized-mnist)");
+  Dataset ds;
+  ds.images = to_tensor(read_amat_file(path));
+  ds.labels = torch::zeros({ds.size()}, torch::kInt64);
+  ds.labels_origin = path + " (binarized MNIST has no labels)";
+  ds.has_labels = false;
+  return ds;
 }
 
 namespace {
@@ -313,6 +336,7 @@ DataFormat detect_data_format(const DataConfig& cfg) {
   std::error_code ec;
   if (fs::exists(npy_path(cfg.dir, Split::kTrain, false), ec)) return DataFormat::kNpy;
   if (!locate_idx_file(cfg.dir, idx_file_stem(Split::kTrain, false)).empty()) return DataFormat::kIdx;
+  if (!locate_amat_file(cfg.dir, "train").empty()) return DataFormat::kAmat;
   return looks_like_image_folder(cfg.dir) ? DataFormat::kImages : DataFormat::kIdx;
 }
 
@@ -320,14 +344,18 @@ std::unique_ptr<DataSource> open_data_source(const DataConfig& cfg) {
   switch (detect_data_format(cfg)) {
     case DataFormat::kNpy: return std::make_unique<NpySource>(cfg.dir);
     case DataFormat::kImages: return std::make_unique<ImageFolderSource>(cfg);
+    case DataFormat::kAmat: return std::make_unique<AmatSource>(cfg.dir);
     default: return std::make_unique<IdxSource>(cfg.dir);
   }
 }
 
 Dataset load_split(const DataSource& source, Split split, Binarize mode, bool for_training) {
+  if (split == Split::kValid && !source.has_validation())
+    throw DataError(source.describe() + ": has no validation split of its own");
   Dataset ds = source.load(split);
-  // One draw per split, independent of the run: train and test differ.
-  ds.images = binarize_images(ds.images, mode, for_training, split == Split::kTrain ? 60000 : 10000);
+  // One draw per split, independent of the run: the splits differ.
+  const uint64_t salt = split == Split::kTrain ? 60000 : split == Split::kTest ? 10000 : 20000;
+  ds.images = binarize_images(ds.images, mode, for_training, salt);
   return ds;
 }
 

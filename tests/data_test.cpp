@@ -1,3 +1,4 @@
+#include "vae/amat.hpp"
 #include "vae/data.hpp"
 #include "vae/sampler.hpp"
 #include "vae/seeds.hpp"
@@ -226,6 +227,92 @@ TEST(LoadSplit, NamesTheMissingFile) {
     EXPECT_NE(std::string(e.what()).find("missing t10k-images-idx3-ubyte"), std::string::npos);
   }
   EXPECT_THROW(IdxSource(dir.file("absent")).load(Split::kTrain), DataError);
+}
+
+// One .amat line: pixel i is 1 when pattern(i) is true.
+std::string amat_line(const std::function<bool(int)>& pattern, const std::string& sep = " ") {
+  std::string line;
+  for (int i = 0; i < 784; ++i) line += (i > 0 ? sep : "") + std::string(pattern(i) ? "1" : "0");
+  return line;
+}
+
+std::string amat_error(const std::string& name, const std::string& bytes) {
+  TempDir dir;
+  write_bytes(dir.file(name), bytes);
+  try {
+    read_amat_file(dir.file(name));
+  } catch (const DataError& e) {
+    const std::string what = e.what();
+    const std::string prefix = dir.file(name) + ": ";
+    EXPECT_EQ(what.rfind(prefix, 0), 0u) << what;  // names the file first
+    return what.substr(prefix.size());
+  }
+  ADD_FAILURE() << name << " was accepted";
+  return "";
+}
+
+TEST(Amat, ReadsLinesAsImagesOfZeroAnd255RawOrGzip) {
+  TempDir dir;
+  const std::string text = amat_line([](int i) { return i == 0 || i == 783; }) + "\n" +
+                           amat_line([](int i) { return i % 28 == 3; }) + "\n";
+  write_bytes(dir.file("a.amat"), text);
+  write_bytes(dir.file("a.amat.gz"), gzip(text));
+  const IdxArray a = read_amat_file(dir.file("a.amat"));
+  ASSERT_EQ(a.shape, (std::vector<int64_t>{2, 28, 28}));
+  EXPECT_EQ(a.bytes[0], 255);
+  EXPECT_EQ(a.bytes[1], 0);
+  EXPECT_EQ(a.bytes[783], 255);
+  EXPECT_EQ(a.bytes[784 + 3], 255);
+  EXPECT_EQ(a.bytes[784 + 4], 0);
+  EXPECT_EQ(read_amat_file(dir.file("a.amat.gz")).bytes, a.bytes);
+  // Tabs, \r\n and a missing final newline read the same.
+  write_bytes(dir.file("b.amat"), amat_line([](int i) { return i == 0 || i == 783; }, "\t") + "\r\n" +
+                                      amat_line([](int i) { return i % 28 == 3; }));
+  EXPECT_EQ(read_amat_file(dir.file("b.amat")).bytes, a.bytes);
+}
+
+TEST(Amat, NamesTheLineOfEveryMalformedValue) {
+  const std::string good = amat_line([](int i) { return i % 2 == 0; });
+  EXPECT_EQ(amat_error("short.amat", good + "\n" + good.substr(0, good.size() - 2) + "\n"),
+            "line 2: 783 values, expected 784 (28 x 28)");
+  EXPECT_EQ(amat_error("long.amat", good + " 1\n"), "line 1: more than 784 values");
+  EXPECT_EQ(amat_error("two.amat", good + "\n" + "2" + good.substr(1) + "\n"),
+            "line 2: value '2' (only 0 and 1 are allowed)");
+  EXPECT_EQ(amat_error("joined.amat", "01" + good.substr(2) + "\n"), "line 1: two characters in one value ('01')");
+  EXPECT_EQ(amat_error("float.amat", "0.5" + good.substr(1) + "\n"), "line 1: value '.' (only 0 and 1 are allowed)");
+  EXPECT_EQ(amat_error("blank.amat", good + "\n\n"), "line 2: 0 values, expected 784 (28 x 28)");
+  EXPECT_EQ(amat_error("cr.amat", good + "\r \n"), "line 1: a carriage return inside the line");
+  EXPECT_EQ(amat_error("empty.amat", ""), "no images (an empty .amat file)");
+  EXPECT_EQ(amat_error("binary.amat", std::string("\x1f\x8b\x08", 3)), "line 1: byte 31 (not text: only 0 and 1 are allowed)");
+  EXPECT_NE(amat_error("notgz.amat.gz", good + "\n").find("named .gz but is not a gzip file"), std::string::npos);
+  const std::string gz = gzip(good + "\n" + good + "\n");
+  EXPECT_NE(amat_error("cut.amat.gz", gz.substr(0, gz.size() - 6)).find("truncated gzip stream"), std::string::npos);
+}
+
+TEST(Amat, SourceReadsTheThreeSplitsAndNamesAMissingOne) {
+  TempDir dir;
+  const std::string one = amat_line([](int i) { return i < 10; }) + "\n";
+  write_bytes(dir.file("binarized_mnist_train.amat"), one + one + one);
+  write_bytes(dir.file("binarized_mnist_valid.amat.gz"), gzip(one + one));
+  DataConfig cfg;
+  cfg.dir = dir.path();
+  EXPECT_EQ(detect_data_format(cfg), DataFormat::kAmat);
+  const auto src = open_data_source(cfg);
+  EXPECT_TRUE(src->has_validation());
+  const Dataset train = load_split(*src, Split::kTrain, Binarize::kNone, true);
+  EXPECT_EQ(train.images.sizes(), (std::vector<int64_t>{3, 28, 28}));
+  EXPECT_FALSE(train.has_labels);
+  EXPECT_EQ(train.images[0][0][9].item<int>(), 255);
+  EXPECT_EQ(train.images[0][0][10].item<int>(), 0);
+  EXPECT_EQ(load_split(*src, Split::kValid, Binarize::kNone, false).size(), 2);
+  testing::expect_error<DataError>([&] { load_split(*src, Split::kTest, Binarize::kNone, false); },
+                                   "missing binarized_mnist_test.amat (or .amat.gz)", "a missing test file");
+  // Sources without a validation split of their own say so.
+  TempDir idx;
+  testing::write_synthetic_split(idx.path(), 4, 2, false);
+  cfg.dir = idx.path();
+  testing::expect_error<DataError>([&] { load_split(*open_data_source(cfg), Split::kValid, Binarize::kNone, false); },
+                                   "has no validation split of its own", "IDX has no valid split");
 }
 
 TEST(Permutation, DependsOnlyOnSeedAndEpoch) {

@@ -32,7 +32,7 @@ enum class OptimizerKind { kAdam, kRmsprop };
 enum class DeviceChoice { kAuto, kCpu, kCuda };
 enum class NonFinite { kStop, kSkip };
 enum class DistBackend { kAuto, kGloo, kNccl };
-enum class DataFormat { kAuto, kIdx, kNpy, kImages };
+enum class DataFormat { kAuto, kIdx, kNpy, kImages, kAmat };
 enum class OnBadImage { kError, kSkip };
 
 // The config-file spelling of a choice: name(Kind::kSparseAe) == "sparse_ae".
@@ -59,8 +59,10 @@ struct DataConfig {
   // or images: DIR/train/<class>/*.png|jpg|... (and DIR/test/<class>/), or
   // a flat folder of images without classes (vae/image_folder.hpp).
   std::string dir = "data/mnist";
-  // idx, npy, images, or auto: npy when dir holds train_images.npy, idx when
-  // it holds the IDX files, else images.
+  // idx, npy, images, amat (binarized MNIST: binarized_mnist_{train,valid,
+  // test}.amat[.gz]), or auto: npy when dir holds train_images.npy, idx when
+  // it holds the IDX files, amat when it holds binarized_mnist_train.amat,
+  // else images.
   DataFormat format = DataFormat::kAuto;
   // Images only. [H, W]: every image is resized (area averaging) so that it
   // covers H x W, then centre-cropped to it; empty: images must all have one

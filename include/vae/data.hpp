@@ -18,15 +18,18 @@
 #include <string>
 #include <vector>
 
+#include "vae/amat.hpp"
 #include "vae/config.hpp"
 #include "vae/idx.hpp"
 #include "vae/image_folder.hpp"
 
 namespace vae {
 
-enum class Split { kTrain, kTest };
+// kValid: a validation split, held apart from both (binarized MNIST's
+// valid file); sources without one say so (DataSource::has_validation).
+enum class Split { kTrain, kTest, kValid };
 
-// "train" or "test"; anything else throws DataError.
+// "train", "test" or "valid"; anything else throws DataError.
 Split parse_split(const std::string& name);
 const char* split_name(Split split);
 
@@ -59,6 +62,8 @@ class DataSource {
   virtual std::vector<std::string> notes() const { return {}; }
   // Image folders: "path: why" of each file left out (data.on_bad_image = skip).
   virtual std::vector<std::string> skipped() const { return {}; }
+  // Whether load(Split::kValid) has a split of its own to give.
+  virtual bool has_validation() const { return false; }
 };
 
 // The four IDX files of the MNIST format in one folder, under their
@@ -89,6 +94,21 @@ class NpySource : public DataSource {
   std::string dir_;
 };
 
+// Larochelle's binarized MNIST (vae/amat.hpp): binarized_mnist_train.amat,
+// _valid.amat and _test.amat in one folder, raw or .gz; pixels 0 or 255, no
+// labels (all 0, has_labels false).
+class AmatSource : public DataSource {
+ public:
+  explicit AmatSource(std::string dir) : dir_(std::move(dir)) {}
+  std::string describe() const override { return dir_ + " (binarized MNIST, .amat)"; }
+  Dataset load(Split split) const override;
+  std::vector<int64_t> image_shape() const override { return {1, kAmatSide, kAmatSide}; }
+  bool has_validation() const override { return true; }
+
+ private:
+  std::string dir_;
+};
+
 // Image folders (vae/image_folder.hpp): decoded once and cached; a folder
 // without test/ is split per class by data.test_fraction and
 // data.split_seed. Labels are indices into the sorted class folder names.
@@ -112,7 +132,8 @@ class ImageFolderSource : public DataSource {
 std::vector<int64_t> stratified_test_rows(const std::vector<int32_t>& labels, double fraction, uint64_t seed);
 
 // The format data.format names; "auto" looks in data.dir: NumPy arrays when
-// it holds train_images.npy, IDX files when it holds them, else images.
+// it holds train_images.npy, IDX files when it holds them, amat when it holds
+// binarized_mnist_train.amat[.gz], else images.
 DataFormat detect_data_format(const DataConfig& cfg);
 
 // The source of data.dir in data.format.

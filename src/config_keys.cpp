@@ -155,6 +155,7 @@ std::vector<Key> data_and_model_keys() {
 
 std::vector<Key> loss_and_train_keys() {
   const Rule rae_only{OnResume::kLog, "", [](const Config& c) { return c.model.kind == Kind::kRae; }};
+  const Rule vae_only{OnResume::kLog, "", [](const Config& c) { return c.model.kind == Kind::kVae; }};
   return {
       key<double>("loss.beta", VAE_FIELD(loss.beta), in_range(0.0, 1e6, "in [0, 1e6]"), "--beta", kLogged,
                   "weight of the KL term (beta-VAE when > 1)"),
@@ -171,6 +172,8 @@ std::vector<Key> loss_and_train_keys() {
                   rae_only, "rae: weight of ||code||^2 / 2 per image"),
       key<double>("loss.rae_decoder_decay", VAE_FIELD(loss.rae_decoder_decay), in_range(0.0, 1.0, "in [0, 1]"), "",
                   rae_only, "rae: weight decay of the decoder's parameters"),
+      key<int64_t>("loss.iw_samples", VAE_FIELD(loss.iw_samples), in_range<int64_t>(1, 100000, "in [1, 100000]"), "",
+                   vae_only, "vae: k > 1 trains on the importance-weighted bound of k samples (IWAE); 1: the ELBO"),
       key<OptimizerKind>("train.optimizer", VAE_FIELD(train.optimizer), any<OptimizerKind>(), "--optimizer",
                          {OnResume::kRefuse, "its state cannot be carried over"}, "adam or rmsprop"),
       key<double>("train.lr", VAE_FIELD(train.lr),

@@ -26,6 +26,14 @@ void check_rules(const Config& c, bool shape_known) {
   require(!c.model.conditional || c.model.kind == Kind::kVae, "model.conditional",
           std::string("false for model.kind = \"") + name(c.model.kind) + "\" (only a VAE can be conditional)",
           "true");
+  if (c.loss.iw_samples > 1) {
+    const std::string k = "loss.iw_samples = " + std::to_string(c.loss.iw_samples);
+    require(c.model.kind == Kind::kVae, "loss.iw_samples", "1 for model.kind = \"" + std::string(name(c.model.kind)) +
+            "\" (the importance-weighted bound needs a VAE)", std::to_string(c.loss.iw_samples));
+    require(c.loss.beta == 1.0, "loss.beta", "1 with " + k + " (the bound has no KL weight)", float_text(c.loss.beta));
+    require(c.loss.kl_warmup_epochs == 0, "loss.kl_warmup_epochs", "0 with " + k,
+            std::to_string(c.loss.kl_warmup_epochs));
+  }
   require(c.data.noise == Noise::kGaussian || c.data.noise_level <= 1, "data.noise_level",
           "a fraction in [0, 1] for data.noise = \"" + std::string(name(c.data.noise)) + "\"",
           float_text(c.data.noise_level));

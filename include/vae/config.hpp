@@ -160,6 +160,10 @@ struct LossConfig {
   // embedding_weight and reg_weight).
   double rae_code_weight = 1e-4;
   double rae_decoder_decay = 1e-7;
+  // vae: k > 1 trains on the importance-weighted bound with k samples per
+  // image (IWAE, Burda et al. 2016): -log (1/k) sum_i p(x, z_i) / q(z_i|x);
+  // 1 is the negative ELBO. Needs beta = 1 and no KL warm-up.
+  int64_t iw_samples = 1;
 };
 
 struct TrainConfig {

@@ -1,10 +1,12 @@
 // The guide's variational autoencoder (and its beta, conditional and conv
 // variants): Gaussian heads, reparameterization, the negative ELBO
 // recon + KL(q(z|x) || N(0, I)), and the importance-weighted bound.
+#include <cmath>
 #include <cstdio>
 
 #include "families.hpp"
 #include "vae/evaluate.hpp"
+#include "vae/transforms.hpp"
 
 namespace vae {
 namespace {
@@ -15,7 +17,23 @@ class VaeObjective : public Objective {
   std::string title() const override { return "VAE"; }
   CodeHead code_head() const override { return CodeHead::kGaussian; }
   bool has_prior() const override { return true; }
-  bool has_fused_step() const override { return true; }
+  // The fused MLP step computes the ELBO only.
+  bool has_fused_step() const override { return cfg_.loss.iw_samples == 1; }
+
+  // IWAE (loss.iw_samples = k > 1): the negative importance-weighted bound,
+  // -sum_b [logsumexp_k log w_kb - log k], as `recon` (kl 0): it has no KL
+  // term of its own. The k draws per image are made for the whole global
+  // batch ([B, k, Z], then this process's rows), as the ELBO's are.
+  LossTerms train_terms(VAE& model, const torch::Tensor& x, const torch::Tensor& y,
+                        const RowSlice& rows) const override {
+    const int64_t k = cfg_.loss.iw_samples;
+    if (k == 1) return Objective::train_terms(model, x, y, rows);
+    const auto [mu, log_var] = model->encoder()->forward(x, y);
+    const torch::Tensor eps = normal_rows(mu.unsqueeze(1).expand({mu.size(0), k, mu.size(1)}), rows).transpose(0, 1);
+    const torch::Tensor log_w = iw_log_weights(model, x, mu, log_var, eps, y);  // [k, B]
+    const torch::Tensor bound = torch::logsumexp(log_w, 0) - std::log(static_cast<double>(k));
+    return {(-bound.sum()).to(torch::kFloat32), torch::zeros({}, x.options()), {}};
+  }
 
   LossTerms loss(const torch::Tensor& logits, const torch::Tensor& target, const torch::Tensor& mu,
                  const torch::Tensor& log_var) const override {

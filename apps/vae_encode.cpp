@@ -28,9 +28,9 @@ int main(int argc, char** argv) {
   app.add_option("--plot", plot,
                  "FILE.png: scatter plot of the means coloured by label (Z > 2: first two principal components)");
   app.add_option("--data-dir", data_dir, "data folder (default: the checkpoint's data.dir)");
-  app.add_option("--split", split, "train, test, or all (train then test)")
+  app.add_option("--split", split, "train, valid (a validation split), test, or all (train then test)")
       ->capture_default_str()
-      ->check(CLI::IsMember({"train", "test", "all"}));
+      ->check(CLI::IsMember({"train", "valid", "test", "all"}));
   app.add_option("--batch-size", batch_size, "images per forward pass")->capture_default_str()->check(CLI::Range(1, 1 << 20));
   app.add_option("--device", device, "auto, cpu or cuda")->capture_default_str();
   CLI11_PARSE(app, argc, argv);

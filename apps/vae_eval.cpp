@@ -65,7 +65,9 @@ int main(int argc, char** argv) {
   std::optional<double> noise_level;
   app.add_option("--checkpoint", checkpoint, "checkpoint file (run/checkpoints/last.pt)")->required();
   app.add_option("--data-dir", data_dir, "folder with the IDX files (default: the checkpoint's data.dir)");
-  app.add_option("--split", split, "train or test")->capture_default_str()->check(CLI::IsMember({"train", "test"}));
+  app.add_option("--split", split, "train, valid (a validation split: binarized MNIST's, or data.valid_fraction's) or test")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"train", "valid", "test"}));
   app.add_option("--iw-samples", iw_samples, "K for the importance-weighted NLL (0: skip it)")
       ->capture_default_str()->check(CLI::Range(int64_t{0}, int64_t{1000000}));
   app.add_option("--seed", seed, "seed of the evaluation's draws (default: the run's train.seed, so the negative "

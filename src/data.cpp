@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include <algorithm>
+#include <cmath>
 #include <numeric>
 
 #include "vae/io.hpp"
@@ -349,10 +350,61 @@ std::unique_ptr<DataSource> open_data_source(const DataConfig& cfg) {
   }
 }
 
-Dataset load_split(const DataSource& source, Split split, Binarize mode, bool for_training) {
-  if (split == Split::kValid && !source.has_validation())
-    throw DataError(source.describe() + ": has no validation split of its own");
-  Dataset ds = source.load(split);
+std::vector<int64_t> validation_rows(int64_t n, double fraction, uint64_t seed) {
+  const auto m = static_cast<int64_t>(std::llround(static_cast<double>(n) * fraction));
+  at::Generator gen = stream_generator(seed, Stream::kValidRows);
+  torch::Tensor rows = std::get<0>(torch::randperm(n, gen, torch::kInt64).narrow(0, 0, m).sort()).contiguous();
+  return {rows.data_ptr<int64_t>(), rows.data_ptr<int64_t>() + m};
+}
+
+bool has_validation(const DataSource& source, const DataConfig& cfg) {
+  return source.has_validation() || cfg.valid_fraction > 0;
+}
+
+namespace {
+
+Dataset take_rows(const Dataset& d, const std::vector<int64_t>& rows) {
+  const torch::Tensor index = torch::tensor(rows, torch::kInt64);
+  Dataset out = d;
+  out.images = d.images.index_select(0, index);
+  out.labels = d.labels.index_select(0, index);
+  out.paths.clear();
+  if (!d.paths.empty())
+    for (int64_t r : rows) out.paths.push_back(d.paths[static_cast<size_t>(r)]);
+  return out;
+}
+
+// Train without its held-out rows (keep false) or those rows alone (true).
+Dataset hold_out(const Dataset& train, const ValidSplit& valid, bool keep) {
+  const std::vector<int64_t> held = validation_rows(train.size(), valid.fraction, valid.seed);
+  if (keep) return take_rows(train, held);
+  std::vector<int64_t> rest;
+  size_t h = 0;
+  for (int64_t r = 0; r < train.size(); ++r) {
+    if (h < held.size() && held[h] == r) {
+      ++h;
+      continue;
+    }
+    rest.push_back(r);
+  }
+  return take_rows(train, rest);
+}
+
+}  // namespace
+
+Dataset load_split(const DataSource& source, Split split, Binarize mode, bool for_training, ValidSplit valid) {
+  const bool held_out = !source.has_validation() && valid.fraction > 0;
+  if (split == Split::kValid && !source.has_validation() && !held_out)
+    throw DataError(source.describe() + ": has no validation split (set data.valid_fraction to hold one out)");
+  Dataset ds;
+  if (held_out && split != Split::kTest) {
+    ds = hold_out(source.load(Split::kTrain), valid, /*keep=*/split == Split::kValid);
+    if (ds.size() == 0)
+      throw DataError(source.describe() + ": data.valid_fraction = " + std::to_string(valid.fraction) + " leaves the " +
+                      split_name(split) + " split no images");
+  } else {
+    ds = source.load(split);
+  }
   // One draw per split, independent of the run: the splits differ.
   const uint64_t salt = split == Split::kTrain ? 60000 : split == Split::kTest ? 10000 : 20000;
   ds.images = binarize_images(ds.images, mode, for_training, salt);
@@ -395,7 +447,8 @@ DataForModel load_data_for_model(const Config& cfg, const std::string& data_dir,
     data.labels = torch::cat({train.labels, data.labels});
     data.paths.insert(data.paths.begin(), train.paths.begin(), train.paths.end());
   } else {
-    data = load_split(*source, parse_split(split), cfg.data.binarize, /*for_training=*/false);
+    data = load_split(*source, parse_split(split), cfg.data.binarize, /*for_training=*/false,
+                      {cfg.data.valid_fraction, cfg.data.split_seed});
   }
   check_data_fits(cfg.model, data, source->describe() + ": " + split);
   return {source_cfg.dir, std::move(data)};

@@ -69,17 +69,24 @@ void Pictures::write_epoch(int64_t epoch) {
 }
 
 void Pictures::write_loss_plot(const std::vector<EpochMetrics>& history) {
-  plot::Series train{"train", {}, {}}, test{"test", {}, {}};
+  plot::Series train{"train", {}, {}}, valid{"validation", {}, {}}, test{"test", {}, {}};
   for (const EpochMetrics& m : history) {
-    train.x.push_back(static_cast<double>(m.epoch));
+    const auto x = static_cast<double>(m.epoch);
+    train.x.push_back(x);
     train.y.push_back(m.train_loss);
-    test.x.push_back(static_cast<double>(m.epoch));
+    if (m.has_valid) {
+      valid.x.push_back(x);
+      valid.y.push_back(m.valid.loss);
+    }
+    test.x.push_back(x);
     test.y.push_back(m.test.loss);
   }
   plot::Axes axes{objective_.title() + " " + describe_layers(cfg_.model) + ": loss per epoch",
                   "epoch", "loss (nats per image)"};
   axes.integer_x = true;
-  plot::line_plot(run_.loss_plot(), axes, {train, test});
+  std::vector<plot::Series> series{train, test};
+  if (!valid.x.empty()) series.insert(series.begin() + 1, valid);
+  plot::line_plot(run_.loss_plot(), axes, series);
 }
 
 

@@ -42,8 +42,13 @@ std::string to_json_line(const EpochMetrics& m) {
       {"test_kl", number(m.test.kl)},       {"test_code_abs", number(m.test.code_abs)},
       {"seconds", number(m.seconds)},       {"eval_seconds", number(m.eval_seconds)}};
   std::string line = "{";
-  for (const auto& [key, value] : fields)
+  for (const auto& [key, value] : fields) {
     line += std::string(line.size() > 1 ? ", " : "") + "\"" + key + "\": " + value.dump();
+    if (m.has_valid && std::string(key) == "skipped")  // the validation fields before the test's
+      line += ", \"valid_loss\": " + number(m.valid.loss).dump() + ", \"valid_recon\": " +
+              number(m.valid.recon).dump() + ", \"valid_kl\": " + number(m.valid.kl).dump() +
+              ", \"valid_code_abs\": " + number(m.valid.code_abs).dump();
+  }
   return line + "}";
 }
 
@@ -71,6 +76,13 @@ std::vector<EpochMetrics> parse_history(const std::string& jsonl, const std::str
       m.test.recon = read_number(j, "test_recon");
       m.test.kl = read_number(j, "test_kl");
       m.test.code_abs = read_number(j, "test_code_abs");
+      if (j.contains("valid_loss")) {
+        m.has_valid = true;
+        m.valid.loss = read_number(j, "valid_loss");
+        m.valid.recon = read_number(j, "valid_recon");
+        m.valid.kl = read_number(j, "valid_kl");
+        m.valid.code_abs = read_number(j, "valid_code_abs");
+      }
       m.seconds = read_number(j, "seconds");
       m.eval_seconds = read_number(j, "eval_seconds");
       out.push_back(m);

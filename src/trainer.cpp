@@ -149,9 +149,11 @@ Trainer::Trainer(const Config& cfg, const TrainOptions& options)
   // with index_select and converted to float per batch.
   train_images_ = train_.images.to(device_);
   test_images_ = test_.images.to(device_);
+  if (valid_.images.defined()) valid_images_ = valid_.images.to(device_);
   if (cfg_.model.conditional) {
     train_labels_ = train_.labels.to(device_);
     test_labels_ = test_.labels.to(device_);
+    if (valid_.images.defined()) valid_labels_ = valid_.labels.to(device_);
   }
   listeners_ = epoch_outputs(cfg_, run_, model_, *objective_, test_, device_);
   for (const auto& listener : options_.listeners) listeners_.push_back(listener);
@@ -181,7 +183,13 @@ std::shared_ptr<const LoadedModel> Trainer::checkpoint_to_resume() {
 void Trainer::load_data(bool resuming) {
   try {
     source_ = open_data_source(cfg_.data);
-    train_ = load_split(*source_, Split::kTrain, cfg_.data.binarize, /*for_training=*/true);
+    if (source_->has_validation() && cfg_.data.valid_fraction > 0)
+      throw ConfigError("config key 'data.valid_fraction' must be 0 for " + source_->describe() +
+                        ", which has a validation split of its own");
+    const ValidSplit held{cfg_.data.valid_fraction, cfg_.data.split_seed};
+    train_ = load_split(*source_, Split::kTrain, cfg_.data.binarize, /*for_training=*/true, held);
+    if (has_validation(*source_, cfg_.data))
+      valid_ = load_split(*source_, Split::kValid, cfg_.data.binarize, /*for_training=*/false, held);
     test_ = load_split(*source_, Split::kTest, cfg_.data.binarize, /*for_training=*/false);
     if (writer_)
       for (const std::string& line : source_->notes()) spdlog::info("{}", line);
@@ -191,6 +199,7 @@ void Trainer::load_data(bool resuming) {
     }
     check_data_fits(cfg_.model, train_, source_->describe() + ": train");
     check_data_fits(cfg_.model, test_, source_->describe() + ": test");
+    if (valid_.images.defined()) check_data_fits(cfg_.model, valid_, source_->describe() + ": valid");
   } catch (const std::exception& e) {
     if (group_) agree_failed(*group_, "data", e.what());  // the others stop too, now
     throw;
@@ -270,14 +279,15 @@ void Trainer::repair_retention() {
   if (state_.batch != 0 || state_.history.empty() || state_.history.back().epoch != state_.epoch) return;
   std::error_code ec;
   const int64_t epoch = state_.epoch;
-  if (cfg_.train.keep_best && state_.history.back().test.loss <= state_.best_test_loss) {
+  if (cfg_.train.keep_best && state_.history.back().selection_loss() <= state_.best_test_loss) {
     int64_t best_epoch = -1;
     try {
       best_epoch = parse_manifest(read_file(manifest_path_for(run_.best())), run_.best()).epoch;
     } catch (const std::exception&) {  // missing or unreadable: rewritten below
     }
     if (best_epoch != epoch) {
-      spdlog::warn("{} held epoch {}, but epoch {} has the lowest test loss: rewritten", run_.best(), best_epoch, epoch);
+      spdlog::warn("{} held epoch {}, but epoch {} has the lowest {} loss: rewritten", run_.best(), best_epoch, epoch,
+                   state_.history.back().has_valid ? "validation" : "test");
       save(run_.best());
     }
   }
@@ -293,6 +303,9 @@ void Trainer::log_config() const {
   for (const KeyInfo& k : config_keys()) spdlog::info("{:<22} {}", k.name, display_value(k.to_text(cfg_)));
   spdlog::info("{:<22} {} train / {} test, {}x{} ({})", "data.images", train_.size(), test_.size(), train_.height(),
                train_.width(), source_->describe());
+  if (valid_.images.defined())
+    spdlog::info("{:<22} {} images{}: best.pt and early stopping choose on them", "data.validation", valid_.size(),
+                 source_->has_validation() ? " (its own split)" : " held out of train (data.valid_fraction)");
   spdlog::info("{:<22} {}", "model.layers", describe_layers(cfg_.model));
   spdlog::info("{:<22} {}", "training step", step_->describe());
   if (group_)
@@ -302,6 +315,7 @@ void Trainer::log_config() const {
 
 TrainResult Trainer::run() {
   for (int64_t epoch = state_.epoch + 1; epoch <= cfg_.train.epochs; ++epoch) {
+    if (patience_exhausted()) break;
     if (!run_epoch(epoch)) return result_;
     end_epoch(epoch);
     if (epoch < cfg_.train.epochs)
@@ -309,6 +323,24 @@ TrainResult Trainer::run() {
   }
   finish();
   return result_;
+}
+
+// Early stopping: the selection loss (validation's, else test's) has not
+// improved for train.early_stop_patience epochs. Read from the history, so
+// a resumed run stops where the whole run would have.
+bool Trainer::patience_exhausted() const {
+  const int64_t patience = cfg_.train.early_stop_patience;
+  const auto& h = state_.history;
+  if (patience == 0 || h.empty()) return false;
+  size_t best = 0;
+  for (size_t i = 1; i < h.size(); ++i)
+    if (h[i].selection_loss() < h[best].selection_loss()) best = i;
+  const int64_t since = h.back().epoch - h[best].epoch;
+  if (since < patience) return false;
+  spdlog::info("early stop: the {} loss has not improved for {} epochs (best {:.3f} at epoch {}; "
+               "train.early_stop_patience = {})",
+               h.back().has_valid ? "validation" : "test", since, h[best].selection_loss(), h[best].epoch, patience);
+  return true;
 }
 
 bool Trainer::run_epoch(int64_t epoch) {
@@ -432,7 +464,8 @@ void Trainer::check_same_data() const {
     return std::to_string(d.size()) + " images " + shape_text(d.channels(), d.height(), d.width()) + ", sha256 " +
            sha256(d.images) + (d.labels.defined() ? ", labels sha256 " + sha256(d.labels) : "");
   };
-  const std::string mine = "train " + digest(train_) + "; test " + digest(test_);
+  const std::string mine = "train " + digest(train_) + "; test " + digest(test_) +
+                           (valid_.images.defined() ? "; valid " + digest(valid_) : "");
   agree(*group_, "data", mine, "could not read its data", [this](int64_t r, const std::string& theirs, const std::string& ours) {
     throw DataError(source_->describe() + ": rank " + std::to_string(r) + " reads other data than rank 0 (" + theirs +
                     " vs " + ours + "): every process needs the same data.dir");
@@ -461,10 +494,15 @@ void Trainer::end_epoch(int64_t epoch) {
     eval.shards = world_;
     eval.sum_across = [this](torch::Tensor& t) { group_->sum(t); };
   }
+  if (valid_images_.defined()) {
+    const Evaluation v = evaluate(model_, valid_images_, valid_labels_, eval);
+    m.has_valid = true;
+    m.valid = {v.loss, v.recon, v.kl, v.code_abs};
+  }
   const Evaluation e = evaluate(model_, test_images_, test_labels_, eval);
   m.test = {e.loss, e.recon, e.kl, e.code_abs};
   m.eval_seconds = std::chrono::duration<double>(Clock::now() - te).count();
-  if (state_.seen == 0 || !std::isfinite(m.test.loss))
+  if (state_.seen == 0 || !std::isfinite(m.test.loss) || !std::isfinite(m.selection_loss()))
     throw DivergedError("training diverged: " +
                         (state_.seen == 0 ? "every batch of epoch " + std::to_string(epoch) + " was non-finite"
                                           : "the test loss of epoch " + std::to_string(epoch) + " is not finite") +
@@ -477,8 +515,8 @@ void Trainer::end_epoch(int64_t epoch) {
   next.history = std::move(state_.history);
   next.history.push_back(m);
   state_ = std::move(next);
-  const bool best = m.test.loss < state_.best_test_loss;
-  if (best) state_.best_test_loss = m.test.loss;
+  const bool best = m.selection_loss() < state_.best_test_loss;  // the field holds the selection loss
+  if (best) state_.best_test_loss = m.selection_loss();
   save(run_.last());
   if (cfg_.train.keep_best && best) save(run_.best());
   if (cfg_.train.keep_every > 0 && epoch % cfg_.train.keep_every == 0) save(run_.epoch_checkpoint(epoch));
@@ -486,8 +524,9 @@ void Trainer::end_epoch(int64_t epoch) {
     for (const auto& listener : listeners_) listener->epoch_ended(m, state_.history);
 
   const double w_end = kl_weight(cfg_.loss, epoch, plan_.batches(), plan_.batches());
-  spdlog::info("epoch {:>3}/{}  train {:8.3f}  test {:8.3f} (recon {:8.3f} + kl {:7.3f})  {:6.2f} s{}{}", epoch,
-               cfg_.train.epochs, m.train_loss, m.test.loss, m.test.recon, m.test.kl, m.seconds,
+  spdlog::info("epoch {:>3}/{}  train {:8.3f}  {}test {:8.3f} (recon {:8.3f} + kl {:7.3f})  {:6.2f} s{}{}", epoch,
+               cfg_.train.epochs, m.train_loss, m.has_valid ? fmt::format("valid {:8.3f}  ", m.valid.loss) : "",
+               m.test.loss, m.test.recon, m.test.kl, m.seconds,
                m.skipped ? "  skipped " + std::to_string(m.skipped) : "", objective_->epoch_note(m.test.code_abs, w_end));
   if (group_) {
     spdlog::info("epoch {:>3}: summing across {} processes took {:.2f} s of {:.2f} s ({:.0f}%)", epoch, world_,

@@ -312,7 +312,7 @@ TEST(Amat, SourceReadsTheThreeSplitsAndNamesAMissingOne) {
   testing::write_synthetic_split(idx.path(), 4, 2, false);
   cfg.dir = idx.path();
   testing::expect_error<DataError>([&] { load_split(*open_data_source(cfg), Split::kValid, Binarize::kNone, false); },
-                                   "has no validation split of its own", "IDX has no valid split");
+                                   "has no validation split (set data.valid_fraction to hold one out)", "IDX has no valid split");
 }
 
 TEST(Permutation, DependsOnlyOnSeedAndEpoch) {

@@ -46,6 +46,8 @@ struct TrainingState {
   int64_t seen = 0;      // images behind loss_sum
   int64_t skipped = 0;   // non-finite batches skipped in the partial epoch
   double seconds = 0;    // training seconds of the partial epoch
+  // The lowest selection loss so far: validation's, or test's without a
+  // validation split (the name is older than validation splits).
   double best_test_loss = std::numeric_limits<double>::infinity();
   std::vector<EpochMetrics> history;  // the completed epochs (metrics.jsonl)
   torch::Tensor rng_cpu; // default CPU generator state (uint8); undefined: not saved

@@ -76,6 +76,11 @@ struct DataConfig {
   // the folder has no test/ sub-folder, drawn with split_seed.
   double test_fraction = 0.1;
   uint64_t split_seed = 1;
+  // The fraction of the training images held out as the validation split
+  // (drawn with split_seed), on which best.pt and early stopping choose;
+  // 0: none (both choose on the test split). binarized MNIST (amat) has a
+  // validation file of its own and needs 0 here.
+  double valid_fraction = 0.0;
   // Images only: a file that cannot be used (corrupt, truncated, empty, not
   // an image, too large, unreadable): error stops before training, naming
   // it; skip trains on the rest and writes the list into the run folder.
@@ -196,10 +201,15 @@ struct TrainConfig {
   // A NaN or Inf loss or gradient: stop the run (the last checkpoint stays
   // as it was), or skip the batch and count it in metrics.jsonl.
   NonFinite nonfinite = NonFinite::kStop;
-  // Checkpoints kept besides checkpoints/last.pt: best.pt (lowest test loss)
-  // when keep_best, and epoch-NNNN.pt every keep_every epochs (0: none).
+  // Checkpoints kept besides checkpoints/last.pt: best.pt (lowest
+  // validation loss, or test loss without a validation split) when
+  // keep_best, and epoch-NNNN.pt every keep_every epochs (0: none).
   bool keep_best = true;
   int64_t keep_every = 0;
+  // Early stopping: the run ends when the validation loss (test loss
+  // without a validation split) has not improved for this many epochs;
+  // 0: never.
+  int64_t early_stop_patience = 0;
   // Every this many epochs, images/recon-NNNN.png (test inputs above their
   // reconstructions), images/samples-NNNN.png (the same 64 z each time) and
   // loss.png; 0: none.

@@ -141,8 +141,22 @@ std::unique_ptr<DataSource> open_data_source(const DataConfig& cfg);
 
 // A split as a model trains or is evaluated on it: the images binarized
 // under `mode` (vae/transforms.hpp; for kDynamic, the evaluation splits
-// are one fixed draw per split).
-Dataset load_split(const DataSource& source, Split split, Binarize mode, bool for_training);
+// are one fixed draw per split). `valid` (data.valid_fraction and
+// split_seed) holds out part of the train split as kValid where the source
+// has no validation split of its own: kTrain is then the rest.
+struct ValidSplit {
+  double fraction = 0.0;
+  uint64_t seed = 1;
+};
+Dataset load_split(const DataSource& source, Split split, Binarize mode, bool for_training, ValidSplit valid = {});
+
+// Whether the data of `cfg` has a validation split: the source's own
+// (amat) or data.valid_fraction > 0.
+bool has_validation(const DataSource& source, const DataConfig& cfg);
+
+// The rows of n held out as validation: round(n * fraction), drawn with
+// `seed`, sorted ascending.
+std::vector<int64_t> validation_rows(int64_t n, double fraction, uint64_t seed);
 
 // Throws DataError naming data.labels_origin when a conditional model
 // cannot take the labels (none, or one outside [0, classes)); does nothing
@@ -157,7 +171,8 @@ void check_data_fits(const ModelConfig& cfg, const Dataset& data, const std::str
 
 // The data a checkpoint's model runs over (vae-encode, vae-eval, vae-sample
 // --interpolate): `split` (train, test, or all: train then test) of the
-// config's data.dir, or of `data_dir` (format auto) when given, binarized as
+// config's data.dir, or of `data_dir` (format auto) when given; valid: the
+// source's validation split, or the rows data.valid_fraction held out), binarized as
 // in training (data.binarize), checked to fit the model.
 struct DataForModel {
   std::string dir;

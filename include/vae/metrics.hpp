@@ -22,8 +22,14 @@ struct EpochMetrics {
     double kl = 0;
     double code_abs = 0;  // mean |code| over images and units (|mu| for the VAE)
   } test;
+  // The validation split's (data.valid_fraction, or binarized MNIST's
+  // valid file), when the run has one: best.pt and early stopping choose on it.
+  bool has_valid = false;
+  Test valid;
+  // The loss best.pt and early stopping choose on: validation's, else test's.
+  double selection_loss() const { return has_valid ? valid.loss : test.loss; }
   double seconds = 0;        // training time of the epoch (no evaluation)
-  double eval_seconds = 0;   // test-set evaluation time
+  double eval_seconds = 0;   // evaluation time (validation and test)
 };
 
 // One JSON object on one line, without the newline; NaN and Inf as null.

@@ -19,6 +19,7 @@ enum class Stream : uint64_t {
   kEvalNoise = 0x6a09e667f3bcc909ull,     // the evaluation's input corruption
   kEvalIw = 0x9e3779b97f4a7c15ull,        // the K draws of the importance-weighted bound
   kBinarizeSplit = 0x5bd1e9955bd1e995ull, // the fixed Bernoulli draw of an evaluation split
+  kValidRows = 0x243f6a8885a308d3ull,     // the training rows data.valid_fraction holds out (data.split_seed)
 };
 
 inline uint64_t stream_seed(uint64_t seed, Stream s) { return seed ^ static_cast<uint64_t>(s); }

@@ -112,6 +112,7 @@ class Trainer {
   TrainResult run();
 
  private:
+  bool patience_exhausted() const;
   bool run_epoch(int64_t epoch);  // false: stopped by a signal
   bool step(const torch::Tensor& x, const torch::Tensor& y, int64_t epoch, int64_t batch, const RowSlice& rows,
             int64_t global_rows);
@@ -145,8 +146,9 @@ class Trainer {
   RunDir run_;
   std::shared_ptr<RunLock> lock_;  // held from set-up to the end of the run
   std::unique_ptr<DataSource> source_;
-  Dataset train_, test_;  // as stored, on the CPU (pictures take test images from here)
+  Dataset train_, valid_, test_;  // as stored, on the CPU (pictures take test images from here); valid_ may be empty
   torch::Tensor train_images_, train_labels_, test_images_, test_labels_;  // on device_; labels only if conditional
+  torch::Tensor valid_images_, valid_labels_;  // undefined without a validation split
   BatchPlan plan_;
   VAE model_{nullptr};
   std::unique_ptr<torch::optim::Optimizer> optimizer_;

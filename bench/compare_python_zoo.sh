@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Side by side on Larochelle's binarized MNIST: vae-train and the same
+# recipes in Python PyTorch (bench/pytorch_iwae.py, Debian's python3-torch),
+# seconds per training epoch, same batch, one thread each:
+#   VAE  (configs/binarized_mnist_vae.toml):  784-400-40, batch 100, Adam 1e-4, k 1
+#   IWAE (configs/binarized_mnist_iwae.toml): 784-200-200-50, batch 20, Adam 1e-3, k 50
+# Writes its section of docs/BENCHMARKS.md (zoo-speed).
+#
+#   bash bench/compare_python_zoo.sh
+#   EPOCHS=3 DATA=data/binarized_mnist bash bench/compare_python_zoo.sh
+#
+# EPOCHS: epochs per run (default 2). DATA: the folder of the .amat(.gz)
+# files (default ../shared/data/binarized_mnist).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+EPOCHS=${EPOCHS:-2}
+DATA=${DATA:-../shared/data/binarized_mnist}
+export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
+[ -x build/apps/vae-train ] || { echo "bench/compare_python_zoo.sh: build/apps/vae-train is not built" >&2; exit 2; }
+[ -d "$DATA" ] || { echo "bench/compare_python_zoo.sh: no data folder $DATA" >&2; exit 2; }
+/usr/bin/python3 -c 'import torch' 2>/dev/null ||
+  { echo "bench/compare_python_zoo.sh: /usr/bin/python3 has no torch (apt-get install python3-torch)" >&2; exit 2; }
+OUT=$(mktemp -d)
+trap 'rm -rf "$OUT"' EXIT
+
+# recipe name, then pytorch_iwae.py's flags for it (the config's values)
+declare -A PY_ARGS=(
+  [vae]="--hidden 400 --latent 40 --batch-size 100 --lr 1e-4 --k 1"
+  [iwae]="--hidden 200 200 --latent 50 --batch-size 20 --lr 1e-3 --k 50"
+)
+for m in vae iwae; do
+  echo "bench: C++ vae-train, $m, $EPOCHS epochs ($(date +%T))"
+  build/apps/vae-train --config "configs/binarized_mnist_$m.toml" --data-dir "$DATA" --epochs "$EPOCHS" \
+    --out-dir "$OUT/cpp-$m" --device cpu 2>"$OUT/cpp-$m.log" || { cat "$OUT/cpp-$m.log" >&2; exit 1; }
+  echo "bench: Python PyTorch, $m, $EPOCHS epochs ($(date +%T))"
+  # shellcheck disable=SC2086  # the flags split on purpose
+  /usr/bin/python3 bench/pytorch_iwae.py --data-dir "$DATA" --epochs "$EPOCHS" --threads 1 ${PY_ARGS[$m]} \
+    >"$OUT/py-$m.jsonl"
+done
+
+/usr/bin/python3 - "$OUT" "$EPOCHS" <<'PY' >"$OUT/section.md"
+import json, os, platform, statistics, subprocess, sys
+out, epochs = sys.argv[1], int(sys.argv[2])
+read = lambda path: [json.loads(l) for l in open(path) if l.strip()]
+cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+ncpu = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
+med = lambda rows: statistics.median(r["seconds"] for r in rows)
+recipes = [
+    ("vae", "VAE", "784-400-40", 100, "1e-4", 1),
+    ("iwae", "IWAE", "784-200-200-50", 20, "1e-3", 50),
+]
+rows, info = [], None
+for key, title, arch, batch, lr, k in recipes:
+    cpp = read(os.path.join(out, f"cpp-{key}", "metrics.jsonl"))
+    py_lines = read(os.path.join(out, f"py-{key}.jsonl"))
+    info, py = py_lines[0], py_lines[1:]
+    if len(cpp) != epochs or len(py) != epochs:
+        sys.exit(f"{key}: {len(cpp)} C++ and {len(py)} Python epochs, expected {epochs}")
+    rows.append((key, title, arch, batch, lr, k, cpp, py))
+print("## Speed on binarized MNIST: vae-train against Python PyTorch\n")
+print("Produced by `bash bench/compare_python_zoo.sh` on this state of the code. Machine:",
+      f"{cpu}, {ncpu} cores, {platform.platform()}; LibTorch (Debian, OpenBLAS) for C++,",
+      f"PyTorch {info['torch']} (Debian python3-torch, {info['threads']} intra-op thread) for Python;",
+      "both with one thread (the configs' threads = 1 and blas_threads = 1;",
+      "OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1).\n")
+print(f"Each recipe trains {epochs} epochs on Larochelle's binarized MNIST (50,000 train / 10,000 test),",
+      "seed 1, with `build/apps/vae-train --config configs/binarized_mnist_X.toml --device cpu` and with",
+      "`bench/pytorch_iwae.py` (the whole training set in one tensor, batches from a randperm).",
+      "Seconds are training only (no evaluation), the median over the epochs. Test loss: the negative",
+      "ELBO with one z per test image, nats per image, after the last epoch. The goal is C++ / Python",
+      "at most 0.7.\n")
+print("| recipe | model | batch | Adam lr | k | C++ s/epoch | Python s/epoch | C++ / Python | C++ test loss | Python test loss |")
+print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+for key, title, arch, batch, lr, k, cpp, py in rows:
+    c, p = med(cpp), med(py)
+    print(f"| {title} (`configs/binarized_mnist_{key}.toml`) | {arch} | {batch} | {lr} | {k} |",
+          f"{c:.2f} | {p:.2f} | {c / p:.2f} | {cpp[-1]['test_loss']:.2f} | {py[-1]['test_loss']:.2f} |")
+print("\nPer-epoch seconds (C++ / Python):\n")
+for key, title, arch, batch, lr, k, cpp, py in rows:
+    pairs = "; ".join(f"{c['seconds']:.2f} / {p['seconds']:.2f}" for c, p in zip(cpp, py))
+    print(f"- {title}: {pairs}. Last-epoch train loss: C++ {cpp[-1]['train_loss']:.2f},",
+          f"Python {py[-1]['train_loss']:.2f}.")
+PY
+python3 bench/put_section.py docs/BENCHMARKS.md zoo-speed <"$OUT/section.md"
+cat "$OUT/section.md"

@@ -67,9 +67,9 @@ struct CacheFlags {
 };
 
 CLI::App* add_fetch_command(CLI::App& app, FetchFlags& f) {
-  auto* fetch = app.add_subcommand("fetch", "download a data set (mnist, fashion-mnist, kmnist, custom)");
-  fetch->add_option("name", f.name, "mnist, fashion-mnist, kmnist, or custom (with --md5-list)")->required();
-  fetch->add_option("--dir", f.dir, "folder to write the four .gz files into")->required();
+  auto* fetch = app.add_subcommand("fetch", "download a data set (mnist, fashion-mnist, kmnist, binarized-mnist, custom)");
+  fetch->add_option("name", f.name, "mnist, fashion-mnist, kmnist, binarized-mnist, or custom (with --md5-list)")->required();
+  fetch->add_option("--dir", f.dir, "folder to write the files into")->required();
   fetch->add_option("--base-url", f.base_urls, "mirror to use instead of the built-in ones (repeatable, tried in order)");
   fetch->add_option("--md5-list", f.md5_list, "md5sum-style list of files for 'custom' (needs --base-url)");
   fetch->add_option("--max-mb", f.max_mb, "refuse a file larger than this many MiB")->capture_default_str()

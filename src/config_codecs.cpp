@@ -33,6 +33,8 @@ VAE_CHOICES(DataFormat, {{DataFormat::kAuto, "auto"}, {DataFormat::kIdx, "idx"},
                          {DataFormat::kImages, "images"}, {DataFormat::kAmat, "amat"}})
 VAE_CHOICES(OnBadImage, {{OnBadImage::kError, "error"}, {OnBadImage::kSkip, "skip"}})
 VAE_CHOICES(DistBackend, {{DistBackend::kAuto, "auto"}, {DistBackend::kGloo, "gloo"}, {DistBackend::kNccl, "nccl"}})
+VAE_CHOICES(LrSchedule, {{LrSchedule::kConstant, "constant"}, {LrSchedule::kMultistep, "multistep"},
+                         {LrSchedule::kCosine, "cosine"}, {LrSchedule::kPlateau, "plateau"}})
 #undef VAE_CHOICES
 
 // A TOML basic string: quotes, backslashes and control characters escaped.

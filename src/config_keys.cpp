@@ -159,6 +159,11 @@ std::vector<Key> data_and_model_keys() {
 std::vector<Key> loss_and_train_keys() {
   const Rule rae_only{OnResume::kLog, "", [](const Config& c) { return c.model.kind == Kind::kRae; }};
   const Rule vae_only{OnResume::kLog, "", [](const Config& c) { return c.model.kind == Kind::kVae; }};
+  const auto schedule_is = [](LrSchedule s) {
+    return Rule{OnResume::kLog, "", [s](const Config& c) { return c.train.lr_schedule == s; }};
+  };
+  const Rule scheduled{OnResume::kLog, "",
+                       [](const Config& c) { return c.train.lr_schedule != LrSchedule::kConstant; }};
   return {
       key<double>("loss.beta", VAE_FIELD(loss.beta), in_range(0.0, 1e6, "in [0, 1e6]"), "--beta", kLogged,
                   "weight of the KL term (beta-VAE when > 1)"),
@@ -182,6 +187,24 @@ std::vector<Key> loss_and_train_keys() {
       key<double>("train.lr", VAE_FIELD(train.lr),
                   {[](double v) { return v > 0 && std::isfinite(v); }, "a finite number > 0"}, "--lr", kLogged,
                   "learning rate"),
+      key<LrSchedule>("train.lr_schedule", VAE_FIELD(train.lr_schedule), any<LrSchedule>(), "--lr-schedule", kLogged,
+                      "constant, multistep, cosine or plateau"),
+      key<std::vector<int64_t>>("train.lr_milestones", VAE_FIELD(train.lr_milestones),
+                                {[](const std::vector<int64_t>& v) {
+                                   for (size_t i = 0; i < v.size(); ++i)
+                                     if (v[i] < 1 || (i > 0 && v[i] <= v[i - 1])) return false;
+                                   return true;
+                                 },
+                                 "ascending epochs >= 1"},
+                                "", schedule_is(LrSchedule::kMultistep), "multistep: lr times lr_gamma after each of these epochs"),
+      key<double>("train.lr_gamma", VAE_FIELD(train.lr_gamma), {[](double g) { return g > 0 && g <= 1; }, "in (0, 1]"},
+                  "", scheduled, "multistep and plateau: the factor of each decrease"),
+      key<int64_t>("train.lr_patience", VAE_FIELD(train.lr_patience), in_range<int64_t>(0, 1000000, "in [0, 1000000]"),
+                   "", schedule_is(LrSchedule::kPlateau), "plateau: epochs without improvement tolerated"),
+      key<double>("train.lr_min", VAE_FIELD(train.lr_min), in_range(0.0, 1e6, "in [0, 1e6]"), "", scheduled,
+                  "cosine and plateau: the lowest learning rate"),
+      key<double>("train.weight_decay", VAE_FIELD(train.weight_decay), in_range(0.0, 1.0, "in [0, 1]"),
+                  "--weight-decay", kLogged, "L2 weight decay of the optimizer"),
       key<int64_t>("train.batch_size", VAE_FIELD(train.batch_size),
                    in_range<int64_t>(1, 1 << 20, "in [1, 1048576]"), "--batch-size", kDataOrder,
                    "images per step"),

@@ -34,6 +34,8 @@ void check_rules(const Config& c, bool shape_known) {
     require(c.loss.kl_warmup_epochs == 0, "loss.kl_warmup_epochs", "0 with " + k,
             std::to_string(c.loss.kl_warmup_epochs));
   }
+  require(c.train.lr_schedule != LrSchedule::kMultistep || !c.train.lr_milestones.empty(), "train.lr_milestones",
+          "a list of epochs for train.lr_schedule = \"multistep\"", "[]");
   require(c.data.noise == Noise::kGaussian || c.data.noise_level <= 1, "data.noise_level",
           "a fraction in [0, 1] for data.noise = \"" + std::string(name(c.data.noise)) + "\"",
           float_text(c.data.noise_level));

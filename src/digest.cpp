@@ -42,15 +42,23 @@ std::string sha256_hex(std::string_view bytes) {
   return finish_hex(ctx.get());
 }
 
-std::string md5_file(const std::string& path) {
+namespace {
+
+std::string file_hex(const std::string& path, const EVP_MD* md) {
   std::unique_ptr<std::FILE, decltype(&std::fclose)> f(std::fopen(path.c_str(), "rb"), std::fclose);
   if (!f) throw IoError(path + ": cannot open");
-  Context ctx = start(EVP_md5());
+  Context ctx = start(md);
   std::vector<char> buf(1 << 20);
   size_t n;
   while ((n = std::fread(buf.data(), 1, buf.size(), f.get())) > 0) EVP_DigestUpdate(ctx.get(), buf.data(), n);
   if (std::ferror(f.get())) throw IoError(path + ": read error");
   return finish_hex(ctx.get());
 }
+
+}  // namespace
+
+std::string md5_file(const std::string& path) { return file_hex(path, EVP_md5()); }
+
+std::string sha256_file(const std::string& path) { return file_hex(path, EVP_sha256()); }
 
 }  // namespace vae

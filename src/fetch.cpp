@@ -17,6 +17,7 @@
 #include "vae/digest.hpp"
 #include "vae/idx.hpp"
 #include "vae/io.hpp"
+#include "vae/amat.hpp"
 #include "vae/text.hpp"
 
 namespace vae {
@@ -46,6 +47,17 @@ std::vector<DatasetSpec> make_builtin() {
         {"train-labels-idx1-ubyte.gz", "e144d726b3acfaa3e44228e80efcd344"},
         {"t10k-images-idx3-ubyte.gz", "5c965bf0a639b31b8f53240b1b52f4d7"},
         {"t10k-labels-idx1-ubyte.gz", "7320c461ea6c1c855c0b718fb2a4b134"}}},
+      // Larochelle's statically binarized MNIST, the VAE papers' benchmark,
+      // served uncompressed; SHA-256 and sizes from TensorFlow Datasets'
+      // url_checksums/binarized_mnist.txt.
+      {"binarized-mnist",
+       {"http://www.cs.toronto.edu/~larocheh/public/datasets/binarized_mnist/"},
+       {{"binarized_mnist_train.amat", "", "ad693b29f94c14277b095f5238ddefbbdaaae0939789dd2f4f0205278cee3e4d",
+         78400000},
+        {"binarized_mnist_valid.amat", "", "1de3d397c40fe8eeb33dafd4099a1f665ec01e96d9be234aaeeac8a34930e2e2",
+         15680000},
+        {"binarized_mnist_test.amat", "", "e6687bfea3f820c174f33b7865140b2a2dd2930ef786f35d45795fc193b5ab2c",
+         15680000}}},
   };
 }
 
@@ -65,6 +77,8 @@ bool is_md5_hex(const std::string& s) {
 struct Transfer {
   std::FILE* out = nullptr;
   const FetchOptions* options = nullptr;
+  uint64_t limit = 0;  // bytes: the file's known size, else options->max_bytes
+  std::string limit_name;  // for messages
   std::string file;
   uint64_t written = 0;
   std::string refused;  // why the transfer was aborted from a callback
@@ -77,8 +91,8 @@ std::string mib(uint64_t bytes) { return std::to_string(bytes >> 20) + " MiB"; }
 
 size_t on_data(char* data, size_t size, size_t n, void* user) {
   auto* t = static_cast<Transfer*>(user);
-  if (t->written + size * n > t->options->max_bytes) {  // a stream that never stops growing
-    t->refused = "more than " + mib(t->options->max_bytes) + " (the limit, --max-mb): refused";
+  if (t->written + size * n > t->limit) {  // a stream that never stops growing
+    t->refused = "more than " + t->limit_name + ": refused";
     return 0;  // libcurl aborts the transfer
   }
   t->written += size * n;
@@ -119,7 +133,7 @@ int on_progress(void* user, curl_off_t total, curl_off_t now, curl_off_t, curl_o
 }
 
 // Downloads url into path; returns "" on success, else why not.
-std::string download(const std::string& url, const std::string& path, const std::string& file,
+std::string download(const std::string& url, const std::string& path, const RemoteFile& file,
                      const FetchOptions& options) {
   static const bool curl_ready = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
   if (!curl_ready) return "libcurl failed to initialise";
@@ -127,7 +141,10 @@ std::string download(const std::string& url, const std::string& path, const std:
   if (!curl) return "libcurl failed to initialise";
   Transfer t;
   t.options = &options;
-  t.file = file;
+  t.file = file.name;
+  t.limit = file.size > 0 ? file.size : options.max_bytes;
+  t.limit_name = file.size > 0 ? std::to_string(file.size) + " bytes (the file's known size)"
+                               : mib(options.max_bytes) + " (the limit, --max-mb)";
   t.out = std::fopen(path.c_str(), "wb");
   if (t.out == nullptr) return "cannot create " + path;
   char err[CURL_ERROR_SIZE] = {0};
@@ -145,7 +162,7 @@ std::string download(const std::string& url, const std::string& path, const std:
   curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, options.min_bytes_per_second);  // a stalled transfer is dropped
   curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, options.stall_seconds);
   // An announced size over the limit is refused before a byte is written.
-  curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(options.max_bytes));
+  curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(t.limit));
   curl_easy_setopt(c, CURLOPT_ERRORBUFFER, err);
   curl_easy_setopt(c, CURLOPT_USERAGENT, "vae-data");
   const CURLcode rc = curl_easy_perform(c);
@@ -153,13 +170,28 @@ std::string download(const std::string& url, const std::string& path, const std:
   std::fclose(t.out);
   if (!t.refused.empty()) return t.refused;
   if (rc == CURLE_FILESIZE_EXCEEDED)
-    return "the server announces more than " + mib(options.max_bytes) + " (the limit, --max-mb): refused";
+    return "the server announces more than " + t.limit_name + ": refused";
   if (rc == CURLE_OPERATION_TIMEDOUT)
     return std::string(err[0] ? err : "timed out") + " (slower than " + std::to_string(options.min_bytes_per_second) +
            " bytes/s for " + std::to_string(options.stall_seconds) + " s)";
   if (rc != CURLE_OK) return err[0] ? std::string(err) : curl_easy_strerror(rc);
   if (!write_ok) return "cannot write " + path;
+  if (file.size > 0 && t.written != file.size)
+    return std::to_string(t.written) + " bytes, expected " + std::to_string(file.size);
   return "";
+}
+
+// The checksum of a downloaded or present file, in the spec's kind.
+std::string checksum_of(const std::string& path, const RemoteFile& file) {
+  return file.sha256.empty() ? "md5 " + md5_file(path) : "sha256 " + sha256_file(path);
+}
+
+// Whether a file already in the folder is the good copy.
+bool is_good_copy(const std::string& path, const RemoteFile& file) {
+  std::error_code ec;
+  if (!fs::exists(path, ec)) return false;
+  if (file.size > 0 && fs::file_size(path, ec) != file.size) return false;
+  return checksum_of(path, file) == file.checksum();
 }
 
 std::string join_url(const std::string& base, const std::string& file) {
@@ -230,7 +262,7 @@ void fetch_dataset(const DatasetSpec& spec, const std::string& dir, const FetchO
   for (const RemoteFile& file : spec.files) {
     const std::string target = (fs::path(dir) / file.name).string();
     std::error_code ec;
-    if (fs::exists(target, ec) && md5_file(target) == file.md5) continue;  // already complete
+    if (is_good_copy(target, file)) continue;  // already complete
     remove_stale_parts(target);
     const std::string part = target + ".part." + std::to_string(::getpid());
     std::string failures;
@@ -239,15 +271,15 @@ void fetch_dataset(const DatasetSpec& spec, const std::string& dir, const FetchO
       const std::string url = join_url(base, file.name);
       std::string why;
       try {
-        why = download(url, part, file.name, options);
+        why = download(url, part, file, options);
         if (why.empty()) {
-          const std::string got = md5_file(part);
-          if (got == file.md5) {
+          const std::string got = checksum_of(part, file);
+          if (got == file.checksum()) {
             rename_durable(part, target);
             done = true;
             break;
           }
-          why = "checksum mismatch: md5 " + got + ", expected " + file.md5 +
+          why = "checksum mismatch: " + got + ", expected " + file.checksum() +
                 (looks_like_html(part) ? " (the server sent an HTML page)" : "");
         }
       } catch (...) {
@@ -261,7 +293,7 @@ void fetch_dataset(const DatasetSpec& spec, const std::string& dir, const FetchO
       failures += (failures.empty() ? " " : "; ") + url + ": " + why;
     }
     if (!done)
-      throw FetchError(target + ": could not download a good copy (md5 " + file.md5 + ") from any mirror:" +
+      throw FetchError(target + ": could not download a good copy (" + file.checksum() + ") from any mirror:" +
                        failures);
   }
 }
@@ -272,6 +304,46 @@ bool CheckReport::ok() const {
   return !lines.empty();
 }
 
+namespace {
+
+// binarized MNIST's three .amat files: each present (raw or .gz), read to
+// the end, its image count; a raw file's size and SHA-256 against the spec.
+CheckReport check_amat_folder(const std::string& dir, const DatasetSpec* spec) {
+  CheckReport report;
+  std::error_code ec;
+  for (const char* split : {"train", "valid", "test"}) {
+    const std::string name = std::string("binarized_mnist_") + split + ".amat";
+    const std::string path = locate_amat_file(dir, split);
+    if (path.empty()) {
+      report.lines.push_back({name, false, "BAD: missing (neither " + name + " nor " + name + ".gz)"});
+      continue;
+    }
+    CheckLine line{path, true, std::to_string(fs::file_size(path, ec)) + " bytes, "};
+    try {
+      line.what += std::to_string(read_amat_file(path).shape[0]) + " images 28x28";
+    } catch (const DataError& e) {
+      line.ok = false;
+      line.what += e.what();
+    }
+    for (const RemoteFile& f : spec != nullptr ? spec->files : std::vector<RemoteFile>{}) {
+      if (f.name != name) continue;
+      if (path != (fs::path(dir) / name).string()) {
+        line.what += " (compressed: " + spec->name + "'s sha256 is of the plain file)";
+      } else if (const std::string got = checksum_of(path, f); got == f.checksum()) {
+        line.what += ", " + got + " matches " + spec->name;
+      } else {
+        line.ok = false;
+        line.what += ", " + got + " but " + spec->name + " has " + f.checksum();
+      }
+    }
+    line.what = (line.ok ? "ok: " : "BAD: ") + line.what;
+    report.lines.push_back(line);
+  }
+  return report;
+}
+
+}  // namespace
+
 CheckReport check_folder(const std::string& dir, const DatasetSpec* spec) {
   CheckReport report;
   std::error_code ec;
@@ -279,6 +351,9 @@ CheckReport check_folder(const std::string& dir, const DatasetSpec* spec) {
     report.lines.push_back({dir, false, "BAD: not a folder"});
     return report;
   }
+  const bool amat = spec != nullptr ? !spec->files.empty() && !spec->files[0].sha256.empty()
+                                    : !locate_amat_file(dir, "train").empty();
+  if (amat) return check_amat_folder(dir, spec);
   std::string sizes[2];  // "HxW" of each split's images, when read
   for (size_t split = 0; split < 2; ++split) {
     const std::string pair[2] = {official_idx_stem(split == 1, false), official_idx_stem(split == 1, true)};

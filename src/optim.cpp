@@ -4,9 +4,12 @@
 #include <torch/autograd.h>
 #include <torch/optim/rmsprop.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <memory>
+#include <stdexcept>
 
 #include "adam_kernel.hpp"
 
@@ -82,11 +85,57 @@ torch::Tensor FusedAdam::step(LossClosure closure) {
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(const TrainConfig& cfg, VAE& model) {
   switch (cfg.optimizer) {
     case OptimizerKind::kAdam:
-      return std::make_unique<FusedAdam>(model->parameters(), torch::optim::AdamOptions(cfg.lr));
+      return std::make_unique<FusedAdam>(model->parameters(),
+                                         torch::optim::AdamOptions(cfg.lr).weight_decay(cfg.weight_decay));
     case OptimizerKind::kRmsprop:
-      return std::make_unique<torch::optim::RMSprop>(model->parameters(), torch::optim::RMSpropOptions(cfg.lr));
+      return std::make_unique<torch::optim::RMSprop>(
+          model->parameters(), torch::optim::RMSpropOptions(cfg.lr).weight_decay(cfg.weight_decay));
   }
   throw ConfigError("train.optimizer: unknown choice");
+}
+
+double scheduled_lr(const TrainConfig& cfg, int64_t epoch, const std::vector<EpochMetrics>& history) {
+  switch (cfg.lr_schedule) {
+    case LrSchedule::kConstant: return cfg.lr;
+    case LrSchedule::kMultistep: {
+      double lr = cfg.lr;
+      for (int64_t m : cfg.lr_milestones)
+        if (m < epoch) lr *= cfg.lr_gamma;
+      return lr;
+    }
+    case LrSchedule::kCosine: {
+      const double t = static_cast<double>(epoch - 1) / static_cast<double>(std::max<int64_t>(1, cfg.epochs));
+      return cfg.lr_min + (cfg.lr - cfg.lr_min) * 0.5 * (1 + std::cos(M_PI * std::min(1.0, t)));
+    }
+    case LrSchedule::kPlateau: {
+      // ReduceLROnPlateau (mode min, threshold 0, cooldown 0) replayed over
+      // the history: more than lr_patience epochs without a new best
+      // multiply the rate by lr_gamma and start the count again.
+      double lr = cfg.lr, best = std::numeric_limits<double>::infinity();
+      int64_t bad = 0;
+      for (const EpochMetrics& m : history) {
+        if (m.epoch >= epoch) break;
+        if (m.selection_loss() < best) {
+          best = m.selection_loss();
+          bad = 0;
+        } else if (++bad > cfg.lr_patience) {
+          lr = std::max(lr * cfg.lr_gamma, cfg.lr_min);
+          bad = 0;
+        }
+      }
+      return lr;
+    }
+  }
+  return cfg.lr;
+}
+
+void set_lr(torch::optim::Optimizer& optimizer, double lr) {
+  for (auto& group : optimizer.param_groups()) {
+    auto& options = group.options();
+    if (auto* adam = dynamic_cast<torch::optim::AdamOptions*>(&options)) adam->lr(lr);
+    else if (auto* rms = dynamic_cast<torch::optim::RMSpropOptions*>(&options)) rms->lr(lr);
+    else throw std::logic_error("set_lr: an optimizer other than Adam or RMSprop");
+  }
 }
 
 }  // namespace vae

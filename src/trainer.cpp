@@ -345,6 +345,12 @@ bool Trainer::patience_exhausted() const {
 
 bool Trainer::run_epoch(int64_t epoch) {
   model_->train();
+  // The schedule's rate for this epoch (a resumed partial epoch too).
+  const double lr = scheduled_lr(cfg_.train, epoch, state_.history);
+  set_lr(*optimizer_, lr);
+  if (cfg_.train.lr_schedule != LrSchedule::kConstant && lr != current_lr_)
+    spdlog::info("epoch {:>3}: learning rate {:.4g} (train.lr_schedule = {})", epoch, lr, name(cfg_.train.lr_schedule));
+  current_lr_ = lr;
   const auto t0 = Clock::now();
   next_report_ = 0;
   const torch::Tensor order = epoch_permutation(plan_.images, cfg_.train.seed, epoch - 1).to(device_);

@@ -34,6 +34,7 @@ enum class NonFinite { kStop, kSkip };
 enum class DistBackend { kAuto, kGloo, kNccl };
 enum class DataFormat { kAuto, kIdx, kNpy, kImages, kAmat };
 enum class OnBadImage { kError, kSkip };
+enum class LrSchedule { kConstant, kMultistep, kCosine, kPlateau };
 
 // The config-file spelling of a choice: name(Kind::kSparseAe) == "sparse_ae".
 const char* name(Binarize v);
@@ -48,6 +49,7 @@ const char* name(NonFinite v);
 const char* name(DistBackend v);
 const char* name(DataFormat v);
 const char* name(OnBadImage v);
+const char* name(LrSchedule v);
 
 // The choice spelled `text`; throws ConfigError naming `key` and the choices.
 template <typename E>
@@ -176,6 +178,20 @@ struct TrainConfig {
   OptimizerKind optimizer = OptimizerKind::kAdam;
   // Learning rate; must be > 0 and finite.
   double lr = 1e-3;
+  // The learning rate of each epoch (set at its start, from the epoch and
+  // the history alone, so a resume and every process agree): constant;
+  // multistep (lr * lr_gamma^(milestones passed), PyTorch's MultiStepLR);
+  // cosine (from lr down to lr_min over train.epochs, CosineAnnealingLR);
+  // plateau (times lr_gamma, not below lr_min, when the validation loss, or
+  // test loss without one, has not improved for more than lr_patience
+  // epochs: ReduceLROnPlateau).
+  LrSchedule lr_schedule = LrSchedule::kConstant;
+  std::vector<int64_t> lr_milestones;  // multistep: epochs after which lr is multiplied by lr_gamma
+  double lr_gamma = 0.1;
+  int64_t lr_patience = 10;
+  double lr_min = 0.0;
+  // L2 weight decay of the optimizer (torch::optim's weight_decay); 0: none.
+  double weight_decay = 0.0;
   int64_t batch_size = 128;
   int64_t epochs = 10;
   // Seeds weights, sampling noise, the data order (one order per epoch) and

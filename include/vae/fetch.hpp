@@ -19,7 +19,11 @@ namespace vae {
 
 struct RemoteFile {
   std::string name;  // e.g. "train-images-idx3-ubyte.gz"
-  std::string md5;   // 32 lowercase hex digits of the file as downloaded
+  std::string md5;   // 32 lowercase hex digits of the file as downloaded, or
+  std::string sha256 = {};  // 64 of them (where the source publishes SHA-256)
+  uint64_t size = 0;  // its exact size in bytes when known: a larger transfer is refused
+  // "md5 HEX" or "sha256 HEX": the checksum a good copy has.
+  std::string checksum() const { return sha256.empty() ? "md5 " + md5 : "sha256 " + sha256; }
 };
 
 struct DatasetSpec {
@@ -29,7 +33,9 @@ struct DatasetSpec {
 };
 
 // The built-in sets: mnist, fashion-mnist, kmnist, with the checksums and
-// mirrors torchvision uses. Throws FetchError for another name.
+// mirrors torchvision uses, and binarized-mnist (Larochelle's .amat files,
+// SHA-256 and sizes as TensorFlow Datasets records them). Throws FetchError
+// for another name.
 const DatasetSpec& find_dataset(const std::string& name);
 std::vector<std::string> dataset_names();
 
@@ -67,7 +73,7 @@ struct FetchOptions {
 };
 
 // Downloads every file of `spec` into dir (created if needed). A file already
-// present with the right MD5 is kept. Each download goes to a temporary name,
+// present with the right checksum (MD5, or SHA-256 and size) is kept. Each download goes to a temporary name,
 // is checked against its MD5, and only then renamed into place; on failure
 // the next mirror is tried. Throws FetchError naming the file and each
 // mirror's failure (for a checksum: both checksums).
@@ -86,7 +92,9 @@ struct CheckReport {
 
 // Verifies a data folder: the four files present (raw or .gz), each a valid
 // IDX file read to the end, image and label counts equal, and the MD5 of each
-// .gz compared with `spec` when one is given.
+// .gz compared with `spec` when one is given. For binarized MNIST (its spec,
+// or a folder holding binarized_mnist_train.amat[.gz]): the three .amat
+// files read to the end, and a plain file's SHA-256 compared with the spec.
 CheckReport check_folder(const std::string& dir, const DatasetSpec* spec);
 
 }  // namespace vae

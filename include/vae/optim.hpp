@@ -17,8 +17,10 @@
 #include <torch/optim/adam.h>
 
 #include <memory>
+#include <vector>
 
 #include "vae/config.hpp"
+#include "vae/metrics.hpp"
 #include "vae/model.hpp"
 
 namespace vae {
@@ -30,7 +32,15 @@ class FusedAdam : public torch::optim::Adam {
 };
 
 // The configured optimizer over `model`'s parameters: FusedAdam for adam,
-// torch::optim::RMSprop for rmsprop.
+// torch::optim::RMSprop for rmsprop; train.weight_decay as their weight_decay.
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(const TrainConfig& cfg, VAE& model);
+
+// The learning rate of `epoch` (1-based) under train.lr_schedule, given the
+// completed epochs before it (`history`, for plateau): a pure function, so a
+// resumed run and every process set the same rate.
+double scheduled_lr(const TrainConfig& cfg, int64_t epoch, const std::vector<EpochMetrics>& history);
+
+// Sets every parameter group's learning rate (Adam or RMSprop).
+void set_lr(torch::optim::Optimizer& optimizer, double lr);
 
 }  // namespace vae

@@ -149,6 +149,7 @@ class Trainer {
   Dataset train_, valid_, test_;  // as stored, on the CPU (pictures take test images from here); valid_ may be empty
   torch::Tensor train_images_, train_labels_, test_images_, test_labels_;  // on device_; labels only if conditional
   torch::Tensor valid_images_, valid_labels_;  // undefined without a validation split
+  double current_lr_ = -1;  // the rate set for the running epoch (train.lr_schedule)
   BatchPlan plan_;
   VAE model_{nullptr};
   std::unique_ptr<torch::optim::Optimizer> optimizer_;

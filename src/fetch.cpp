@@ -279,7 +279,7 @@ void fetch_dataset(const DatasetSpec& spec, const std::string& dir, const FetchO
             done = true;
             break;
           }
-          why = "checksum mismatch: " + got + ", expected " + file.checksum() +
+          why = "checksum mismatch: " + got + ", expected " + (file.sha256.empty() ? file.md5 : file.sha256) +
                 (looks_like_html(part) ? " (the server sent an HTML page)" : "");
         }
       } catch (...) {

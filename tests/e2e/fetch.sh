@@ -110,7 +110,7 @@ if [ -f "$BM/binarized_mnist_valid.amat.gz" ]; then
   "$D" fetch binarized-mnist --base-url "http://127.0.0.1:9/gone/" --dir "$WORK/bm" || fail "verified files were fetched again"
   expect_error "could not download a good copy (sha256 ad693b29f94c" "$D" fetch binarized-mnist --base-url "$URL/bad/" --dir "$WORK/bm-bad"
   expect_error "announces more than 78400000 bytes (the file's known size): refused" "$D" fetch binarized-mnist --base-url "$URL/huge/" --dir "$WORK/bm-huge"
-  [ -z "$(ls "$WORK/bm-bad" "$WORK/bm-huge")" ] || fail "a failed fetch left files"
+  [ -z "$(ls -A "$WORK/bm-bad")$(ls -A "$WORK/bm-huge")" ] || fail "a failed fetch left files"
   "$VAE_BIN/vae-train" --data-dir "$WORK/bm" --out-dir "$WORK/r-bm" --epochs 0 2>"$WORK/log" || fail "train on fetched amat: $(cat "$WORK/log")"
   grep -q "10000 images (its own split)" "$WORK/log" || fail "no validation split from the valid file: $(cat "$WORK/log")"
 else

@@ -35,6 +35,7 @@ VAE_CHOICES(OnBadImage, {{OnBadImage::kError, "error"}, {OnBadImage::kSkip, "ski
 VAE_CHOICES(DistBackend, {{DistBackend::kAuto, "auto"}, {DistBackend::kGloo, "gloo"}, {DistBackend::kNccl, "nccl"}})
 VAE_CHOICES(LrSchedule, {{LrSchedule::kConstant, "constant"}, {LrSchedule::kMultistep, "multistep"},
                          {LrSchedule::kCosine, "cosine"}, {LrSchedule::kPlateau, "plateau"}})
+VAE_CHOICES(Prior, {{Prior::kStandard, "standard"}, {Prior::kVamp, "vamp"}})
 #undef VAE_CHOICES
 
 // A TOML basic string: quotes, backslashes and control characters escaped.

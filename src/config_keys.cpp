@@ -153,6 +153,10 @@ std::vector<Key> data_and_model_keys() {
                 "a conditional VAE: one-hot labels into encoder and decoder"),
       key<int64_t>("model.classes", VAE_FIELD(model.classes), in_range<int64_t>(2, 65536, "in [2, 65536]"), "",
                    conditional_only, "classes of a conditional model"),
+      key<Prior>("model.prior", VAE_FIELD(model.prior), any<Prior>(), "", kModel,
+                 "vae: standard (N(0, I)) or vamp (the VampPrior over learned pseudo-inputs)"),
+      key<int64_t>("model.pseudo_inputs", VAE_FIELD(model.pseudo_inputs),
+                   in_range<int64_t>(1, 100000, "in [1, 100000]"), "", kModel, "vamp: the number of pseudo-inputs K"),
   };
 }
 

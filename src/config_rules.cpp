@@ -26,6 +26,11 @@ void check_rules(const Config& c, bool shape_known) {
   require(!c.model.conditional || c.model.kind == Kind::kVae, "model.conditional",
           std::string("false for model.kind = \"") + name(c.model.kind) + "\" (only a VAE can be conditional)",
           "true");
+  if (c.model.prior == Prior::kVamp) {
+    require(c.model.kind == Kind::kVae, "model.prior", "\"standard\" for model.kind = \"" +
+            std::string(name(c.model.kind)) + "\" (a prior needs a VAE)", "\"vamp\"");
+    require(!c.model.conditional, "model.prior", "\"standard\" for a conditional VAE", "\"vamp\"");
+  }
   if (c.loss.iw_samples > 1) {
     const std::string k = "loss.iw_samples = " + std::to_string(c.loss.iw_samples);
     require(c.model.kind == Kind::kVae, "loss.iw_samples", "1 for model.kind = \"" + std::string(name(c.model.kind)) +

@@ -46,7 +46,7 @@ torch::Tensor sample_images(VAE& model, int64_t n, uint64_t seed, const torch::D
   const ModelConfig& cfg = model->config();
   const torch::Tensor y = labels_for(cfg, n, label, device);
   auto gen = at::detail::createCPUGenerator(seed);  // the caller's seed, as given
-  const torch::Tensor z = torch::randn({n, cfg.latent}, gen, torch::kFloat32).to(device);
+  const torch::Tensor z = model->sample_prior(n, gen).to(device);
   return model->decode(z, y).to(torch::kCPU).reshape(with_count(n, cfg));
 }
 

@@ -1,5 +1,7 @@
 #include "vae/model.hpp"
 
+#include <cmath>
+
 #include <torch/nn/functional/activation.h>
 
 #include "vae/objective.hpp"
@@ -151,6 +153,40 @@ torch::Tensor DecoderImpl::forward(const torch::Tensor& z, const torch::Tensor& 
 VAEImpl::VAEImpl(const ModelConfig& cfg) : cfg_(cfg) {
   encoder_ = register_module("encoder", Encoder(cfg));
   decoder_ = register_module("decoder", Decoder(cfg));
+  if (cfg.prior == Prior::kVamp)  // Tomczak and Welling's initialisation: N(0.05, 0.01)
+    pseudo_ = register_parameter("pseudo_inputs",
+                                 torch::randn({cfg.pseudo_inputs, input_dim(cfg)}) * 0.01 + 0.05);
+}
+
+torch::Tensor VAEImpl::pseudo_inputs() const {
+  // hardtanh to [0, 1], as the paper's pseudo-input layer: gradients stop
+  // only where a pixel is pushed past either end.
+  return pseudo_.defined() ? torch::clamp(pseudo_, 0.0, 1.0) : torch::Tensor();
+}
+
+torch::Tensor VAEImpl::prior_log_density(const torch::Tensor& z) {
+  constexpr double kLog2Pi = 1.8378770664093453;
+  if (!pseudo_.defined()) return (-0.5 * (kLog2Pi + z.pow(2))).sum(-1);
+  const auto [mu, log_var] = encoder_->forward(pseudo_inputs());  // [K, Z]
+  // log N(z; mu_k, var_k) for every row and k as products, so z's rows and
+  // the K components never make a [rows, K, Z] temporary:
+  // -1/2 [sum_j (log 2 pi + lv + mu^2/var) - 2 z.(mu/var) + z^2.(1/var)].
+  const torch::Tensor inv_var = torch::exp(-log_var);
+  const torch::Tensor flat = z.reshape({-1, z.size(-1)}).to(mu.scalar_type());
+  const torch::Tensor constant = (kLog2Pi + log_var + mu.pow(2) * inv_var).sum(-1);  // [K]
+  const torch::Tensor log_n = -0.5 * (constant - 2 * flat.matmul((mu * inv_var).t()) + flat.pow(2).matmul(inv_var.t()));
+  const double log_k = std::log(static_cast<double>(mu.size(0)));
+  std::vector<int64_t> shape(z.sizes().begin(), z.sizes().end() - 1);
+  return (torch::logsumexp(log_n, -1) - log_k).reshape(shape);
+}
+
+torch::Tensor VAEImpl::sample_prior(int64_t n, at::Generator& gen) {
+  const torch::Device device = encoder_->parameters().front().device();
+  const torch::Tensor eps = torch::randn({n, cfg_.latent}, gen, torch::kFloat32).to(device);
+  if (!pseudo_.defined()) return eps;
+  const torch::Tensor k = torch::randint(cfg_.pseudo_inputs, {n}, gen, torch::kInt64).to(device);
+  const auto [mu, log_var] = encoder_->forward(pseudo_inputs().index_select(0, k));
+  return reparameterize(mu, log_var, eps);
 }
 
 std::pair<torch::Tensor, torch::Tensor> VAEImpl::encode(const torch::Tensor& x, const torch::Tensor& y) {

@@ -25,12 +25,11 @@ constexpr struct {
     {Kind::kRae, make_rae_objective},
 };
 
-// log N(z; mean, exp(log_var)) summed over the last dimension.
-torch::Tensor log_normal(const torch::Tensor& z, const torch::Tensor& mean, const torch::Tensor& log_var) {
+}  // namespace
+
+torch::Tensor log_gaussian(const torch::Tensor& z, const torch::Tensor& mean, const torch::Tensor& log_var) {
   return (-0.5 * (kLog2Pi + log_var + (z - mean).pow(2) * torch::exp(-log_var))).sum(-1);
 }
-
-}  // namespace
 
 std::unique_ptr<Objective> make_objective(const Config& cfg) {
   for (const auto& f : kFamilies)
@@ -80,8 +79,8 @@ torch::Tensor iw_log_weights(VAE& model, const torch::Tensor& x, const torch::Te
   const torch::Tensor y = labels.defined() ? labels.repeat({s}) : labels;
   const torch::Tensor logits = model->decoder()->forward(z.reshape({s * b, z_dim}), y).reshape({s, b, -1});
   const torch::Tensor log_px_z = log_likelihood(logits, x.unsqueeze(0).expand_as(logits), model->config().likelihood);
-  const torch::Tensor log_pz = (-0.5 * (kLog2Pi + z.pow(2))).sum(-1);
-  const torch::Tensor log_qz = log_normal(z, mu.unsqueeze(0), log_var.unsqueeze(0));
+  const torch::Tensor log_pz = model->prior_log_density(z);  // [S, B]
+  const torch::Tensor log_qz = log_gaussian(z, mu.unsqueeze(0), log_var.unsqueeze(0));
   return (log_px_z + log_pz - log_qz).to(torch::kFloat64);
 }
 

@@ -35,6 +35,7 @@ enum class DistBackend { kAuto, kGloo, kNccl };
 enum class DataFormat { kAuto, kIdx, kNpy, kImages, kAmat };
 enum class OnBadImage { kError, kSkip };
 enum class LrSchedule { kConstant, kMultistep, kCosine, kPlateau };
+enum class Prior { kStandard, kVamp };
 
 // The config-file spelling of a choice: name(Kind::kSparseAe) == "sparse_ae".
 const char* name(Binarize v);
@@ -50,6 +51,7 @@ const char* name(DistBackend v);
 const char* name(DataFormat v);
 const char* name(OnBadImage v);
 const char* name(LrSchedule v);
+const char* name(Prior v);
 
 // The choice spelled `text`; throws ConfigError naming `key` and the choices.
 template <typename E>
@@ -145,6 +147,12 @@ struct ModelConfig {
   // `vae-sample --label D` generates class D. Labels must lie in [0, classes).
   bool conditional = false;
   int64_t classes = 10;
+  // vae: p(z). standard: N(0, I). vamp: the VampPrior (Tomczak & Welling
+  // 2018), the mixture (1/K) sum_k q(z | u_k) of the encoder's posteriors at
+  // K = pseudo_inputs learned pseudo-inputs u_k (pixels in [0, 1]); its KL
+  // is estimated by Monte Carlo, and samples come from a random component.
+  Prior prior = Prior::kStandard;
+  int64_t pseudo_inputs = 500;
 };
 
 struct LossConfig {

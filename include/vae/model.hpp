@@ -107,6 +107,20 @@ class VAEImpl : public torch::nn::Module {
   // Flattens x, encodes, samples, decodes to logits.
   VAEOutput forward(const torch::Tensor& x, const torch::Tensor& y = {}, const RowSlice& rows = {});
 
+  // log p(z) of model.prior for z [..., Z] -> [...]: N(0, I), or the
+  // VampPrior's log (1/K) sum_k N(z; mu_k, exp(log_var_k)) with (mu_k,
+  // log_var_k) the encoder's output at pseudo-input k (gradients reach the
+  // pseudo-inputs and the encoder).
+  torch::Tensor prior_log_density(const torch::Tensor& z);
+
+  // n draws z [n, Z] from p(z), from `gen` (a CPU generator), on the
+  // model's device: N(0, I), or a uniformly chosen VampPrior component.
+  torch::Tensor sample_prior(int64_t n, at::Generator& gen);
+
+  // The VampPrior's pseudo-inputs, pixels in [0, 1]: [K, D]; undefined for
+  // the standard prior.
+  torch::Tensor pseudo_inputs() const;
+
   const ModelConfig& config() const { return cfg_; }
   Encoder& encoder() { return encoder_; }
   Decoder& decoder() { return decoder_; }
@@ -115,6 +129,7 @@ class VAEImpl : public torch::nn::Module {
   ModelConfig cfg_;
   Encoder encoder_{nullptr};
   Decoder decoder_{nullptr};
+  torch::Tensor pseudo_;  // vamp: the unconstrained pseudo-inputs [K, D] (clamped to [0, 1] when used)
 };
 TORCH_MODULE(VAE);
 

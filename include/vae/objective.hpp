@@ -119,9 +119,13 @@ LossTerms model_loss(const Config& cfg, const torch::Tensor& logits, const torch
 torch::Tensor reconstruction_error(VAE& model, const torch::Tensor& code, const torch::Tensor& x,
                                    const torch::Tensor& y);
 
+// log N(z; mean, exp(log_var)) summed over the last dimension (nats).
+torch::Tensor log_gaussian(const torch::Tensor& z, const torch::Tensor& mean, const torch::Tensor& log_var);
+
 // The importance weights of the IW bound, shared by evaluation (and the
 // IWAE objective): for z = reparameterize(mu, log_var, eps) with eps
-// [S, B, Z], log w = log p(x|z) + log p(z) - log q(z|x) -> float64 [S, B].
+// [S, B, Z], log w = log p(x|z) + log p(z) - log q(z|x) -> float64 [S, B],
+// p(z) the model's prior (VAEImpl::prior_log_density).
 // x: [B, D]; mu, log_var: [B, Z]; labels: int64 [B] or undefined. Gradients
 // flow unless the caller is in InferenceMode.
 torch::Tensor iw_log_weights(VAE& model, const torch::Tensor& x, const torch::Tensor& mu,

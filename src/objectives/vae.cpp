@@ -3,6 +3,7 @@
 // recon + KL(q(z|x) || N(0, I)), and the importance-weighted bound.
 #include <cmath>
 #include <cstdio>
+#include <stdexcept>
 
 #include "families.hpp"
 #include "vae/evaluate.hpp"
@@ -17,8 +18,10 @@ class VaeObjective : public Objective {
   std::string title() const override { return "VAE"; }
   CodeHead code_head() const override { return CodeHead::kGaussian; }
   bool has_prior() const override { return true; }
-  // The fused MLP step computes the ELBO only.
-  bool has_fused_step() const override { return cfg_.loss.iw_samples == 1; }
+  // The fused MLP step computes the ELBO with the standard prior only.
+  bool has_fused_step() const override {
+    return cfg_.loss.iw_samples == 1 && cfg_.model.prior == Prior::kStandard;
+  }
 
   // IWAE (loss.iw_samples = k > 1): the negative importance-weighted bound,
   // -sum_b [logsumexp_k log w_kb - log k], as `recon` (kl 0): it has no KL
@@ -27,6 +30,10 @@ class VaeObjective : public Objective {
   LossTerms train_terms(VAE& model, const torch::Tensor& x, const torch::Tensor& y,
                         const RowSlice& rows) const override {
     const int64_t k = cfg_.loss.iw_samples;
+    if (k == 1 && cfg_.model.prior == Prior::kVamp) {
+      const auto [mu, log_var] = model->encoder()->forward(x, y);
+      return terms_at(model, x, y, mu, log_var, normal_rows(mu, rows));
+    }
     if (k == 1) return Objective::train_terms(model, x, y, rows);
     const auto [mu, log_var] = model->encoder()->forward(x, y);
     const torch::Tensor eps = normal_rows(mu.unsqueeze(1).expand({mu.size(0), k, mu.size(1)}), rows).transpose(0, 1);
@@ -37,18 +44,32 @@ class VaeObjective : public Objective {
 
   LossTerms loss(const torch::Tensor& logits, const torch::Tensor& target, const torch::Tensor& mu,
                  const torch::Tensor& log_var) const override {
+    if (cfg_.model.prior == Prior::kVamp)
+      throw std::logic_error("the VampPrior's KL is estimated at z: use train_terms or score");
     return vae_loss(logits, target, mu, log_var, cfg_.model.likelihood);
   }
 
   BatchScore score(VAE& model, const EvalBatch& b) const override {
     // An explicit z: eval-mode sampling returns mu, which is no ELBO estimate.
     const torch::Tensor eps = normal_rows(b.mu, b.rows, &b.elbo_gen);
-    const LossTerms t = vae_loss(model->decoder()->forward(reparameterize(b.mu, b.log_var, eps), b.y), b.x, b.mu,
-                                 b.log_var, cfg_.model.likelihood);
+    const LossTerms t = terms_at(model, b.x, b.y, b.mu, b.log_var, eps);
     BatchScore s{t.recon.to(torch::kFloat64), t.kl.to(torch::kFloat64), {}};
     if (b.iw_samples > 0)
       s.nll = -iw_log_likelihood(model, b.x, b.iw_samples, b.iw_gen, b.chunk_rows, b.y, b.on_iw_chunk).sum();
     return s;
+  }
+
+  // The negative ELBO's terms at z = mu + sigma * eps: the KL in closed
+  // form for N(0, I), by Monte Carlo at that z (log q(z|x) - log p(z)) for
+  // the VampPrior, whose KL has none.
+  LossTerms terms_at(VAE& model, const torch::Tensor& x, const torch::Tensor& y, const torch::Tensor& mu,
+                     const torch::Tensor& log_var, const torch::Tensor& eps) const {
+    const torch::Tensor z = reparameterize(mu, log_var, eps);
+    const torch::Tensor logits = model->decoder()->forward(z, y);
+    if (cfg_.model.prior == Prior::kStandard) return vae_loss(logits, x, mu, log_var, cfg_.model.likelihood);
+    const torch::Tensor recon = -log_likelihood(logits, x, cfg_.model.likelihood).sum();
+    const torch::Tensor kl = (log_gaussian(z, mu, log_var) - model->prior_log_density(z)).sum();
+    return {recon, kl, {}};
   }
 
   std::string epoch_note(double /*code_abs*/, double kl_weight) const override {

@@ -63,6 +63,20 @@ for kind in vae denoising_ae; do
   close a1-$kind a3-$kind 0.05
 done
 
+# The likelihood models: IWAE's k draws per image and the VampPrior's
+# pseudo-inputs, whose gradient is summed across processes like the rest.
+for variant in iwae vamp; do
+  case $variant in
+    iwae) edit='s/^\[train\]$/[loss]\niw_samples = 4\n[train]/' ;;
+    vamp) edit='s/^\[model\]$/[model]\nprior = "vamp"\npseudo_inputs = 6/' ;;
+  esac
+  sed -e "$edit" tiny.toml >$variant.toml
+  "$T" --config $variant.toml --out-dir v1-$variant 2>v1.log || { cat v1.log; fail "1 process, $variant"; }
+  trun 3 --config $variant.toml --out-dir v3-$variant 2>v3.log || { cat v3.log; fail "3 processes, $variant"; }
+  $PY "$COMPARE" v1-$variant/checkpoints/last.pt v3-$variant/checkpoints/last.pt 1e-4 || fail "$variant: 1 vs 3 processes differ"
+  close v1-$variant v3-$variant 0.05
+done
+
 # 2. Resume with another number of processes: 2 -> 1 and 1 -> 2.
 trun 2 --config tiny.toml --epochs 1 --out-dir r21 2>r.log || { cat r.log; fail "2 processes, 1 epoch"; }
 "$T" --resume r21 --epochs 2 2>r.log || { cat r.log; fail "resume 2 -> 1"; }

@@ -77,7 +77,8 @@ torch::Tensor iw_log_weights(VAE& model, const torch::Tensor& x, const torch::Te
   const torch::Tensor z = reparameterize(mu.unsqueeze(0), log_var.unsqueeze(0), eps);  // [S, B, Z]
   // Rows run sample-major, so image j's label repeats every b rows.
   const torch::Tensor y = labels.defined() ? labels.repeat({s}) : labels;
-  const torch::Tensor logits = model->decoder()->forward(z.reshape({s * b, z_dim}), y).reshape({s, b, -1});
+  const torch::Tensor flat = model->decoder()->forward(z.reshape({s * b, z_dim}), y);
+  const torch::Tensor logits = flat.reshape({s, b, flat.size(1)});  // b may be 0: a process without rows
   const torch::Tensor log_px_z = log_likelihood(logits, x.unsqueeze(0).expand_as(logits), model->config().likelihood);
   const torch::Tensor log_pz = model->prior_log_density(z);  // [S, B]
   const torch::Tensor log_qz = log_gaussian(z, mu.unsqueeze(0), log_var.unsqueeze(0));

@@ -80,7 +80,7 @@ bool widths_ok(const std::vector<int64_t>& v) {
 const Allowed<std::string> kPath{paths_ok, "a non-empty path without NUL or line breaks"};
 
 // The table, in the order of config.toml: [data] and [model] here, [loss]
-// and [train] in loss_and_train_keys(). Each line: name, member, allowed values,
+// in loss_keys(), [train] in train_keys(). Each line: name, member, allowed values,
 // flag, what a resume may do with it, help.
 std::vector<Key> data_and_model_keys() {
   const Rule sparse_only{OnResume::kRefuse, "it is part of the model",
@@ -160,14 +160,9 @@ std::vector<Key> data_and_model_keys() {
   };
 }
 
-std::vector<Key> loss_and_train_keys() {
+std::vector<Key> loss_keys() {
   const Rule rae_only{OnResume::kLog, "", [](const Config& c) { return c.model.kind == Kind::kRae; }};
   const Rule vae_only{OnResume::kLog, "", [](const Config& c) { return c.model.kind == Kind::kVae; }};
-  const auto schedule_is = [](LrSchedule s) {
-    return Rule{OnResume::kLog, "", [s](const Config& c) { return c.train.lr_schedule == s; }};
-  };
-  const Rule scheduled{OnResume::kLog, "",
-                       [](const Config& c) { return c.train.lr_schedule != LrSchedule::kConstant; }};
   return {
       key<double>("loss.beta", VAE_FIELD(loss.beta), in_range(0.0, 1e6, "in [0, 1e6]"), "--beta", kLogged,
                   "weight of the KL term (beta-VAE when > 1)"),
@@ -186,6 +181,16 @@ std::vector<Key> loss_and_train_keys() {
                   rae_only, "rae: weight decay of the decoder's parameters"),
       key<int64_t>("loss.iw_samples", VAE_FIELD(loss.iw_samples), in_range<int64_t>(1, 100000, "in [1, 100000]"), "",
                    vae_only, "vae: k > 1 trains on the importance-weighted bound of k samples (IWAE); 1: the ELBO"),
+  };
+}
+
+std::vector<Key> train_keys() {
+  const auto schedule_is = [](LrSchedule s) {
+    return Rule{OnResume::kLog, "", [s](const Config& c) { return c.train.lr_schedule == s; }};
+  };
+  const Rule scheduled{OnResume::kLog, "",
+                       [](const Config& c) { return c.train.lr_schedule != LrSchedule::kConstant; }};
+  return {
       key<OptimizerKind>("train.optimizer", VAE_FIELD(train.optimizer), any<OptimizerKind>(), "--optimizer",
                          {OnResume::kRefuse, "its state cannot be carried over"}, "adam or rmsprop"),
       key<double>("train.lr", VAE_FIELD(train.lr),
@@ -257,7 +262,8 @@ std::vector<Key> loss_and_train_keys() {
 const std::vector<Key>& keys() {
   static const std::vector<Key> table = [] {
     std::vector<Key> all = data_and_model_keys();
-    for (Key& k : loss_and_train_keys()) all.push_back(std::move(k));
+    for (auto part : {loss_keys, train_keys})
+      for (Key& k : part()) all.push_back(std::move(k));
     return all;
   }();
   return table;

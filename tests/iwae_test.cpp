@@ -119,15 +119,8 @@ TEST(Iwae, TrainsEvaluatesAndResumesExactly) {
   EXPECT_FALSE(r.samples.empty());  // a VAE's prior: samples.png
   LoadedModel m = load_model(dir.file("run/checkpoints/last.pt"), torch::kCPU);
   EXPECT_EQ(m.meta.config.loss.iw_samples, 8);
-  Config four = cfg;
-  four.train.epochs = 4;
-  four.train.out_dir = dir.file("run4");
-  const TrainResult whole = train(four, {});
-  four.train.out_dir = cfg.train.out_dir;
-  TrainOptions resume;
-  resume.resume = dir.file("run");
-  const TrainResult more = train(four, resume);
-  EXPECT_EQ(more.history.back().test.loss, whole.history.back().test.loss);
+  const auto [resumed, whole] = testing::resumed_and_whole_test_loss(cfg, dir.file("run4"));
+  EXPECT_EQ(resumed, whole);
 }
 
 }  // namespace

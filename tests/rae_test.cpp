@@ -92,15 +92,8 @@ TEST(Rae, TrainsResumesAndHasNoPriorToSample) {
                                 eval_options_for(m.meta.config));
   EXPECT_EQ(e.loss, r.history.back().test.loss);
   // Four epochs in one go equal three plus one resumed.
-  Config four = cfg;
-  four.train.epochs = 4;
-  four.train.out_dir = dir.file("run4");
-  const TrainResult whole = train(four, {});
-  four.train.out_dir = cfg.train.out_dir;
-  TrainOptions resume;
-  resume.resume = dir.file("run");
-  const TrainResult more = train(four, resume);
-  EXPECT_EQ(more.history.back().test.loss, whole.history.back().test.loss);
+  const auto [resumed, whole] = testing::resumed_and_whole_test_loss(cfg, dir.file("run4"));
+  EXPECT_EQ(resumed, whole);
   // vae-sample: no prior to sample from, said in one line.
   SampleRequest s;
   s.checkpoint = dir.file("run/checkpoints/last.pt");

@@ -126,14 +126,8 @@ TEST(Schedule, TheTrainerAppliesItAndAResumeAgrees) {
   cfg.train.lr_gamma = 0.3;
   cfg.train.out_dir = dir.file("p3");
   train(cfg, {});
-  Config four = cfg;
-  four.train.epochs = 4;
-  four.train.out_dir = dir.file("p4");
-  const TrainResult whole = train(four, {});
-  four.train.out_dir = dir.file("p3");
-  TrainOptions resume;
-  resume.resume = dir.file("p3");
-  EXPECT_EQ(train(four, resume).history.back().test.loss, whole.history.back().test.loss);
+  const auto [resumed, whole] = testing::resumed_and_whole_test_loss(cfg, dir.file("p4"));
+  EXPECT_EQ(resumed, whole);
 }
 
 }  // namespace

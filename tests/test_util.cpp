@@ -1,6 +1,7 @@
 #include "test_util.hpp"
 
 #include "test_hooks.hpp"
+#include "vae/trainer.hpp"
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <unistd.h>
@@ -73,6 +74,17 @@ EvalOptions eval_options(uint64_t seed, int64_t batch_images, bool code_errors) 
   opt.batch_images = batch_images;
   opt.code_errors = code_errors;
   return opt;
+}
+
+std::pair<double, double> resumed_and_whole_test_loss(const Config& cfg, const std::string& whole_dir) {
+  Config more = cfg;
+  more.train.epochs = cfg.train.epochs + 1;
+  more.train.out_dir = whole_dir;
+  const double whole = train(more, {}).history.back().test.loss;
+  more.train.out_dir = cfg.train.out_dir;
+  TrainOptions resume;
+  resume.resume = cfg.train.out_dir;
+  return {train(more, resume).history.back().test.loss, whole};
 }
 
 PoisonSteps::PoisonSteps(std::function<bool(int64_t)> poisoned) { test_hooks::poison_step = std::move(poisoned); }

@@ -6,7 +6,9 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
 
+#include "vae/config.hpp"
 #include "vae/data.hpp"
 #include "vae/evaluate.hpp"
 #include "vae/model.hpp"
@@ -48,6 +50,11 @@ class PoisonSteps {
   explicit PoisonSteps(std::function<bool(int64_t)> poisoned);
   ~PoisonSteps();
 };
+
+// The final test losses of one more epoch than the finished run of `cfg`
+// (in cfg.train.out_dir): {resumed from that run, trained in one go in
+// `whole_dir`}. Exact resume means they are equal.
+std::pair<double, double> resumed_and_whole_test_loss(const Config& cfg, const std::string& whole_dir);
 
 // Writes raw bytes to a file (for crafting broken inputs).
 void write_bytes(const std::string& path, const std::string& bytes);

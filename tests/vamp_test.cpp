@@ -110,14 +110,8 @@ TEST(Vamp, TrainsItsPseudoInputsResumesExactlyAndSamples) {
   ASSERT_TRUE(m.model->named_parameters().contains("pseudo_inputs"));
   LoadedModel first = load_model(dir.file("run/checkpoints/epoch-0001.pt"), torch::kCPU);
   EXPECT_FALSE(torch::allclose(m.model->pseudo_inputs(), first.model->pseudo_inputs())) << "the pseudo-inputs are learned";
-  Config four = cfg;
-  four.train.epochs = 4;
-  four.train.out_dir = dir.file("run4");
-  const TrainResult whole = train(four, {});
-  four.train.out_dir = cfg.train.out_dir;
-  TrainOptions resume;
-  resume.resume = dir.file("run");
-  EXPECT_EQ(train(four, resume).history.back().test.loss, whole.history.back().test.loss);
+  const auto [resumed, whole] = testing::resumed_and_whole_test_loss(cfg, dir.file("run4"));
+  EXPECT_EQ(resumed, whole);
   SampleRequest s;
   s.checkpoint = dir.file("run/checkpoints/last.pt");
   s.out = dir.file("s.png");

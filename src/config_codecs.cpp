@@ -36,6 +36,7 @@ VAE_CHOICES(DistBackend, {{DistBackend::kAuto, "auto"}, {DistBackend::kGloo, "gl
 VAE_CHOICES(LrSchedule, {{LrSchedule::kConstant, "constant"}, {LrSchedule::kMultistep, "multistep"},
                          {LrSchedule::kCosine, "cosine"}, {LrSchedule::kPlateau, "plateau"}})
 VAE_CHOICES(Prior, {{Prior::kStandard, "standard"}, {Prior::kVamp, "vamp"}})
+VAE_CHOICES(Activation, {{Activation::kRelu, "relu"}, {Activation::kTanh, "tanh"}, {Activation::kGated, "gated"}})
 #undef VAE_CHOICES
 
 // A TOML basic string: quotes, backslashes and control characters escaped.

@@ -157,6 +157,15 @@ std::vector<Key> data_and_model_keys() {
                  "vae: standard (N(0, I)) or vamp (the VampPrior over learned pseudo-inputs)"),
       key<int64_t>("model.pseudo_inputs", VAE_FIELD(model.pseudo_inputs),
                    in_range<int64_t>(1, 100000, "in [1, 100000]"), "", kModel, "vamp: the number of pseudo-inputs K"),
+      key<Activation>("model.activation", VAE_FIELD(model.activation), any<Activation>(), "", kModel,
+                      "dense layers: relu, tanh or gated (h = a * sigmoid(gate))"),
+      key<bool>("model.bounded_log_var", VAE_FIELD(model.bounded_log_var), any<bool>(), "", kModel,
+                "clamp the Gaussian heads' log-variances to [-6, 2]"),
+      key<int64_t>("model.top_latent", VAE_FIELD(model.top_latent), in_range<int64_t>(0, 65536, "in [0, 65536]"),
+                   "", kModel, "vae: a second stochastic layer z2 of this size (0: none)"),
+      key<std::vector<int64_t>>("model.top_hidden", VAE_FIELD(model.top_hidden),
+                                {widths_ok, "a list of widths in [1, 65536]"}, "", kModel,
+                                "its dense widths: q(z2|z1); p(z1|z2) mirrors them"),
   };
 }
 

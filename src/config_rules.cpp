@@ -31,6 +31,13 @@ void check_rules(const Config& c, bool shape_known) {
             std::string(name(c.model.kind)) + "\" (a prior needs a VAE)", "\"vamp\"");
     require(!c.model.conditional, "model.prior", "\"standard\" for a conditional VAE", "\"vamp\"");
   }
+  if (c.model.top_latent > 0) {
+    const std::string top = std::to_string(c.model.top_latent);
+    require(c.model.kind == Kind::kVae, "model.top_latent", "0 for model.kind = \"" + std::string(name(c.model.kind)) +
+            "\" (a second stochastic layer needs a VAE)", top);
+    require(c.model.prior == Prior::kStandard, "model.top_latent", "0 with model.prior = \"vamp\"", top);
+    require(!c.model.conditional, "model.top_latent", "0 for a conditional VAE", top);
+  }
   if (c.loss.iw_samples > 1) {
     const std::string k = "loss.iw_samples = " + std::to_string(c.loss.iw_samples);
     require(c.model.kind == Kind::kVae, "loss.iw_samples", "1 for model.kind = \"" + std::string(name(c.model.kind)) +

@@ -66,14 +66,14 @@ torch::Tensor iw_log_likelihood(VAE& model, const torch::Tensor& x, int64_t k, a
                                 const std::function<void(double)>& on_chunk) {
   c10::InferenceMode guard;
   auto [mu, log_var] = model->encode(x, labels);  // [B, Z]
-  const int64_t b = x.size(0), z_dim = mu.size(1);
+  const int64_t b = x.size(0);
   // A running logsumexp of log w over chunks of samples, so K = 5000 fits in memory.
   torch::Tensor running = torch::full({b}, -std::numeric_limits<double>::infinity(),
                                       torch::TensorOptions().dtype(torch::kFloat64).device(x.device()));
   const int64_t sample_chunk = std::max<int64_t>(1, chunk_rows / std::max<int64_t>(b, 1));
   for (int64_t done = 0; done < k; done += sample_chunk) {
     const int64_t s = std::min(sample_chunk, k - done);
-    const torch::Tensor eps = torch::randn({s, b, z_dim}, gen, torch::kFloat32).to(x.device());
+    const torch::Tensor eps = torch::randn({s, b, model->noise_width()}, gen, torch::kFloat32).to(x.device());
     const torch::Tensor log_w = iw_log_weights(model, x, mu, log_var, eps, labels);  // [s, B]
     running = torch::logaddexp(running, torch::logsumexp(log_w, 0));
     if (on_chunk) on_chunk(static_cast<double>(done + s) / static_cast<double>(k));

@@ -14,7 +14,28 @@ namespace {
 
 std::string fc_name(size_t index) { return "fc" + std::to_string(index); }
 
+// Registers dense layer `name` (in -> out) in `m`, with its gate
+// `name_gate` where the activation is gated.
+void add_dense(torch::nn::Module& m, const ModelConfig& cfg, const std::string& name, int64_t in, int64_t out,
+               std::vector<torch::nn::Linear>& layers, std::vector<torch::nn::Linear>& gates) {
+  layers.push_back(m.register_module(name, torch::nn::Linear(in, out)));
+  gates.push_back(cfg.activation == Activation::kGated ? m.register_module(name + "_gate", torch::nn::Linear(in, out))
+                                                       : torch::nn::Linear(nullptr));
+}
+
 }  // namespace
+
+torch::Tensor dense_layer(Activation act, torch::nn::Linear& fc, torch::nn::Linear& gate, const torch::Tensor& h) {
+  switch (act) {
+    case Activation::kTanh: return torch::tanh(fc->forward(h));
+    case Activation::kGated: return fc->forward(h) * torch::sigmoid(gate->forward(h));
+    default: return torch::relu(fc->forward(h));
+  }
+}
+
+torch::Tensor head_log_var(const ModelConfig& cfg, const torch::Tensor& raw) {
+  return cfg.bounded_log_var ? torch::clamp(raw, -6.0, 2.0) : raw;
+}
 
 static bool is_conv(const ModelConfig& cfg) { return cfg.arch == Arch::kConv; }
 
@@ -70,7 +91,7 @@ EncoderImpl::EncoderImpl(const ModelConfig& cfg) : cfg_(cfg) {
   }
   if (cfg.conditional) in += cfg.classes;  // the one-hot label joins here
   for (size_t i = 0; i < cfg.hidden.size(); ++i) {
-    hidden_.push_back(register_module(fc_name(i + 1), torch::nn::Linear(in, cfg.hidden[i])));
+    add_dense(*this, cfg, fc_name(i + 1), in, cfg.hidden[i], hidden_, gates_);
     in = cfg.hidden[i];
   }
   const CodeHead head = make_objective(cfg)->code_head();
@@ -91,7 +112,7 @@ std::pair<torch::Tensor, torch::Tensor> EncoderImpl::forward(const torch::Tensor
     h = h.flatten(1);
   }
   if (cfg_.conditional) h = torch::cat({h, condition(cfg_, y, h.size(0), h.scalar_type())}, 1);
-  for (auto& fc : hidden_) h = torch::relu(fc->forward(h));
+  for (size_t i = 0; i < hidden_.size(); ++i) h = dense_layer(cfg_.activation, hidden_[i], gates_[i], h);
   if (!fc_sd_) {  // an autoencoder's code layer
     const torch::Tensor a = fc_mean_->forward(h);
     switch (code_activation_) {
@@ -100,7 +121,7 @@ std::pair<torch::Tensor, torch::Tensor> EncoderImpl::forward(const torch::Tensor
       default: return {torch::relu(a), torch::Tensor()};
     }
   }
-  return {fc_mean_->forward(h), fc_sd_->forward(h)};
+  return {fc_mean_->forward(h), head_log_var(cfg_, fc_sd_->forward(h))};
 }
 
 DecoderImpl::DecoderImpl(const ModelConfig& cfg) : cfg_(cfg) {
@@ -109,7 +130,7 @@ DecoderImpl::DecoderImpl(const ModelConfig& cfg) : cfg_(cfg) {
   int64_t in = cfg.latent + (cfg.conditional ? cfg.classes : 0);
   for (size_t i = 0; i < cfg.hidden.size(); ++i) {
     const int64_t out = cfg.hidden[cfg.hidden.size() - 1 - i];
-    layers_.push_back(register_module(fc_name(first + i), torch::nn::Linear(in, out)));
+    add_dense(*this, cfg, fc_name(first + i), in, out, layers_, gates_);
     in = out;
   }
   layers_.push_back(register_module(fc_name(first + cfg.hidden.size()),
@@ -139,7 +160,7 @@ torch::Tensor DecoderImpl::forward(const torch::Tensor& z, const torch::Tensor& 
     shape.push_back(z.size(-1) + cfg_.classes);
     h = torch::cat({flat, c}, 1).reshape(shape);
   }
-  for (size_t i = 0; i + 1 < layers_.size(); ++i) h = torch::relu(layers_[i]->forward(h));
+  for (size_t i = 0; i + 1 < layers_.size(); ++i) h = dense_layer(cfg_.activation, layers_[i], gates_[i], h);
   if (deconvs_.empty()) return layers_.back()->forward(h);
   // Keep any leading sample dimensions (the IW pass decodes [S, B, Z]).
   std::vector<int64_t> lead(z.sizes().begin(), z.sizes().end() - 1);
@@ -150,9 +171,40 @@ torch::Tensor DecoderImpl::forward(const torch::Tensor& z, const torch::Tensor& 
   return deconvs_.back()->forward(h).reshape(lead);
 }
 
+TopLayerImpl::TopLayerImpl(const ModelConfig& cfg) : cfg_(cfg) {
+  int64_t in = cfg.latent;
+  for (size_t i = 0; i < cfg.top_hidden.size(); ++i) {
+    add_dense(*this, cfg, "q_" + fc_name(i + 1), in, cfg.top_hidden[i], q_, q_gates_);
+    in = cfg.top_hidden[i];
+  }
+  q_mean_ = register_module("q_mean", torch::nn::Linear(in, cfg.top_latent));
+  q_sd_ = register_module("q_sd", torch::nn::Linear(in, cfg.top_latent));
+  in = cfg.top_latent;
+  for (size_t i = 0; i < cfg.top_hidden.size(); ++i) {
+    const int64_t out = cfg.top_hidden[cfg.top_hidden.size() - 1 - i];
+    add_dense(*this, cfg, "p_" + fc_name(i + 1), in, out, p_, p_gates_);
+    in = out;
+  }
+  p_mean_ = register_module("p_mean", torch::nn::Linear(in, cfg.latent));
+  p_sd_ = register_module("p_sd", torch::nn::Linear(in, cfg.latent));
+}
+
+std::pair<torch::Tensor, torch::Tensor> TopLayerImpl::posterior(const torch::Tensor& z1) {
+  torch::Tensor h = z1;
+  for (size_t i = 0; i < q_.size(); ++i) h = dense_layer(cfg_.activation, q_[i], q_gates_[i], h);
+  return {q_mean_->forward(h), head_log_var(cfg_, q_sd_->forward(h))};
+}
+
+std::pair<torch::Tensor, torch::Tensor> TopLayerImpl::prior(const torch::Tensor& z2) {
+  torch::Tensor h = z2;
+  for (size_t i = 0; i < p_.size(); ++i) h = dense_layer(cfg_.activation, p_[i], p_gates_[i], h);
+  return {p_mean_->forward(h), head_log_var(cfg_, p_sd_->forward(h))};
+}
+
 VAEImpl::VAEImpl(const ModelConfig& cfg) : cfg_(cfg) {
   encoder_ = register_module("encoder", Encoder(cfg));
   decoder_ = register_module("decoder", Decoder(cfg));
+  if (cfg.top_latent > 0) top_ = register_module("top", TopLayer(cfg));
   if (cfg.prior == Prior::kVamp)  // Tomczak and Welling's initialisation: N(0.05, 0.01)
     pseudo_ = register_parameter("pseudo_inputs",
                                  torch::randn({cfg.pseudo_inputs, input_dim(cfg)}) * 0.01 + 0.05);
@@ -164,8 +216,18 @@ torch::Tensor VAEImpl::pseudo_inputs() const {
   return pseudo_.defined() ? torch::clamp(pseudo_, 0.0, 1.0) : torch::Tensor();
 }
 
+torch::Tensor VAEImpl::prior_log_weight(const torch::Tensor& z1, const torch::Tensor& top_eps) {
+  if (!top_) return prior_log_density(z1);
+  const auto [mu2, log_var2] = top_->posterior(z1);
+  const torch::Tensor z2 = reparameterize(mu2, log_var2, top_eps);
+  const auto [mu1, log_var1] = top_->prior(z2);
+  const torch::Tensor zeros = torch::zeros_like(z2);
+  return log_gaussian(z1, mu1, log_var1) + log_gaussian(z2, zeros, zeros) - log_gaussian(z2, mu2, log_var2);
+}
+
 torch::Tensor VAEImpl::prior_log_density(const torch::Tensor& z) {
   constexpr double kLog2Pi = 1.8378770664093453;
+  if (top_) throw std::logic_error("a two-layer model's p(z1) has no closed form: use prior_log_weight");
   if (!pseudo_.defined()) return (-0.5 * (kLog2Pi + z.pow(2))).sum(-1);
   const auto [mu, log_var] = encoder_->forward(pseudo_inputs());  // [K, Z]
   // log N(z; mu_k, var_k) for every row and k as products, so z's rows and
@@ -183,6 +245,11 @@ torch::Tensor VAEImpl::prior_log_density(const torch::Tensor& z) {
 torch::Tensor VAEImpl::sample_prior(int64_t n, at::Generator& gen) {
   const torch::Device device = encoder_->parameters().front().device();
   const torch::Tensor eps = torch::randn({n, cfg_.latent}, gen, torch::kFloat32).to(device);
+  if (top_) {
+    const torch::Tensor z2 = torch::randn({n, cfg_.top_latent}, gen, torch::kFloat32).to(device);
+    const auto [mu, log_var] = top_->prior(z2);
+    return reparameterize(mu, log_var, eps);
+  }
   if (!pseudo_.defined()) return eps;
   const torch::Tensor k = torch::randint(cfg_.pseudo_inputs, {n}, gen, torch::kInt64).to(device);
   const auto [mu, log_var] = encoder_->forward(pseudo_inputs().index_select(0, k));

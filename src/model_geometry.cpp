@@ -26,7 +26,15 @@ std::string describe_layers(const ModelConfig& m) {
   if (m.arch == Arch::kConv)
     for (int64_t c : conv_stages(m)) s += "-conv" + std::to_string(c);
   for (int64_t h : m.hidden) s += "-" + std::to_string(h);
-  return s + "-" + std::to_string(m.latent);
+  s += "-" + std::to_string(m.latent);
+  if (m.top_latent > 0) {  // the IWAE paper's spelling: 784-200-200-100 / 100-100-50
+    s += " /";
+    for (int64_t h : m.top_hidden) s += (s.back() == '/' ? " " : "-") + std::to_string(h);
+    s += (s.back() == '/' ? " " : "-") + std::to_string(m.top_latent);
+  }
+  if (m.activation != Activation::kRelu) s += std::string(" ") + name(m.activation);
+  if (m.bounded_log_var) s += ", bounded log-variance";
+  return s;
 }
 
 }  // namespace vae

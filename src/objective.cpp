@@ -74,13 +74,14 @@ torch::Tensor reconstruction_error(VAE& model, const torch::Tensor& code, const 
 torch::Tensor iw_log_weights(VAE& model, const torch::Tensor& x, const torch::Tensor& mu,
                              const torch::Tensor& log_var, const torch::Tensor& eps, const torch::Tensor& labels) {
   const int64_t s = eps.size(0), b = x.size(0), z_dim = mu.size(1);
-  const torch::Tensor z = reparameterize(mu.unsqueeze(0), log_var.unsqueeze(0), eps);  // [S, B, Z]
+  // eps [S, B, noise_width]: z1's noise, then a two-layer model's z2's.
+  const torch::Tensor z = reparameterize(mu.unsqueeze(0), log_var.unsqueeze(0), eps.narrow(-1, 0, z_dim));  // [S, B, Z]
   // Rows run sample-major, so image j's label repeats every b rows.
   const torch::Tensor y = labels.defined() ? labels.repeat({s}) : labels;
   const torch::Tensor flat = model->decoder()->forward(z.reshape({s * b, z_dim}), y);
   const torch::Tensor logits = flat.reshape({s, b, flat.size(1)});  // b may be 0: a process without rows
   const torch::Tensor log_px_z = log_likelihood(logits, x.unsqueeze(0).expand_as(logits), model->config().likelihood);
-  const torch::Tensor log_pz = model->prior_log_density(z);  // [S, B]
+  const torch::Tensor log_pz = model->prior_log_weight(z, eps.narrow(-1, z_dim, eps.size(-1) - z_dim));  // [S, B]
   const torch::Tensor log_qz = log_gaussian(z, mu.unsqueeze(0), log_var.unsqueeze(0));
   return (log_px_z + log_pz - log_qz).to(torch::kFloat64);
 }

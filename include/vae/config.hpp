@@ -36,6 +36,7 @@ enum class DataFormat { kAuto, kIdx, kNpy, kImages, kAmat };
 enum class OnBadImage { kError, kSkip };
 enum class LrSchedule { kConstant, kMultistep, kCosine, kPlateau };
 enum class Prior { kStandard, kVamp };
+enum class Activation { kRelu, kTanh, kGated };
 
 // The config-file spelling of a choice: name(Kind::kSparseAe) == "sparse_ae".
 const char* name(Binarize v);
@@ -52,6 +53,7 @@ const char* name(DataFormat v);
 const char* name(OnBadImage v);
 const char* name(LrSchedule v);
 const char* name(Prior v);
+const char* name(Activation v);
 
 // The choice spelled `text`; throws ConfigError naming `key` and the choices.
 template <typename E>
@@ -153,6 +155,22 @@ struct ModelConfig {
   // is estimated by Monte Carlo, and samples come from a random component.
   Prior prior = Prior::kStandard;
   int64_t pseudo_inputs = 500;
+  // The dense layers' activation: relu (the guide's), tanh (the IWAE
+  // paper's), or gated: h = (W x + b) * sigmoid(V x + c), the VampPrior
+  // paper's gated dense layers (each layer fcN gets a gate fcN_gate).
+  // Convolutions keep their ReLU.
+  Activation activation = Activation::kRelu;
+  // Gaussian heads: clamp every log-variance to [-6, 2] (a hardtanh, as the
+  // VampPrior paper's encoder), so no variance collapses or explodes.
+  bool bounded_log_var = false;
+  // vae: a second stochastic layer (the IWAE paper's two-layer model) when
+  // top_latent > 0. q(z2|z1) is a dense net z1 -> top_hidden -> (mu2,
+  // log_var2) over top_latent dimensions; p(z1|z2) mirrors it, z2 ->
+  // reversed top_hidden -> (mu1, log_var1); p(z2) = N(0, I). The encoder and
+  // decoder above are q(z1|x) and p(x|z1). 784-200-200-100 / 100-100-50 is
+  // hidden [200, 200], latent 100, top_hidden [100, 100], top_latent 50.
+  int64_t top_latent = 0;
+  std::vector<int64_t> top_hidden = {100, 100};
 };
 
 struct LossConfig {

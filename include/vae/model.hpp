@@ -10,7 +10,8 @@
 // PyTorch and Keras"): an encoder
 // fc1..fcK with ReLU and two heads fc_mean / fc_sd giving (mu, log_var); the
 // reparameterization `sampling`; a decoder fc(K+2)..fc(2K+2) with ReLU and a
-// sigmoid output. For K = 2 the parameter names are exactly the guide's
+// sigmoid output. (model.activation swaps the ReLU for tanh or gated
+// layers; model.top_latent adds a second stochastic layer, `top`.) For K = 2 the parameter names are exactly the guide's
 // (encoder.fc1, encoder.fc2, encoder.fc_mean, encoder.fc_sd, decoder.fc4,
 // decoder.fc5, decoder.fc6); for the classic 784-400-20 they follow the
 // PyTorch example (fc1, heads, fc3, fc4).
@@ -55,6 +56,7 @@ class EncoderImpl : public torch::nn::Module {
   ModelConfig cfg_;
   std::vector<torch::nn::Conv2d> convs_;  // model.arch = conv: conv1, conv2, ...
   std::vector<torch::nn::Linear> hidden_;
+  std::vector<torch::nn::Linear> gates_;  // model.activation = gated: fcN_gate beside fcN
   torch::nn::Linear fc_mean_{nullptr};
   torch::nn::Linear fc_sd_{nullptr};
   CodeHead code_activation_{};  // a code head's activation
@@ -75,12 +77,31 @@ class DecoderImpl : public torch::nn::Module {
  private:
   ModelConfig cfg_;
   std::vector<torch::nn::Linear> layers_;
+  std::vector<torch::nn::Linear> gates_;  // gated: one per layer but the last
   // model.arch = conv with K stages: the dense layers end in the last
   // stage's channels x H/2^K x W/2^K (ReLU), then K stride-2 transposed
   // convolutions and a stride-1 one back to C x H x W: deconv1..deconvK+1.
   std::vector<torch::nn::ConvTranspose2d> deconvs_;
 };
 TORCH_MODULE(Decoder);
+
+// The second stochastic layer of a two-layer VAE (model.top_latent > 0):
+// q(z2 | z1) (q_fc1.., q_mean, q_sd) and p(z1 | z2) (p_fc1.., p_mean, p_sd),
+// dense Gaussian nets with the model's activation. z1 [..., Z], z2 [..., Z2].
+class TopLayerImpl : public torch::nn::Module {
+ public:
+  explicit TopLayerImpl(const ModelConfig& cfg);
+  // q(z2 | z1): (mu2, log_var2), each [..., Z2].
+  std::pair<torch::Tensor, torch::Tensor> posterior(const torch::Tensor& z1);
+  // p(z1 | z2): (mu1, log_var1), each [..., Z].
+  std::pair<torch::Tensor, torch::Tensor> prior(const torch::Tensor& z2);
+
+ private:
+  ModelConfig cfg_;
+  std::vector<torch::nn::Linear> q_, q_gates_, p_, p_gates_;
+  torch::nn::Linear q_mean_{nullptr}, q_sd_{nullptr}, p_mean_{nullptr}, p_sd_{nullptr};
+};
+TORCH_MODULE(TopLayer);
 
 struct VAEOutput {
   torch::Tensor logits;   // [B, D], decoder output before the sigmoid
@@ -110,11 +131,24 @@ class VAEImpl : public torch::nn::Module {
   // log p(z) of model.prior for z [..., Z] -> [...]: N(0, I), or the
   // VampPrior's log (1/K) sum_k N(z; mu_k, exp(log_var_k)) with (mu_k,
   // log_var_k) the encoder's output at pseudo-input k (gradients reach the
-  // pseudo-inputs and the encoder).
+  // pseudo-inputs and the encoder). Not for a two-layer model, whose p(z1)
+  // has no closed form: see prior_log_weight.
   torch::Tensor prior_log_density(const torch::Tensor& z);
 
+  // The width of the noise one draw of the model's latents takes: Z, or
+  // Z + Z2 for a two-layer model (eps[..., :Z] for z1, eps[..., Z:] for z2).
+  int64_t noise_width() const { return cfg_.latent + cfg_.top_latent; }
+
+  // An unbiased one-sample estimate of p(z1)'s importance weight for z1
+  // [..., Z] with `top_eps` [..., Z2] (the tail of a noise_width() draw):
+  // log p(z1 | z2) + log p(z2) - log q(z2 | z1) at z2 = mu2 + sigma2 *
+  // top_eps for a two-layer model; prior_log_density(z1) otherwise
+  // (top_eps ignored). -> [...].
+  torch::Tensor prior_log_weight(const torch::Tensor& z1, const torch::Tensor& top_eps);
+
   // n draws z [n, Z] from p(z), from `gen` (a CPU generator), on the
-  // model's device: N(0, I), or a uniformly chosen VampPrior component.
+  // model's device: N(0, I), a uniformly chosen VampPrior component, or
+  // z2 ~ N(0, I) then z1 ~ p(z1 | z2) for a two-layer model.
   torch::Tensor sample_prior(int64_t n, at::Generator& gen);
 
   // The VampPrior's pseudo-inputs, pixels in [0, 1]: [K, D]; undefined for
@@ -124,11 +158,14 @@ class VAEImpl : public torch::nn::Module {
   const ModelConfig& config() const { return cfg_; }
   Encoder& encoder() { return encoder_; }
   Decoder& decoder() { return decoder_; }
+  // The second stochastic layer; null unless model.top_latent > 0.
+  TopLayer& top() { return top_; }
 
  private:
   ModelConfig cfg_;
   Encoder encoder_{nullptr};
   Decoder decoder_{nullptr};
+  TopLayer top_{nullptr};
   torch::Tensor pseudo_;  // vamp: the unconstrained pseudo-inputs [K, D] (clamped to [0, 1] when used)
 };
 TORCH_MODULE(VAE);
@@ -137,6 +174,14 @@ TORCH_MODULE(VAE);
 // ~ N(0, I) of z's shape drawn by the caller; gradients reach mu and log_var.
 // Every z of the library (training, evaluation, the IW bound) comes from here.
 torch::Tensor reparameterize(const torch::Tensor& mu, const torch::Tensor& log_var, const torch::Tensor& eps);
+
+// A dense layer of the model's activation (model.activation): relu(fc(h)),
+// tanh(fc(h)), or fc(h) * sigmoid(gate(h)) (gate: null unless gated).
+torch::Tensor dense_layer(Activation act, torch::nn::Linear& fc, torch::nn::Linear& gate, const torch::Tensor& h);
+
+// A Gaussian head's log-variance: clamped to [-6, 2] for
+// model.bounded_log_var, else as given.
+torch::Tensor head_log_var(const ModelConfig& cfg, const torch::Tensor& raw);
 
 // The condition a conditional model sees: int64 labels [B] -> one-hot float
 // [B, cfg.classes]; float [B, cfg.classes] is taken as given. Throws

@@ -125,7 +125,9 @@ torch::Tensor log_gaussian(const torch::Tensor& z, const torch::Tensor& mean, co
 // The importance weights of the IW bound, shared by evaluation (and the
 // IWAE objective): for z = reparameterize(mu, log_var, eps) with eps
 // [S, B, Z], log w = log p(x|z) + log p(z) - log q(z|x) -> float64 [S, B],
-// p(z) the model's prior (VAEImpl::prior_log_density).
+// p(z) the model's prior (VAEImpl::prior_log_weight). A two-layer model
+// takes eps [S, B, Z + Z2] and adds log p(z1|z2) + log p(z2) - log q(z2|z1)
+// for log p(z), z2 drawn from eps's tail.
 // x: [B, D]; mu, log_var: [B, Z]; labels: int64 [B] or undefined. Gradients
 // flow unless the caller is in InferenceMode.
 torch::Tensor iw_log_weights(VAE& model, const torch::Tensor& x, const torch::Tensor& mu,

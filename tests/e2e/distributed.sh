@@ -63,12 +63,14 @@ for kind in vae denoising_ae; do
   close a1-$kind a3-$kind 0.05
 done
 
-# The likelihood models: IWAE's k draws per image and the VampPrior's
-# pseudo-inputs, whose gradient is summed across processes like the rest.
-for variant in iwae vamp; do
+# The likelihood models: IWAE's k draws per image, the VampPrior's
+# pseudo-inputs, whose gradient is summed across processes like the rest,
+# and a second stochastic layer (its z2 noise drawn for the global batch).
+for variant in iwae vamp two_layer; do
   case $variant in
     iwae) edit='s/^\[train\]$/[loss]\niw_samples = 4\n[train]/' ;;
     vamp) edit='s/^\[model\]$/[model]\nprior = "vamp"\npseudo_inputs = 6/' ;;
+    two_layer) edit='s/^\[model\]$/[model]\ntop_latent = 2\ntop_hidden = [6]\nactivation = "tanh"/' ;;
   esac
   sed -e "$edit" tiny.toml >$variant.toml
   "$T" --config $variant.toml --out-dir v1-$variant 2>v1.log || { cat v1.log; fail "1 process, $variant"; }

@@ -1,5 +1,6 @@
 # The likelihood models through the tools, on binarized MNIST's file format:
-# IWAE (loss.iw_samples) and the VampPrior (model.prior = "vamp") train,
+# IWAE (loss.iw_samples), the VampPrior (model.prior = "vamp") and two
+# stochastic layers (model.top_latent) train,
 # resume, evaluate, encode and sample; vae-eval's IW NLL agrees with an
 # independent computation in Python from the checkpoint's tensors.
 source "$(dirname "$0")/lib.sh"
@@ -28,7 +29,7 @@ write("test", test, True)
 PY
 
 train_eval_check() {
-  local name=$1 extra=$2
+  local name=$1 extra=$2 activation=${3:-relu} bounded=${4:-0}
   printf '[model]\nhidden = [32]\nlatent = 4\n%s[train]\nbatch_size = 25\n' "$extra" >"$WORK/$name.toml"
   "$VAE_BIN/vae-train" --config "$WORK/$name.toml" --data-dir "$WORK/amat" --out-dir "$WORK/$name" --epochs 2 \
     --device cpu 2>"$WORK/$name.log" || { cat "$WORK/$name.log"; fail "training $name"; }
@@ -45,35 +46,50 @@ train_eval_check() {
     2>>"$WORK/$name.log" || fail "vae-sample $name"
   is_png "$WORK/$name.png" || fail "$name: no PNG"
   # -log p(x) by importance sampling, from the checkpoint's tensors alone.
-  $PY - "$WORK/$name/checkpoints/last.pt" "$WORK/amat/binarized_mnist_test.amat.gz" "$WORK/$name.json" <<'PY' \
-    || fail "$name: Python's IW NLL differs from vae-eval's"
+  $PY - "$WORK/$name/checkpoints/last.pt" "$WORK/amat/binarized_mnist_test.amat.gz" "$WORK/$name.json" \
+    "$activation" "$bounded" <<'PY' || fail "$name: Python's IW NLL differs from vae-eval's"
 import gzip, json, math, re, sys
 import torch
 torch.manual_seed(0)
 p = {n: t.detach().double() for n, t in torch.jit.load(sys.argv[1]).named_parameters() if not n.startswith("optimizer")}
 x = torch.tensor([[float(v) for v in l.split()] for l in gzip.open(sys.argv[2], "rt")], dtype=torch.float64)
-num = lambda n: int(re.search(r"fc(\d+)", n).group(1))
-def layers(part):
-    names = sorted({n.rsplit(".", 1)[0] for n in p if n.startswith(part + ".fc") and re.search(r"fc\d+\.", n)}, key=num)
-    return [(p[n + ".weight"], p[n + ".bias"]) for n in names]
-enc, dec = layers("encoder"), layers("decoder")
+activation, bounded = sys.argv[4], sys.argv[5] == "1"
+def dense(prefix, names, v):
+    # The model's dense layers: relu, tanh, or a * sigmoid(gate) (the gated layers).
+    for n in names:
+        a = v @ p[f"{prefix}.{n}.weight"].T + p[f"{prefix}.{n}.bias"]
+        if activation == "gated":
+            a = a * torch.sigmoid(v @ p[f"{prefix}.{n}_gate.weight"].T + p[f"{prefix}.{n}_gate.bias"])
+        v = torch.tanh(a) if activation == "tanh" else a if activation == "gated" else torch.relu(a)
+    return v
+def fcs(prefix, stem):
+    found = {m.group(1) for n in p for m in [re.match(rf"{prefix}\.({stem}fc(\d+))\.weight$", n)] if m}
+    return sorted(found, key=lambda n: int(re.search(r"(\d+)$", n).group(1)))
+def linear(name, v):
+    return v @ p[name + ".weight"].T + p[name + ".bias"]
+def gaussian(prefix, mean, sd, v):
+    lv = linear(f"{prefix}.{sd}", v)
+    return linear(f"{prefix}.{mean}", v), lv.clamp(-6, 2) if bounded else lv
 def encode(v):
-    for w, b in enc:
-        v = torch.relu(v @ w.T + b)
-    return v @ p["encoder.fc_mean.weight"].T + p["encoder.fc_mean.bias"], v @ p["encoder.fc_sd.weight"].T + p["encoder.fc_sd.bias"]
+    return gaussian("encoder", "fc_mean", "fc_sd", dense("encoder", fcs("encoder", ""), v))
+dec = fcs("decoder", "")
 def logits(z):
-    for i, (w, b) in enumerate(dec):
-        z = z @ w.T + b
-        if i + 1 < len(dec):
-            z = torch.relu(z)
-    return z
+    return linear("decoder." + dec[-1], dense("decoder", dec[:-1], z))
 def log_n(z, m, lv):
     return (-0.5 * (math.log(2 * math.pi) + lv + (z - m) ** 2 / lv.exp())).sum(-1)
+def std_normal(z):
+    return log_n(z, torch.zeros_like(z), torch.zeros_like(z))
 if "pseudo_inputs" in p:  # the VampPrior: the mixture of the posteriors at the pseudo-inputs
     pm, plv = encode(p["pseudo_inputs"].clamp(0, 1))
     log_prior = lambda z: torch.logsumexp(log_n(z.unsqueeze(-2), pm, plv), -1) - math.log(pm.shape[0])
+elif "top.q_mean.weight" in p:  # two stochastic layers: a one-sample weight of p(z1) through z2 ~ q(z2|z1)
+    def log_prior(z1):
+        m2, lv2 = gaussian("top", "q_mean", "q_sd", dense("top", fcs("top", "q_"), z1))
+        z2 = m2 + (0.5 * lv2).exp() * torch.randn_like(m2)
+        m1, lv1 = gaussian("top", "p_mean", "p_sd", dense("top", fcs("top", "p_"), z2))
+        return log_n(z1, m1, lv1) + std_normal(z2) - log_n(z2, m2, lv2)
 else:
-    log_prior = lambda z: log_n(z, torch.zeros_like(z), torch.zeros_like(z))
+    log_prior = std_normal
 mu, lv = encode(x)
 K, chunks = 2000, []
 for _ in range(K // 200):
@@ -90,4 +106,9 @@ PY
 train_eval_check iwae $'[loss]\niw_samples = 5\n'
 train_eval_check vamp $'prior = "vamp"\npseudo_inputs = 10\n'
 train_eval_check vamp_iwae $'prior = "vamp"\npseudo_inputs = 10\n[loss]\niw_samples = 3\n'
+# The VampPrior paper's architecture: gated dense layers, bounded log-variances.
+train_eval_check vamp_gated $'prior = "vamp"\npseudo_inputs = 10\nactivation = "gated"\nbounded_log_var = true\n' gated 1
+# The IWAE paper's two stochastic layers with tanh, on the VAE and IWAE objectives.
+train_eval_check two_layer $'activation = "tanh"\ntop_latent = 2\ntop_hidden = [8, 8]\n' tanh
+train_eval_check two_layer_iwae $'activation = "tanh"\ntop_latent = 2\ntop_hidden = [8]\n[loss]\niw_samples = 3\n' tanh
 echo "e2e zoo passed"

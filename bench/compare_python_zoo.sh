@@ -4,9 +4,13 @@
 # seconds per training epoch, same batch, one thread each:
 #   VAE  (configs/binarized_mnist_vae.toml):  784-400-40, batch 100, Adam 1e-4, k 1
 #   IWAE (configs/binarized_mnist_iwae.toml): 784-200-200-50, batch 20, Adam 1e-3, k 50
+#   VampPrior (binarized_mnist_vamp.toml): gated 784-300-300-40, K 500, batch 100, Adam 1e-4
+#   two layers (binarized_mnist_vae2.toml, _iwae2.toml): 784-200-200-100 / 100-100-50 tanh,
+#     batch 20, Adam 1e-3, k 1 and k 50
 # Writes its section of docs/BENCHMARKS.md (zoo-speed).
 #
-#   bash bench/compare_python_zoo.sh
+#   bash bench/compare_python_zoo.sh              # every recipe
+#   bash bench/compare_python_zoo.sh vamp iwae2   # some
 #   EPOCHS=3 DATA=data/binarized_mnist bash bench/compare_python_zoo.sh
 #
 # EPOCHS: epochs per run (default 2). DATA: the folder of the .amat(.gz)
@@ -27,8 +31,14 @@ trap 'rm -rf "$OUT"' EXIT
 declare -A PY_ARGS=(
   [vae]="--hidden 400 --latent 40 --batch-size 100 --lr 1e-4 --k 1"
   [iwae]="--hidden 200 200 --latent 50 --batch-size 20 --lr 1e-3 --k 50"
+  [vamp]="--hidden 300 300 --latent 40 --batch-size 100 --lr 1e-4 --k 1 --vamp 500 --activation gated --bounded-log-var"
+  [vae2]="--hidden 200 200 --latent 100 --top-hidden 100 100 --top-latent 50 --activation tanh --batch-size 20 --lr 1e-3 --k 1"
+  [iwae2]="--hidden 200 200 --latent 100 --top-hidden 100 100 --top-latent 50 --activation tanh --batch-size 20 --lr 1e-3 --k 50"
 )
-for m in vae iwae; do
+RECIPES=("$@")
+[ ${#RECIPES[@]} -gt 0 ] || RECIPES=(vae iwae vamp vae2 iwae2)
+for m in "${RECIPES[@]}"; do
+  [ -n "${PY_ARGS[$m]:-}" ] || { echo "bench/compare_python_zoo.sh: no recipe $m" >&2; exit 2; }
   echo "bench: C++ vae-train, $m, $EPOCHS epochs ($(date +%T))"
   build/apps/vae-train --config "configs/binarized_mnist_$m.toml" --data-dir "$DATA" --epochs "$EPOCHS" \
     --out-dir "$OUT/cpp-$m" --device cpu 2>"$OUT/cpp-$m.log" || { cat "$OUT/cpp-$m.log" >&2; exit 1; }
@@ -38,17 +48,20 @@ for m in vae iwae; do
     >"$OUT/py-$m.jsonl"
 done
 
-/usr/bin/python3 - "$OUT" "$EPOCHS" <<'PY' >"$OUT/section.md"
+/usr/bin/python3 - "$OUT" "$EPOCHS" "${RECIPES[@]}" <<'PY' >"$OUT/section.md"
 import json, os, platform, statistics, subprocess, sys
 out, epochs = sys.argv[1], int(sys.argv[2])
 read = lambda path: [json.loads(l) for l in open(path) if l.strip()]
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
 ncpu = os.cpu_count()  # not nproc: OMP_NUM_THREADS=1 makes it say 1
 med = lambda rows: statistics.median(r["seconds"] for r in rows)
-recipes = [
+recipes = [r for r in [
     ("vae", "VAE", "784-400-40", 100, "1e-4", 1),
     ("iwae", "IWAE", "784-200-200-50", 20, "1e-3", 50),
-]
+    ("vamp", "VampPrior K = 500", "784-300-300-40 gated, bounded log-variance", 100, "1e-4", 1),
+    ("vae2", "two stochastic layers, ELBO", "784-200-200-100 / 100-100-50 tanh", 20, "1e-3", 1),
+    ("iwae2", "two stochastic layers, IWAE", "784-200-200-100 / 100-100-50 tanh", 20, "1e-3", 50),
+] if r[0] in sys.argv[3:]]
 rows, info = [], None
 for key, title, arch, batch, lr, k in recipes:
     cpp = read(os.path.join(out, f"cpp-{key}", "metrics.jsonl"))

@@ -3,10 +3,14 @@
 reference for vae-train (configs/binarized_mnist_vae.toml and
 configs/binarized_mnist_iwae.toml).
 
-The model is vae-train's MLP VAE (bench/pytorch_vae.py's class): ReLU hidden
-layers (--hidden), heads fc_mean and fc_sd (log-variance), latent --latent, a
+The model is vae-train's MLP VAE: hidden layers (--hidden) of --activation
+(relu, tanh, or the VampPrior paper's gated layers), heads for the mean and
+log-variance (clamped to [-6, 2] with --bounded-log-var), latent --latent, a
 decoder mirroring the hidden layers that ends in 784 logits, Bernoulli
-likelihood (binary_cross_entropy_with_logits, summed over pixels). With
+likelihood (binary_cross_entropy_with_logits, summed over pixels). Its prior
+is N(0, I), a VampPrior (--vamp K pseudo-inputs), or a second stochastic
+layer (--top-latent, --top-hidden: the IWAE paper's two-layer model); those
+two take their KL by Monte Carlo, as vae-train does. With
 --k 1 the training loss is the negative ELBO (BCE + analytic KL); with
 --k K > 1 it is the negative IWAE bound with K samples per image:
 -sum_b [logsumexp_k log w_kb - log K], log w = log p(x|z) + log N(z; 0, I)
@@ -32,8 +36,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+import torch.nn as nn
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from pytorch_vae import VAE, find  # noqa: E402
+from pytorch_vae import find  # noqa: E402
 
 PIXELS = 784
 LOG_2PI = math.log(2 * math.pi)
@@ -62,9 +68,89 @@ def read_amat(path):
     return x.astype(np.uint8)
 
 
-def encode(model, x):
-    h = model.enc(x)
-    return model.fc_mean(h), model.fc_sd(h)
+class Gated(nn.Module):
+    """The VampPrior paper's gated dense layer: (W x + b) * sigmoid(V x + c)."""
+
+    def __init__(self, d_in, d_out):
+        super().__init__()
+        self.fc, self.gate = nn.Linear(d_in, d_out), nn.Linear(d_in, d_out)
+
+    def forward(self, x):
+        return self.fc(x) * torch.sigmoid(self.gate(x))
+
+
+def stack(widths, d, activation):
+    """Dense layers of `widths` from d inputs, each with the activation."""
+    layers = []
+    for h in widths:
+        if activation == "gated":
+            layers.append(Gated(d, h))
+        else:
+            layers += [nn.Linear(d, h), nn.Tanh() if activation == "tanh" else nn.ReLU()]
+        d = h
+    return nn.Sequential(*layers), d
+
+
+class GaussianNet(nn.Module):
+    """v -> dense stack -> (mean, log-variance), clamped to [-6, 2] if bounded."""
+
+    def __init__(self, widths, d_in, d_out, activation, bounded):
+        super().__init__()
+        self.body, d = stack(widths, d_in, activation)
+        self.mean, self.sd = nn.Linear(d, d_out), nn.Linear(d, d_out)
+        self.bounded = bounded
+
+    def forward(self, v):
+        h = self.body(v)
+        lv = self.sd(h)
+        return self.mean(h), lv.clamp(-6, 2) if self.bounded else lv
+
+
+class Model(nn.Module):
+    """vae-train's models of the benchmark: q(z1|x) and p(x|z1) of the given
+    widths and activation; a VampPrior over `vamp` pseudo-inputs, or a second
+    stochastic layer q(z2|z1), p(z1|z2) of top_hidden widths, or N(0, I)."""
+
+    def __init__(self, a):
+        super().__init__()
+        self.encoder = GaussianNet(a.hidden, PIXELS, a.latent, a.activation, a.bounded_log_var)
+        body, d = stack(list(reversed(a.hidden)), a.latent, a.activation)
+        self.dec = nn.Sequential(*body, nn.Linear(d, PIXELS))
+        self.top = None
+        self.pseudo = None
+        if a.vamp > 0:
+            self.pseudo = nn.Parameter(torch.randn(a.vamp, PIXELS) * 0.01 + 0.05)
+        if a.top_latent > 0:
+            self.top = nn.ModuleDict({
+                "q": GaussianNet(a.top_hidden, a.latent, a.top_latent, a.activation, a.bounded_log_var),
+                "p": GaussianNet(list(reversed(a.top_hidden)), a.top_latent, a.latent, a.activation,
+                                 a.bounded_log_var)})
+
+    def width(self):
+        return self.encoder.mean.out_features + (self.top["q"].mean.out_features if self.top else 0)
+
+
+def log_n(z, m, lv):
+    return (-0.5 * (LOG_2PI + lv + (z - m).pow(2) * torch.exp(-lv))).sum(-1)
+
+
+def log_prior(model, z, top_eps):
+    """log p(z1), or a two-layer model's one-sample weight of it."""
+    if model.pseudo is not None:
+        pm, plv = model.encoder(model.pseudo.clamp(0, 1))  # [K, Z]
+        # log N(z; pm_k, plv_k) for every z and k as matrix products (vae-train's
+        # arithmetic, so the two compare implementations, not algorithms).
+        inv = torch.exp(-plv)
+        const = (LOG_2PI + plv + pm.pow(2) * inv).sum(-1)
+        flat = z.reshape(-1, z.shape[-1])
+        log_nk = -0.5 * (const - 2 * flat @ (pm * inv).T + flat.pow(2) @ inv.T)
+        return (torch.logsumexp(log_nk, -1) - math.log(pm.shape[0])).reshape(z.shape[:-1])
+    if model.top is not None:
+        m2, lv2 = model.top["q"](z)
+        z2 = m2 + top_eps * torch.exp(0.5 * lv2)
+        m1, lv1 = model.top["p"](z2)
+        return log_n(z, m1, lv1) + (-0.5 * (LOG_2PI + z2.pow(2))).sum(-1) - log_n(z2, m2, lv2)
+    return (-0.5 * (LOG_2PI + z.pow(2))).sum(-1)
 
 
 def log_px(logits, x):
@@ -72,26 +158,32 @@ def log_px(logits, x):
     return -F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(-1)
 
 
+def log_weights(model, x, k):
+    """log w [k, B] = log p(x|z1) + log p(z1) - log q(z1|x), the noise drawn as
+    [B, k, width] and transposed to [k, B, width] (as vae-train draws it)."""
+    mu, log_var = model.encoder(x)
+    b, zd = mu.shape
+    eps = torch.randn(b, k, model.width()).transpose(0, 1)
+    mu_, lv_ = mu.unsqueeze(0), log_var.unsqueeze(0)
+    z = mu_ + eps[..., :zd] * torch.exp(0.5 * lv_)
+    logits = model.dec(z.reshape(k * b, zd)).reshape(k, b, -1)
+    return log_px(logits, x.unsqueeze(0).expand_as(logits)) + log_prior(model, z, eps[..., zd:]) - log_n(z, mu_, lv_)
+
+
 def neg_elbo(model, x):
-    """Summed over the batch: BCE with one z per image + analytic KL."""
-    mu, log_var = encode(model, x)
+    """Summed over the batch: BCE with one z per image + the KL, analytic for
+    N(0, I) with one layer, else by Monte Carlo at that z."""
+    if model.pseudo is not None or model.top is not None:
+        return -log_weights(model, x, 1).sum()
+    mu, log_var = model.encoder(x)
     z = mu + torch.randn_like(mu) * torch.exp(0.5 * log_var)
     kl = -0.5 * torch.sum(1 + log_var - mu.pow(2) - log_var.exp())
     return -log_px(model.dec(z), x).sum() + kl
 
 
 def neg_iwae(model, x, k):
-    """Summed over the batch: -[logsumexp_k log w - log k]."""
-    mu, log_var = encode(model, x)
-    b, zd = mu.shape
-    eps = torch.randn(b, k, zd).transpose(0, 1)  # [k, B, Z]
-    mu_, lv_ = mu.unsqueeze(0), log_var.unsqueeze(0)
-    z = mu_ + eps * torch.exp(0.5 * lv_)
-    logits = model.dec(z.reshape(k * b, zd)).reshape(k, b, -1)
-    log_pz = (-0.5 * (LOG_2PI + z.pow(2))).sum(-1)
-    log_qz = (-0.5 * (LOG_2PI + lv_ + (z - mu_).pow(2) * torch.exp(-lv_))).sum(-1)
-    log_w = (log_px(logits, x.unsqueeze(0).expand_as(logits)) + log_pz - log_qz).double()  # [k, B]
-    bound = torch.logsumexp(log_w, 0) - math.log(k)
+    """Summed over the batch: -[logsumexp_k log w - log k], in float64."""
+    bound = torch.logsumexp(log_weights(model, x, k).double(), 0) - math.log(k)
     return (-bound.sum()).float()
 
 
@@ -104,6 +196,11 @@ def main():
     p.add_argument("--hidden", type=int, nargs="*", default=[400])
     p.add_argument("--latent", type=int, default=40)
     p.add_argument("--k", type=int, default=1, help="importance samples in training (1: the ELBO)")
+    p.add_argument("--activation", choices=["relu", "tanh", "gated"], default="relu")
+    p.add_argument("--bounded-log-var", action="store_true", help="clamp log-variances to [-6, 2]")
+    p.add_argument("--vamp", type=int, default=0, help="a VampPrior with this many pseudo-inputs")
+    p.add_argument("--top-hidden", type=int, nargs="*", default=[100, 100])
+    p.add_argument("--top-latent", type=int, default=0, help="a second stochastic layer of this size")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--train-limit", type=int, default=0, help="use only the first N training images")
     p.add_argument("--threads", type=int, default=0, help="intra-op threads (0: leave torch's default)")
@@ -119,7 +216,7 @@ def main():
         train = train[:a.train_limit]
     train = torch.from_numpy(np.ascontiguousarray(train)).float()
     test = torch.from_numpy(np.ascontiguousarray(test)).float()
-    model = VAE(a.hidden, a.latent, x_dim=PIXELS)
+    model = Model(a)
     opt = torch.optim.Adam(model.parameters(), lr=a.lr)
     step = (lambda x: neg_elbo(model, x)) if a.k == 1 else (lambda x: neg_iwae(model, x, a.k))
     print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads()}), flush=True)

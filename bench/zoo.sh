@@ -25,7 +25,7 @@ fi
 IW=${IW:-5000}
 OUT=${OUT:-runs/zoo}
 MODELS=("$@")
-[ ${#MODELS[@]} -gt 0 ] || MODELS=(vae iwae vamp)
+[ ${#MODELS[@]} -gt 0 ] || MODELS=(vae iwae vamp vae2 iwae2)
 mkdir -p "$OUT"
 for m in "${MODELS[@]}"; do
   cfg=configs/binarized_mnist_$m.toml

@@ -36,7 +36,7 @@ void report(const vae::Evaluation& e, const vae::ModelConfig& mc, const vae::Eva
       {"iw_samples", e.iw_samples}, {"nll_iw", nullptr},   {"active_units", e.active_units},
       {"latent", e.latent},       {"code_recon", e.code_recon}, {"noise", vae::name(opt.noise)},
       {"noise_level", opt.noise_level}, {"noisy_recon", e.noisy_recon}, {"seconds", secs}};
-  const bool variational = vae::make_objective(mc)->has_prior();
+  const bool variational = vae::make_objective(mc)->has_elbo();
   if (variational) j["neg_elbo"] = e.loss;
   if (variational) j["recon"] = e.recon;
   if (variational) j["kl"] = e.kl;

@@ -23,7 +23,8 @@ VAE_CHOICES(Binarize, {{Binarize::kNone, "none"}, {Binarize::kStatic, "static"},
 VAE_CHOICES(Noise, {{Noise::kGaussian, "gaussian"}, {Noise::kMask, "mask"}, {Noise::kSaltPepper, "salt_pepper"}})
 VAE_CHOICES(Likelihood, {{Likelihood::kBernoulli, "bernoulli"}, {Likelihood::kGaussian, "gaussian"}})
 VAE_CHOICES(Kind, {{Kind::kVae, "vae"}, {Kind::kAe, "ae"}, {Kind::kSparseAe, "sparse_ae"},
-                   {Kind::kDenoisingAe, "denoising_ae"}, {Kind::kRae, "rae"}})
+                   {Kind::kDenoisingAe, "denoising_ae"}, {Kind::kRae, "rae"}, {Kind::kWae, "wae"},
+                   {Kind::kInfoVae, "info_vae"}})
 VAE_CHOICES(Arch, {{Arch::kMlp, "mlp"}, {Arch::kConv, "conv"}})
 VAE_CHOICES(Sparsity, {{Sparsity::kL1, "l1"}, {Sparsity::kKl, "kl"}})
 VAE_CHOICES(OptimizerKind, {{OptimizerKind::kAdam, "adam"}, {OptimizerKind::kRmsprop, "rmsprop"}})
@@ -36,6 +37,7 @@ VAE_CHOICES(DistBackend, {{DistBackend::kAuto, "auto"}, {DistBackend::kGloo, "gl
 VAE_CHOICES(LrSchedule, {{LrSchedule::kConstant, "constant"}, {LrSchedule::kMultistep, "multistep"},
                          {LrSchedule::kCosine, "cosine"}, {LrSchedule::kPlateau, "plateau"}})
 VAE_CHOICES(Prior, {{Prior::kStandard, "standard"}, {Prior::kVamp, "vamp"}})
+VAE_CHOICES(MmdKernel, {{MmdKernel::kImq, "imq"}, {MmdKernel::kRbf, "rbf"}})
 VAE_CHOICES(Activation, {{Activation::kRelu, "relu"}, {Activation::kTanh, "tanh"}, {Activation::kGated, "gated"}})
 #undef VAE_CHOICES
 

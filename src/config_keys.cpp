@@ -146,7 +146,7 @@ std::vector<Key> data_and_model_keys() {
                                 {widths_ok, "a list of widths in [1, 65536]"}, "", conv_only,
                                 "conv: channels per stride-2 stage ([]: by image size)"),
       key<Kind>("model.kind", VAE_FIELD(model.kind), any<Kind>(), "", kModel,
-                "vae, ae, sparse_ae, denoising_ae or rae"),
+                "vae, ae, sparse_ae, denoising_ae, rae, wae or info_vae"),
       key<Sparsity>("model.sparsity", VAE_FIELD(model.sparsity), any<Sparsity>(), "", sparse_only,
                     "sparse_ae's penalty: l1 or kl"),
       key<bool>("model.conditional", VAE_FIELD(model.conditional), any<bool>(), "", kModel,
@@ -172,6 +172,9 @@ std::vector<Key> data_and_model_keys() {
 std::vector<Key> loss_keys() {
   const Rule rae_only{OnResume::kLog, "", [](const Config& c) { return c.model.kind == Kind::kRae; }};
   const Rule vae_only{OnResume::kLog, "", [](const Config& c) { return c.model.kind == Kind::kVae; }};
+  const Rule mmd_only{OnResume::kLog, "", [](const Config& c) {
+                        return c.model.kind == Kind::kWae || c.model.kind == Kind::kInfoVae;
+                      }};
   return {
       key<double>("loss.beta", VAE_FIELD(loss.beta), in_range(0.0, 1e6, "in [0, 1e6]"), "--beta", kLogged,
                   "weight of the KL term (beta-VAE when > 1)"),
@@ -190,6 +193,10 @@ std::vector<Key> loss_keys() {
                   rae_only, "rae: weight decay of the decoder's parameters"),
       key<int64_t>("loss.iw_samples", VAE_FIELD(loss.iw_samples), in_range<int64_t>(1, 100000, "in [1, 100000]"), "",
                    vae_only, "vae: k > 1 trains on the importance-weighted bound of k samples (IWAE); 1: the ELBO"),
+      key<double>("loss.mmd_weight", VAE_FIELD(loss.mmd_weight), in_range(0.0, 1e6, "in [0, 1e6]"), "", mmd_only,
+                  "wae, info_vae: weight of the MMD penalty per image"),
+      key<MmdKernel>("loss.mmd_kernel", VAE_FIELD(loss.mmd_kernel), any<MmdKernel>(), "", mmd_only,
+                     "wae, info_vae: the MMD's kernel, imq or rbf"),
   };
 }
 

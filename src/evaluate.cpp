@@ -140,7 +140,7 @@ Evaluation evaluate(VAE& model, const torch::Tensor& images, const torch::Tensor
   e.kl = mean(sums.kl);
   e.loss = e.recon + e.kl;
   e.code_abs = sums.code_abs.item<double>() / static_cast<double>(n * cfg.latent);
-  e.iw_samples = objective->has_prior() ? opt.iw_samples : 0;
+  e.iw_samples = objective->has_elbo() ? opt.iw_samples : 0;
   e.nll_iw = e.iw_samples > 0 ? mean(sums.nll) : kNaN;
   e.code_recon = opt.code_errors ? mean(sums.code_recon) : kNaN;
   e.noisy_recon = opt.code_errors ? mean(sums.noisy_recon) : kNaN;

@@ -23,6 +23,8 @@ constexpr struct {
     {Kind::kSparseAe, make_sparse_ae_objective},
     {Kind::kDenoisingAe, make_denoising_ae_objective},
     {Kind::kRae, make_rae_objective},
+    {Kind::kWae, make_wae_objective},
+    {Kind::kInfoVae, make_info_vae_objective},
 };
 
 }  // namespace

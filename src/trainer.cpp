@@ -358,7 +358,8 @@ bool Trainer::run_epoch(int64_t epoch) {
   for (int64_t b = state_.batch; b < plan_.batches(); ++b) {  // state_.batch > 0 only when resuming mid-epoch
     // This process's slice of the global batch (all of it for one process).
     const int64_t len = plan_.length(b);
-    const RowSlice rows = rank_rows(len, rank_, world_);  // one process: all rows, drawn as a whole batch
+    RowSlice rows = rank_rows(len, rank_, world_);  // one process: all rows, drawn as a whole batch
+    if (group_) rows.sum_across = [this](torch::Tensor& t) { group_->sum(t); };
     const int64_t mine = rank_row_count(len, rank_, world_);
     const torch::Tensor idx = order.narrow(0, plan_.start(b) + rows.offset, mine);
     const torch::Tensor x =

@@ -25,7 +25,7 @@ namespace vae {
 enum class Binarize { kNone, kStatic, kDynamic };
 enum class Noise { kGaussian, kMask, kSaltPepper };
 enum class Likelihood { kBernoulli, kGaussian };
-enum class Kind { kVae, kAe, kSparseAe, kDenoisingAe, kRae };
+enum class Kind { kVae, kAe, kSparseAe, kDenoisingAe, kRae, kWae, kInfoVae };
 enum class Arch { kMlp, kConv };
 enum class Sparsity { kL1, kKl };
 enum class OptimizerKind { kAdam, kRmsprop };
@@ -37,6 +37,7 @@ enum class OnBadImage { kError, kSkip };
 enum class LrSchedule { kConstant, kMultistep, kCosine, kPlateau };
 enum class Prior { kStandard, kVamp };
 enum class Activation { kRelu, kTanh, kGated };
+enum class MmdKernel { kImq, kRbf };
 
 // The config-file spelling of a choice: name(Kind::kSparseAe) == "sparse_ae".
 const char* name(Binarize v);
@@ -54,6 +55,7 @@ const char* name(OnBadImage v);
 const char* name(LrSchedule v);
 const char* name(Prior v);
 const char* name(Activation v);
+const char* name(MmdKernel v);
 
 // The choice spelled `text`; throws ConfigError naming `key` and the choices.
 template <typename E>
@@ -126,7 +128,9 @@ struct ModelConfig {
   // pixel: the summed squared error plus D/2 * log(pi), in nats).
   Likelihood likelihood = Likelihood::kBernoulli;
   // vae (the guide's variational autoencoder), ae (plain), sparse_ae,
-  // denoising_ae or rae (the regularized autoencoder RAE-L2, a linear code). The autoencoders share the encoder and decoder; their code
+  // denoising_ae, rae (the regularized autoencoder RAE-L2, a linear code),
+  // wae (the Wasserstein autoencoder WAE-MMD: a linear code pulled toward
+  // N(0, I) by an MMD penalty) or info_vae (the VAE plus that penalty). The autoencoders share the encoder and decoder; their code
   // layer is encoder.fc_code with a ReLU (a sigmoid for sparse_ae with
   // sparsity kl) instead of the two heads and the sampling.
   Kind kind = Kind::kVae;
@@ -197,6 +201,14 @@ struct LossConfig {
   // image (IWAE, Burda et al. 2016): -log (1/k) sum_i p(x, z_i) / q(z_i|x);
   // 1 is the negative ELBO. Needs beta = 1 and no KL warm-up.
   int64_t iw_samples = 1;
+  // wae and info_vae: the MMD penalty between the batch's codes and as many
+  // draws from N(0, I), per batch of B images B * mmd_weight * MMD^2 (the
+  // unbiased estimate, over the whole global batch). The kernel: imq,
+  // sum over s in {0.1, 0.2, 0.5, 1, 2, 5, 10} of s C / (s C + |a - b|^2),
+  // or rbf, exp(-|a - b|^2 / C), with C = 2 Z (the WAE paper's choice for
+  // a prior of unit variance).
+  double mmd_weight = 10.0;
+  MmdKernel mmd_kernel = MmdKernel::kImq;
 };
 
 struct TrainConfig {

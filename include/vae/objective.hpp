@@ -63,10 +63,12 @@ class Objective {
   // Whether the encoder sees a corrupted input (data.noise) in training and
   // evaluation while the loss scores the clean one (denoising).
   virtual bool corrupts_input() const { return false; }
-  // Whether decoding z ~ N(0, I) gives samples (vae-sample, samples.png, the
-  // manifold), and whether the test loss is a negative ELBO with an
-  // importance-weighted bound beside it.
+  // Whether decoding z ~ p(z) gives samples (vae-sample, samples.png, the
+  // manifold).
   virtual bool has_prior() const = 0;
+  // Whether the test loss is a negative ELBO with an importance-weighted
+  // bound beside it (a VAE's; a WAE has a prior but no likelihood bound).
+  virtual bool has_elbo() const { return has_prior(); }
   // Whether FusedMlpStep (the hand-written MLP VAE step) computes this objective.
   virtual bool has_fused_step() const { return false; }
 
@@ -104,6 +106,16 @@ class CodeObjective : public Objective {
   BatchScore score(VAE& model, const EvalBatch& batch) const override;
   std::string epoch_note(double code_abs, double kl_weight) const override;
 };
+
+// MMD^2(codes, N(0, I)) of a global batch, for the objectives that pull
+// their codes toward the prior by it (wae, info_vae; src/objectives/wae.cpp):
+// the unbiased estimate over the batch's B codes and B draws from N(0, I)
+// (drawn from the default generator for the whole global batch),
+// with loss.mmd_kernel. codes: this process's rows [b, Z] of the global
+// batch `rows` (other processes' rows come through rows.sum_across).
+// Returns B * loss.mmd_weight * MMD^2 as this process's share: the shares
+// sum to it over the processes, and their gradients to its gradient.
+torch::Tensor mmd_penalty(const LossConfig& loss, const torch::Tensor& codes, const RowSlice& rows);
 
 // The objective of cfg.model.kind (the one branch on it).
 std::unique_ptr<Objective> make_objective(const Config& cfg);

@@ -15,12 +15,18 @@
 #include <torch/types.h>
 
 #include <cstdint>
+#include <functional>
 
 namespace vae {
 
 struct RowSlice {
   int64_t offset = 0;  // the first row's place in the global batch
   int64_t global = 0;  // rows in the global batch; 0: the tensor's own rows are the whole batch
+  // Sums a tensor over the processes that share the global batch, in place:
+  // a collective, called by every process at the same point of the step
+  // (a statistic of the whole batch, such as the MMD of its codes). Empty
+  // on one process.
+  std::function<void(torch::Tensor&)> sum_across{};
 };
 
 // Rows [rows * rank / world, rows * (rank + 1) / world) of a global batch of

@@ -13,5 +13,7 @@ std::unique_ptr<Objective> make_ae_objective(const Config& cfg);             // 
 std::unique_ptr<Objective> make_sparse_ae_objective(const Config& cfg);      // autoencoders.cpp
 std::unique_ptr<Objective> make_denoising_ae_objective(const Config& cfg);   // autoencoders.cpp
 std::unique_ptr<Objective> make_rae_objective(const Config& cfg);            // rae.cpp
+std::unique_ptr<Objective> make_wae_objective(const Config& cfg);            // wae.cpp
+std::unique_ptr<Objective> make_info_vae_objective(const Config& cfg);       // wae.cpp
 
 }  // namespace vae

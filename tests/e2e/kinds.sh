@@ -32,6 +32,29 @@ PY
   "$VAE_BIN/vae-sample" --checkpoint "$CK" --interpolate 0,5 --steps 4 --data-dir "$WORK/data" \
     --out "$WORK/$kind-line.png" 2>/dev/null || fail "interpolation between codes ($kind)"
 done
+# wae and info_vae: a prior to sample from; the WAE has no likelihood bound.
+for kind in wae info_vae conv_wae; do
+  arch=mlp; k=$kind; hidden=32
+  case $kind in conv_*) arch=conv; k=${kind#conv_}; hidden= ;; esac
+  printf '[model]\nhidden = [%s]\nlatent = 4\nkind = "%s"\narch = "%s"\n[loss]\nmmd_kernel = "rbf"\n[train]\nbatch_size = 50\n' \
+    "$hidden" "$k" "$arch" >"$WORK/$kind.toml"
+  "$VAE_BIN/vae-train" --config "$WORK/$kind.toml" --data-dir "$WORK/data" --out-dir "$WORK/$kind" \
+    --epochs 1 --device cpu 2>"$WORK/$kind.log" || { cat "$WORK/$kind.log"; fail "training $kind"; }
+  grep -q "loss.mmd_kernel  *rbf" "$WORK/$kind.log" || fail "the log does not show loss.mmd_kernel ($kind)"
+  is_png "$WORK/$kind/samples.png" || fail "$kind has a prior, yet no samples.png"
+  CK="$WORK/$kind/checkpoints/last.pt"
+  "$VAE_BIN/vae-sample" --checkpoint "$CK" --num 8 --out "$WORK/$kind-s.png" 2>/dev/null || fail "vae-sample $kind"
+  "$VAE_BIN/vae-encode" --checkpoint "$CK" --data-dir "$WORK/data" --out "$WORK/$kind.csv" 2>/dev/null \
+    || fail "vae-encode $kind"
+  "$VAE_BIN/vae-eval" --checkpoint "$CK" --iw-samples 10 --out "$WORK/$kind.json" >/dev/null 2>&1 || fail "vae-eval $kind"
+  python3 - "$WORK/$kind.json" "$k" <<'PY' || fail "vae-eval $kind: $(cat "$WORK/$kind.json")"
+import json, sys
+e = json.load(open(sys.argv[1]))
+bound = sys.argv[2] == "info_vae"
+assert e["kind"] == sys.argv[2] and (e["neg_elbo"] is not None) == bound and (e["nll_iw"] is not None) == bound, e
+assert 0 < e["code_recon"] < 1e4, e
+PY
+done
 # The convolutional VAE trains, samples and evaluates like the MLP one.
 printf '[model]\narch = "conv"\nhidden = [16]\nlatent = 2\n[train]\nbatch_size = 50\n' >"$WORK/conv.toml"
 "$VAE_BIN/vae-train" --config "$WORK/conv.toml" --data-dir "$WORK/data" --out-dir "$WORK/conv" --epochs 1 \

@@ -1,0 +1,120 @@
+// The families that pull their codes toward the prior by a maximum mean
+// discrepancy (MMD) between the batch's codes and draws from N(0, I):
+//   wae      the Wasserstein autoencoder WAE-MMD (Tolstikhin et al. 2018):
+//            a deterministic linear code, recon + B * mmd_weight * MMD^2;
+//            its prior N(0, I) is what vae-sample decodes.
+//   info_vae InfoVAE's MMD-VAE (Zhao et al. 2019): the VAE's recon + beta *
+//            KL, plus B * mmd_weight * MMD^2 of the sampled z. In the
+//            paper's (alpha, lambda): beta = 1 - alpha, mmd_weight =
+//            alpha + lambda - 1.
+// MMD^2 is the unbiased estimate over the whole global batch: with several
+// processes each adds its rows' share and its rows' exact gradient.
+#include "families.hpp"
+#include "vae.hpp"
+
+namespace vae {
+namespace {
+
+// k(a_i, b_j) for every pair: [n, m]. C = 2 Z, the WAE paper's scale for a
+// prior of unit variance; IMQ summed over its scales, as its code does.
+torch::Tensor kernel(MmdKernel kind, const torch::Tensor& a, const torch::Tensor& b) {
+  const double c = 2.0 * static_cast<double>(a.size(1));
+  const torch::Tensor d2 =
+      (a.pow(2).sum(1, /*keepdim=*/true) + b.pow(2).sum(1).unsqueeze(0) - 2 * a.matmul(b.t())).clamp_min(0);
+  if (kind == MmdKernel::kRbf) return torch::exp(-d2 / c);
+  torch::Tensor k = torch::zeros_like(d2);
+  for (const double s : {0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0}) k = k + (s * c) / (s * c + d2);
+  return k;
+}
+
+// The mean of k over the pairs of distinct rows of a: sum_{i != j} / (n (n - 1)).
+torch::Tensor off_diagonal_mean(const torch::Tensor& k) {
+  const auto n = static_cast<double>(k.size(0));
+  return (k.sum() - k.diagonal().sum()) / (n * (n - 1));
+}
+
+class WaeObjective : public CodeObjective {
+ public:
+  using CodeObjective::CodeObjective;
+  std::string title() const override { return "WAE"; }
+  CodeHead code_head() const override { return CodeHead::kLinear; }
+  bool has_prior() const override { return true; }
+  bool has_elbo() const override { return false; }
+
+  LossTerms loss(const torch::Tensor& logits, const torch::Tensor& target, const torch::Tensor& /*code*/,
+                 const torch::Tensor& /*log_var*/) const override {
+    return {-log_likelihood(logits, target, cfg_.model.likelihood).sum(), torch::zeros({}, logits.options()), {}};
+  }
+
+  LossTerms train_terms(VAE& model, const torch::Tensor& x, const torch::Tensor& y,
+                        const RowSlice& rows) const override {
+    const VAEOutput out = model->forward(x, y, rows);
+    LossTerms t = loss(out.logits, x, out.mu, out.log_var);
+    t.penalty = mmd_penalty(cfg_.loss, out.mu, rows);
+    return t;
+  }
+};
+
+class InfoVaeObjective : public VaeObjective {
+ public:
+  using VaeObjective::VaeObjective;
+  std::string title() const override { return "InfoVAE"; }
+  bool has_fused_step() const override { return false; }
+
+  // The VAE's forward pass with its z kept for the penalty (the same draws
+  // as the VAE's: eps for the global batch, then this process's rows).
+  LossTerms train_terms(VAE& model, const torch::Tensor& x, const torch::Tensor& y,
+                        const RowSlice& rows) const override {
+    const auto [mu, log_var] = model->encoder()->forward(x, y);
+    const torch::Tensor z = reparameterize(mu, log_var, normal_rows(mu, rows));
+    LossTerms t = vae_loss(model->decoder()->forward(z, y), x, mu, log_var, cfg_.model.likelihood);
+    t.penalty = mmd_penalty(cfg_.loss, z, rows);
+    return t;
+  }
+};
+
+}  // namespace
+
+torch::Tensor mmd_penalty(const LossConfig& loss, const torch::Tensor& codes, const RowSlice& rows) {
+  const int64_t b = codes.size(0), z_dim = codes.size(1);
+  const bool whole = !rows.sum_across;  // this process holds the whole batch
+  const int64_t n = whole || rows.global == 0 ? b : rows.global;
+  if (n < 2) return torch::zeros({}, codes.options());  // no pair to compare (every process agrees)
+  const auto nd = static_cast<double>(n);
+  // The prior's draws for the whole batch, the same on every process.
+  const torch::Tensor prior = torch::randn({n, z_dim}, codes.options());
+  torch::Tensor pp;
+  {
+    torch::NoGradGuard no_grad;
+    pp = off_diagonal_mean(kernel(loss.mmd_kernel, prior, prior));
+  }
+  if (whole) {
+    const torch::Tensor mmd = off_diagonal_mean(kernel(loss.mmd_kernel, codes, codes)) + pp -
+                              2 * kernel(loss.mmd_kernel, codes, prior).sum() / (nd * nd);
+    return (nd * loss.mmd_weight) * mmd;
+  }
+  // Several processes: every code of the batch, then the batch's MMD^2 (its
+  // value) and a surrogate whose gradient on this process's rows is the
+  // MMD^2's: 2/(n(n-1)) sum_{i mine, j != i} k(z_i, z_j) - 2/n^2 sum_{i mine, j} k(z_i, p_j).
+  torch::Tensor all = torch::zeros({n, z_dim}, codes.options());
+  all.narrow(0, rows.offset, b).copy_(codes.detach());
+  rows.sum_across(all);
+  torch::Tensor value;
+  {
+    torch::NoGradGuard no_grad;
+    value = off_diagonal_mean(kernel(loss.mmd_kernel, all, all)) + pp -
+            2 * kernel(loss.mmd_kernel, all, prior).sum() / (nd * nd);
+  }
+  const torch::Tensor k_mine = kernel(loss.mmd_kernel, codes, all);  // [b, n]
+  const torch::Tensor own = k_mine.narrow(1, rows.offset, b).diagonal().sum();
+  const torch::Tensor surrogate =
+      2 * (k_mine.sum() - own) / (nd * (nd - 1)) - 2 * kernel(loss.mmd_kernel, codes, prior).sum() / (nd * nd);
+  return (loss.mmd_weight * static_cast<double>(b)) * value + (nd * loss.mmd_weight) * (surrogate - surrogate.detach());
+}
+
+std::unique_ptr<Objective> make_wae_objective(const Config& cfg) { return std::make_unique<WaeObjective>(cfg); }
+std::unique_ptr<Objective> make_info_vae_objective(const Config& cfg) {
+  return std::make_unique<InfoVaeObjective>(cfg);
+}
+
+}  // namespace vae

@@ -1,4 +1,5 @@
-// vae-sample: decode draws of z ~ N(0, I), the 2-D latent manifold, or an
+// vae-sample: decode draws of z ~ N(0, I) (or from a Gaussian mixture fitted
+// to the training codes: --prior gmm), the 2-D latent manifold, or an
 // interpolation between two images, from a checkpoint into a PNG grid.
 #include <spdlog/spdlog.h>
 
@@ -13,6 +14,7 @@ int main(int argc, char** argv) {
   vae::SampleRequest r;
   std::string device = "auto";
   bool manifold = false;
+  std::string prior = "model", covariance = "full";
   app.add_option("--checkpoint", r.checkpoint, "checkpoint file (run/checkpoints/last.pt)")->required();
   app.add_option("--out", r.out, "PNG file to write")->required();
   app.add_option("--num", r.num, "number of digits drawn from the prior")->capture_default_str()->check(CLI::Range(1, 10000));
@@ -25,7 +27,16 @@ int main(int argc, char** argv) {
   app.add_option("--grid", r.grid, "digits per side of the manifold")->capture_default_str()->check(CLI::Range(2, 100));
   auto* i = app.add_option("--interpolate", r.pair, "I,J: decode the line between the latent means of images I and J");
   app.add_option("--steps", r.steps, "decoded points of the interpolation")->capture_default_str()->check(CLI::Range(2, 1000));
-  app.add_option("--data-dir", r.data_dir, "images for --interpolate (default: the checkpoint's data.dir)");
+  app.add_option("--prior", prior,
+                 "model: the model's own p(z); gmm: a Gaussian mixture fitted to the codes of the training images "
+                 "(any unconditional kind; kept beside the checkpoint and reused)")
+      ->capture_default_str()->check(CLI::IsMember({"model", "gmm"}));
+  app.add_option("--components", r.components, "--prior gmm: mixture components")
+      ->capture_default_str()->check(CLI::Range(1, 1000));
+  app.add_option("--covariance", covariance, "--prior gmm: full or diag covariances")
+      ->capture_default_str()->check(CLI::IsMember({"full", "diag"}));
+  app.add_option("--data-dir", r.data_dir,
+                 "images for --interpolate and --prior gmm's fit (default: the checkpoint's data.dir)");
   app.add_option("--split", r.split, "train or test, for --interpolate")->capture_default_str()->check(CLI::IsMember({"train", "test"}));
   app.add_option("--device", device, "auto, cpu or cuda")->capture_default_str()->check(CLI::IsMember({"auto", "cpu", "cuda"}));
   m->excludes(i);
@@ -34,6 +45,8 @@ int main(int argc, char** argv) {
   vae::tune_allocator();
   return vae::cli::run_guarded([&] {
     r.device = vae::parse_choice<vae::DeviceChoice>(device, "--device");
+    r.prior = prior == "gmm" ? vae::SampleRequest::Prior::kGmm : vae::SampleRequest::Prior::kModel;
+    r.covariance = covariance == "diag" ? vae::GmmCovariance::kDiag : vae::GmmCovariance::kFull;
     r.mode = manifold             ? vae::SampleRequest::Mode::kManifold
              : !r.pair.empty()    ? vae::SampleRequest::Mode::kInterpolate
                                   : vae::SampleRequest::Mode::kPrior;

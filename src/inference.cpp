@@ -50,6 +50,12 @@ torch::Tensor sample_images(VAE& model, int64_t n, uint64_t seed, const torch::D
   return model->decode(z, y).to(torch::kCPU).reshape(with_count(n, cfg));
 }
 
+torch::Tensor decode_codes(VAE& model, const torch::Tensor& z, const torch::Device& device) {
+  c10::InferenceMode guard;
+  model->eval();
+  return model->decode(z.to(device)).to(torch::kCPU).reshape(with_count(z.size(0), model->config()));
+}
+
 SampleGrid sample_grid_for(const ModelConfig& cfg) {
   return cfg.conditional ? SampleGrid{8 * cfg.classes, cfg.classes} : SampleGrid{64, 8};
 }

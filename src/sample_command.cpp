@@ -1,11 +1,17 @@
 #include "vae/sample_command.hpp"
 
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
+#include <nlohmann/json.hpp>
 #include <stdexcept>
 
 #include "vae/checkpoint.hpp"
 #include "vae/data.hpp"
+#include "vae/digest.hpp"
 #include "vae/image.hpp"
 #include "vae/inference.hpp"
 #include "vae/io.hpp"
@@ -32,10 +38,16 @@ int64_t resolve_label(const SampleRequest& r, const ModelConfig& mc) {
 }
 
 void check_request(const SampleRequest& r, const ModelConfig& mc) {
-  if (!make_objective(mc)->has_prior() && r.mode != Mode::kInterpolate)
+  const bool gmm = r.prior == SampleRequest::Prior::kGmm;
+  if (gmm && r.mode != Mode::kPrior)
+    throw std::invalid_argument("--prior gmm draws samples; it does not combine with --manifold or --interpolate");
+  if (gmm && mc.conditional)
+    throw std::invalid_argument(r.checkpoint + ": --prior gmm fits the codes of an unconditional model; this one is "
+                                "conditional (sample it by --label)");
+  if (!gmm && !make_objective(mc)->has_prior() && r.mode != Mode::kInterpolate)
     throw std::invalid_argument(r.checkpoint + ": model.kind = " + name(mc.kind) +
                                 " has no prior to sample from (only a VAE's codes follow N(0, I)); "
-                                "--interpolate I,J decodes between two images' codes");
+                                "--prior gmm fits one to its codes, --interpolate I,J decodes between two images' codes");
   if (!mc.conditional && r.label >= 0)
     throw std::invalid_argument(r.checkpoint + ": --label needs a conditional model (model.conditional = true); "
                                 "this one was trained without labels");
@@ -69,7 +81,59 @@ std::string interpolate(const SampleRequest& r, LoadedModel& lm, const torch::De
          std::to_string(b) + " (" + what + ") to " + r.out;
 }
 
+// The mixture of --prior gmm: read from gmm_path_for where it was fitted to
+// the same checkpoint (by content) and data folder with the same seed, else
+// fitted now to the codes (posterior means) of the training images and kept
+// there. *how says which.
+Gmm fitted_prior(const SampleRequest& r, LoadedModel& lm, const torch::Device& dev, std::string* how) {
+  const Config& cfg = lm.meta.config;
+  const std::string path = gmm_path_for(r.checkpoint, r.components, r.covariance);
+  const std::string dir = r.data_dir.empty() ? cfg.data.dir : r.data_dir;
+  const std::string provenance = nlohmann::ordered_json{{"checkpoint_sha256", sha256_file(r.checkpoint)},
+                                                        {"data_dir", dir}, {"split", "train"}, {"seed", cfg.train.seed}}
+                                     .dump();
+  std::string stale;
+  if (std::filesystem::exists(path)) {
+    try {
+      std::string stored;
+      Gmm g = gmm_from_json(read_regular_file(path), &stored);
+      if (stored == provenance && g.means.size(0) == r.components && g.covariance == r.covariance &&
+          g.means.size(1) == cfg.model.latent) {
+        *how = "read from " + path;
+        return g;
+      }
+      stale = "; " + path + " held a fit to other codes, replaced";
+    } catch (const std::exception& e) {
+      stale = "; " + path + " was unreadable (" + e.what() + "), replaced";
+    }
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  const DataForModel d = load_data_for_model(cfg, r.data_dir, "train");
+  const torch::Tensor codes = encode_means(lm.model, d.data, 1000, dev);
+  Gmm g = fit_gmm(codes, r.components, r.covariance, cfg.train.seed);
+  write_file_atomic(path, gmm_to_json(g, provenance));
+  char text[160];
+  std::snprintf(text, sizeof text, "fitted to the codes of %lld training images in %.1f s (%lld EM iterations%s)",
+                static_cast<long long>(codes.size(0)),
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
+                static_cast<long long>(g.iterations), g.converged ? "" : ", not converged");
+  *how = std::string(text) + ", kept in " + path + stale;
+  return g;
+}
+
+std::string sample_gmm_prior(const SampleRequest& r, LoadedModel& lm, const torch::Device& dev, const std::string& what) {
+  std::string how;
+  const Gmm g = fitted_prior(r, lm, dev, &how);
+  auto gen = at::detail::createCPUGenerator(r.seed);
+  const torch::Tensor images = decode_codes(lm.model, sample_gmm(g, r.num, gen), dev);
+  write_png(r.out, make_grid(images, r.columns > 0 ? r.columns : static_cast<int64_t>(std::ceil(std::sqrt(r.num)))));
+  return "wrote " + std::to_string(r.num) + " samples from a " + std::to_string(r.components) + "-component " +
+         name(r.covariance) + "-covariance Gaussian mixture (" + how + ") of " + r.checkpoint + " (" + what + ") to " +
+         r.out;
+}
+
 std::string sample_prior(const SampleRequest& r, LoadedModel& lm, const torch::Device& dev, const std::string& what) {
+  if (r.prior == SampleRequest::Prior::kGmm) return sample_gmm_prior(r, lm, dev, what);
   const ModelConfig& mc = lm.meta.config.model;
   const torch::Tensor images = sample_images(lm.model, r.num, r.seed, dev, r.label);
   // A conditional model's default grid has one column per class.
@@ -87,13 +151,21 @@ std::string sample_prior(const SampleRequest& r, LoadedModel& lm, const torch::D
 
 }  // namespace
 
+std::string gmm_path_for(const std::string& checkpoint, int64_t components, GmmCovariance covariance) {
+  std::string stem = checkpoint;
+  if (stem.size() > 3 && stem.compare(stem.size() - 3, 3, ".pt") == 0) stem.resize(stem.size() - 3);
+  return stem + ".gmm-k" + std::to_string(components) + "-" + name(covariance) + ".json";
+}
+
 static std::string run_resolved(const SampleRequest& r, LoadedModel& lm, const torch::Device& dev, const std::string& what);
 
 std::string run_sample(const SampleRequest& r) {
   const torch::Device dev = resolve_device(r.device);
   if (dev.is_cpu()) reserve_blas_buffers();  // before the model: see Trainer
   LoadedModel lm = load_model(r.checkpoint, dev);
-  refuse_output_over_input(r.out, {r.checkpoint, manifest_path_for(r.checkpoint)},
+  std::vector<std::string> inputs{r.checkpoint, manifest_path_for(r.checkpoint)};
+  if (r.prior == SampleRequest::Prior::kGmm) inputs.push_back(gmm_path_for(r.checkpoint, r.components, r.covariance));
+  refuse_output_over_input(r.out, inputs,
                            {r.data_dir.empty() ? lm.meta.config.data.dir : r.data_dir}, "--out");
   const std::string what = describe_layers(lm.meta.config.model) + ", epoch " + std::to_string(lm.meta.state.epoch);
   SampleRequest resolved = r;

@@ -20,6 +20,10 @@ namespace vae {
 torch::Tensor sample_images(VAE& model, int64_t n, uint64_t seed, const torch::Device& device,
                             int64_t label = -1);
 
+// Decodes codes z [n, Z] (an unconditional model) -> float [n, H, W] (or
+// [n, C, H, W]) pixel probabilities, on CPU.
+torch::Tensor decode_codes(VAE& model, const torch::Tensor& z, const torch::Device& device);
+
 // The sample grid of a run (samples.png, images/samples-NNNN.png): 8 x 8
 // draws, or for a conditional model one column per class, 8 rows.
 struct SampleGrid {

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "vae/config.hpp"
+#include "vae/gmm.hpp"
 
 namespace vae {
 
@@ -28,7 +29,19 @@ struct SampleRequest {
   int64_t steps = 10;    // kInterpolate: decoded points
   std::string data_dir;  // kInterpolate: images (default: the checkpoint's data.dir)
   std::string split = "test";
+  // kPrior: draw z from the model's prior, or from a Gaussian mixture
+  // fitted to the codes of the training images (every unconditional kind,
+  // with a prior or not). The fit is kept beside the checkpoint
+  // (gmm_path_for) and reused while the checkpoint, the data folder and
+  // the request are the same.
+  enum class Prior { kModel, kGmm } prior = Prior::kModel;
+  int64_t components = 10;
+  GmmCovariance covariance = GmmCovariance::kFull;
 };
+
+// Where --prior gmm keeps its fit: beside the checkpoint,
+// "last.pt" -> "last.gmm-k10-full.json".
+std::string gmm_path_for(const std::string& checkpoint, int64_t components, GmmCovariance covariance);
 
 // Writes request.out and returns one line saying what it wrote. Throws
 // std::invalid_argument for a request the model cannot serve (no prior, a

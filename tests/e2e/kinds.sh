@@ -19,6 +19,13 @@ for kind in ae sparse_ae denoising_ae rae conv_ae conv_sparse_ae conv_denoising_
   [ "$(head -1 "$WORK/$kind.csv")" = "index,label,mu_0,mu_1,mu_2,mu_3" ] || fail "codes of $kind"
   expect_error "model.kind = $k has no prior to sample from" "$VAE_BIN/vae-sample" --checkpoint "$CK" --out "$WORK/s.png"
   expect_error "has no prior to sample from" "$VAE_BIN/vae-sample" --checkpoint "$CK" --manifold --out "$WORK/s.png"
+  # A prior fitted to its codes lets it generate: fitted once, then read.
+  for pass in fitted read; do
+    "$VAE_BIN/vae-sample" --checkpoint "$CK" --prior gmm --components 3 --num 8 --data-dir "$WORK/data" \
+      --out "$WORK/$kind-gmm.png" 2>"$WORK/gmm.log" || { cat "$WORK/gmm.log"; fail "vae-sample --prior gmm ($kind)"; }
+    grep -q "3-component full-covariance Gaussian mixture ($pass" "$WORK/gmm.log" || fail "gmm not $pass: $(cat "$WORK/gmm.log")"
+  done
+  is_png "$WORK/$kind-gmm.png" || fail "no PNG from the GMM prior ($kind)"
   # vae-eval: reconstruction errors for every kind; no ELBO without a prior.
   "$VAE_BIN/vae-eval" --checkpoint "$CK" --iw-samples 10 --noise mask --noise-level 0.3 --out "$WORK/$kind.json" \
     >/dev/null 2>&1 || fail "vae-eval $kind"

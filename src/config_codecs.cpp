@@ -37,6 +37,7 @@ VAE_CHOICES(DistBackend, {{DistBackend::kAuto, "auto"}, {DistBackend::kGloo, "gl
 VAE_CHOICES(LrSchedule, {{LrSchedule::kConstant, "constant"}, {LrSchedule::kMultistep, "multistep"},
                          {LrSchedule::kCosine, "cosine"}, {LrSchedule::kPlateau, "plateau"}})
 VAE_CHOICES(Prior, {{Prior::kStandard, "standard"}, {Prior::kVamp, "vamp"}})
+VAE_CHOICES(RaeRegularizer, {{RaeRegularizer::kL2, "l2"}, {RaeRegularizer::kGp, "gp"}})
 VAE_CHOICES(MmdKernel, {{MmdKernel::kImq, "imq"}, {MmdKernel::kRbf, "rbf"}})
 VAE_CHOICES(Activation, {{Activation::kRelu, "relu"}, {Activation::kTanh, "tanh"}, {Activation::kGated, "gated"}})
 #undef VAE_CHOICES

@@ -30,7 +30,7 @@ const ChoiceList<E>& choices();
 // Every enum of a choice, for what is written once per enum.
 #define VAE_CHOICE_ENUMS(X)                                                                                \
   X(Binarize) X(Noise) X(Likelihood) X(Kind) X(Arch) X(Sparsity) X(OptimizerKind) X(DeviceChoice) X(NonFinite) \
-  X(DistBackend) X(DataFormat) X(OnBadImage) X(LrSchedule) X(Prior) X(Activation) X(MmdKernel)
+  X(DistBackend) X(DataFormat) X(OnBadImage) X(LrSchedule) X(Prior) X(Activation) X(MmdKernel) X(RaeRegularizer)
 
 #define VAE_DECLARE_CHOICES(E) \
   template <>                  \

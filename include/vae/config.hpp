@@ -38,6 +38,7 @@ enum class LrSchedule { kConstant, kMultistep, kCosine, kPlateau };
 enum class Prior { kStandard, kVamp };
 enum class Activation { kRelu, kTanh, kGated };
 enum class MmdKernel { kImq, kRbf };
+enum class RaeRegularizer { kL2, kGp };
 
 // The config-file spelling of a choice: name(Kind::kSparseAe) == "sparse_ae".
 const char* name(Binarize v);
@@ -56,6 +57,7 @@ const char* name(LrSchedule v);
 const char* name(Prior v);
 const char* name(Activation v);
 const char* name(MmdKernel v);
+const char* name(RaeRegularizer v);
 
 // The choice spelled `text`; throws ConfigError naming `key` and the choices.
 template <typename E>
@@ -197,6 +199,12 @@ struct LossConfig {
   // embedding_weight and reg_weight).
   double rae_code_weight = 1e-4;
   double rae_decoder_decay = 1e-7;
+  // rae: how the decoder is kept smooth: l2 (RAE-L2, the weight decay
+  // above) or gp (RAE-GP: per image rae_gp_weight * ||d(sum of the decoded
+  // pixels)/dz||^2 at z = the code, the RAE paper's gradient penalty as its
+  // code computes it; no weight decay). pythae's default weight, 1e-7.
+  RaeRegularizer rae_regularizer = RaeRegularizer::kL2;
+  double rae_gp_weight = 1e-7;
   // vae: k > 1 trains on the importance-weighted bound with k samples per
   // image (IWAE, Burda et al. 2016): -log (1/k) sum_i p(x, z_i) / q(z_i|x);
   // 1 is the negative ELBO. Needs beta = 1 and no KL warm-up.

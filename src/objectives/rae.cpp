@@ -1,12 +1,17 @@
-// The regularized autoencoder RAE-L2 (Ghosh et al. 2020, "From Variational
-// to Deterministic Autoencoders"): a deterministic autoencoder whose code is
-// kept small by an L2 penalty, and whose decoder is kept smooth by weight
-// decay, in place of the VAE's noise and KL. Per image:
+// The regularized autoencoder (Ghosh et al. 2020, "From Variational to
+// Deterministic Autoencoders"): a deterministic autoencoder whose code is
+// kept small by an L2 penalty, and whose decoder is kept smooth, in place of
+// the VAE's noise and KL. Per image:
 //   recon + loss.rae_code_weight * ||z||^2 / 2,
-// plus, per batch of B images, B * loss.rae_decoder_decay * ||theta_dec||^2 / 2
-// (on the summed loss this is weight decay loss.rae_decoder_decay on the
-// mean loss, as pythae's RAE_L2 sets it on the decoder's optimizer).
+// plus, for RAE-L2, per batch of B images B * loss.rae_decoder_decay *
+// ||theta_dec||^2 / 2 (on the summed loss this is weight decay
+// loss.rae_decoder_decay on the mean loss, as pythae's RAE_L2 sets it on the
+// decoder's optimizer); or for RAE-GP, per image loss.rae_gp_weight *
+// ||g||^2 with g = d(sum_d xhat_d)/dz, xhat the decoded pixels at z = the
+// code (the gradient of the summed output, as the paper's code takes it).
 // No prior: the codes follow no fixed distribution until one is fitted.
+#include <torch/autograd.h>
+
 #include "families.hpp"
 
 namespace vae {
@@ -29,6 +34,15 @@ class RaeObjective : public CodeObjective {
 
   LossTerms train_terms(VAE& model, const torch::Tensor& x, const torch::Tensor& y,
                         const RowSlice& rows) const override {
+    if (cfg_.loss.rae_regularizer == RaeRegularizer::kGp) {
+      const VAEOutput out = model->forward(x, y, rows);
+      LossTerms t = loss(out.logits, x, out.mu, out.log_var);
+      // create_graph: the penalty's own gradient flows through g.
+      const torch::Tensor g = torch::autograd::grad({torch::sigmoid(out.logits).sum()}, {out.mu}, {},
+                                                    /*retain_graph=*/true, /*create_graph=*/true)[0];
+      t.penalty = t.penalty + cfg_.loss.rae_gp_weight * g.pow(2).sum();
+      return t;
+    }
     LossTerms t = Objective::train_terms(model, x, y, rows);
     if (cfg_.loss.rae_decoder_decay > 0) {
       torch::Tensor decay = torch::zeros({}, x.options());

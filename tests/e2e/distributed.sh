@@ -66,12 +66,14 @@ done
 # The likelihood models: IWAE's k draws per image, the VampPrior's
 # pseudo-inputs, whose gradient is summed across processes like the rest,
 # a second stochastic layer (its z2 noise drawn for the global batch), and
-# the MMD of wae and info_vae, a statistic of the whole global batch.
-for variant in iwae vamp two_layer wae info_vae; do
+# the MMD of wae and info_vae, a statistic of the whole global batch, and
+# RAE-GP's double backward.
+for variant in iwae vamp two_layer wae info_vae rae_gp; do
   case $variant in
     iwae) edit='s/^\[train\]$/[loss]\niw_samples = 4\n[train]/' ;;
     vamp) edit='s/^\[model\]$/[model]\nprior = "vamp"\npseudo_inputs = 6/' ;;
     two_layer) edit='s/^\[model\]$/[model]\ntop_latent = 2\ntop_hidden = [6]\nactivation = "tanh"/' ;;
+    rae_gp) edit='s/^\[model\]$/[model]\nkind = "rae"/; s/^\[train\]$/[loss]\nrae_regularizer = "gp"\nrae_gp_weight = 0.01\n[train]/' ;;
     wae | info_vae) edit="s/^\\[model\\]\$/[model]\\nkind = \"$variant\"/" ;;
   esac
   sed -e "$edit" tiny.toml >$variant.toml

@@ -16,7 +16,8 @@ int main(int argc, char** argv) {
   bool manifold = false;
   std::string prior = "model", covariance = "full";
   app.add_option("--checkpoint", r.checkpoint, "checkpoint file (run/checkpoints/last.pt)")->required();
-  app.add_option("--out", r.out, "PNG file to write")->required();
+  app.add_option("--out", r.out, "PNG file to write (a grid); with --num, FILE.npy writes the samples' pixel "
+                                 "probabilities as a float32 array instead")->required();
   app.add_option("--num", r.num, "number of digits drawn from the prior")->capture_default_str()->check(CLI::Range(1, 10000));
   app.add_option("--seed", r.seed, "seed for z")->capture_default_str()->check(CLI::NonNegativeNumber);
   app.add_option("--label", r.label_name,

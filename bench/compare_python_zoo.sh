@@ -7,6 +7,7 @@
 #   VampPrior (binarized_mnist_vamp.toml): gated 784-300-300-40, K 500, batch 100, Adam 1e-4
 #   two layers (binarized_mnist_vae2.toml, _iwae2.toml): 784-200-200-100 / 100-100-50 tanh,
 #     batch 20, Adam 1e-3, k 1 and k 50
+#   WAE-MMD, InfoVAE, RAE-GP (binarized_mnist_{wae,info_vae,rae_gp}.toml): 784-400-40 as the VAE
 # Writes its section of docs/BENCHMARKS.md (zoo-speed).
 #
 #   bash bench/compare_python_zoo.sh              # every recipe
@@ -34,9 +35,12 @@ declare -A PY_ARGS=(
   [vamp]="--hidden 300 300 --latent 40 --batch-size 100 --lr 1e-4 --k 1 --vamp 500 --activation gated --bounded-log-var"
   [vae2]="--hidden 200 200 --latent 100 --top-hidden 100 100 --top-latent 50 --activation tanh --batch-size 20 --lr 1e-3 --k 1"
   [iwae2]="--hidden 200 200 --latent 100 --top-hidden 100 100 --top-latent 50 --activation tanh --batch-size 20 --lr 1e-3 --k 50"
+  [wae]="--kind wae --hidden 400 --latent 40 --batch-size 100 --lr 1e-4 --mmd-weight 10"
+  [info_vae]="--kind info_vae --hidden 400 --latent 40 --batch-size 100 --lr 1e-4 --mmd-weight 10"
+  [rae_gp]="--kind rae_gp --hidden 400 --latent 40 --batch-size 100 --lr 1e-4 --rae-code-weight 1e-4 --rae-gp-weight 1e-3"
 )
 RECIPES=("$@")
-[ ${#RECIPES[@]} -gt 0 ] || RECIPES=(vae iwae vamp vae2 iwae2)
+[ ${#RECIPES[@]} -gt 0 ] || RECIPES=(vae iwae vamp vae2 iwae2 wae info_vae rae_gp)
 for m in "${RECIPES[@]}"; do
   [ -n "${PY_ARGS[$m]:-}" ] || { echo "bench/compare_python_zoo.sh: no recipe $m" >&2; exit 2; }
   echo "bench: C++ vae-train, $m, $EPOCHS epochs ($(date +%T))"
@@ -61,6 +65,9 @@ recipes = [r for r in [
     ("vamp", "VampPrior K = 500", "784-300-300-40 gated, bounded log-variance", 100, "1e-4", 1),
     ("vae2", "two stochastic layers, ELBO", "784-200-200-100 / 100-100-50 tanh", 20, "1e-3", 1),
     ("iwae2", "two stochastic layers, IWAE", "784-200-200-100 / 100-100-50 tanh", 20, "1e-3", 50),
+    ("wae", "WAE-MMD", "784-400-40", 100, "1e-4", 1),
+    ("info_vae", "InfoVAE", "784-400-40", 100, "1e-4", 1),
+    ("rae_gp", "RAE-GP", "784-400-40", 100, "1e-4", 1),
 ] if r[0] in sys.argv[3:]]
 rows, info = [], None
 for key, title, arch, batch, lr, k in recipes:

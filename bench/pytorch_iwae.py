@@ -94,14 +94,17 @@ def stack(widths, d, activation):
 class GaussianNet(nn.Module):
     """v -> dense stack -> (mean, log-variance), clamped to [-6, 2] if bounded."""
 
-    def __init__(self, widths, d_in, d_out, activation, bounded):
+    def __init__(self, widths, d_in, d_out, activation, bounded, deterministic=False):
         super().__init__()
         self.body, d = stack(widths, d_in, activation)
-        self.mean, self.sd = nn.Linear(d, d_out), nn.Linear(d, d_out)
+        self.mean = nn.Linear(d, d_out)
+        self.sd = None if deterministic else nn.Linear(d, d_out)  # a code layer alone (wae, rae)
         self.bounded = bounded
 
     def forward(self, v):
         h = self.body(v)
+        if self.sd is None:
+            return self.mean(h), None
         lv = self.sd(h)
         return self.mean(h), lv.clamp(-6, 2) if self.bounded else lv
 
@@ -113,7 +116,8 @@ class Model(nn.Module):
 
     def __init__(self, a):
         super().__init__()
-        self.encoder = GaussianNet(a.hidden, PIXELS, a.latent, a.activation, a.bounded_log_var)
+        self.encoder = GaussianNet(a.hidden, PIXELS, a.latent, a.activation, a.bounded_log_var,
+                                   deterministic=a.kind in ("wae", "rae_gp"))
         body, d = stack(list(reversed(a.hidden)), a.latent, a.activation)
         self.dec = nn.Sequential(*body, nn.Linear(d, PIXELS))
         self.top = None
@@ -181,6 +185,48 @@ def neg_elbo(model, x):
     return -log_px(model.dec(z), x).sum() + kl
 
 
+def mmd(z):
+    """The unbiased MMD^2 between the codes z [n, Z] and n draws from N(0, I),
+    IMQ kernel summed over the WAE paper's scales, C = 2 Z."""
+    n, d = z.shape
+    p = torch.randn_like(z)
+    c = 2.0 * d
+
+    def k(a, b):
+        d2 = (a.pow(2).sum(1, keepdim=True) + b.pow(2).sum(1) - 2 * a @ b.T).clamp(min=0)
+        return sum(s * c / (s * c + d2) for s in (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0))
+
+    def off_diagonal_mean(m):
+        return (m.sum() - m.diagonal().sum()) / (n * (n - 1))
+
+    return off_diagonal_mean(k(z, z)) + off_diagonal_mean(k(p, p)) - 2 * k(z, p).sum() / (n * n)
+
+
+def wae_loss(model, x, a):
+    z, _ = model.encoder(x)
+    return -log_px(model.dec(z), x).sum() + len(x) * a.mmd_weight * mmd(z)
+
+
+def info_vae_loss(model, x, a):
+    mu, log_var = model.encoder(x)
+    z = mu + torch.randn_like(mu) * torch.exp(0.5 * log_var)
+    kl = -0.5 * torch.sum(1 + log_var - mu.pow(2) - log_var.exp())
+    return -log_px(model.dec(z), x).sum() + kl + len(x) * a.mmd_weight * mmd(z)
+
+
+def rae_gp_loss(model, x, a):
+    z, _ = model.encoder(x)
+    logits = model.dec(z)
+    g = torch.autograd.grad(torch.sigmoid(logits).sum(), z, create_graph=True)[0]
+    return (-log_px(logits, x).sum() + 0.5 * a.rae_code_weight * z.pow(2).sum() + a.rae_gp_weight * g.pow(2).sum())
+
+
+def code_recon(model, x):
+    """A deterministic code's test loss: the reconstruction error from it."""
+    z, _ = model.encoder(x)
+    return -log_px(model.dec(z), x).sum()
+
+
 def neg_iwae(model, x, k):
     """Summed over the batch: -[logsumexp_k log w - log k], in float64."""
     bound = torch.logsumexp(log_weights(model, x, k).double(), 0) - math.log(k)
@@ -196,6 +242,10 @@ def main():
     p.add_argument("--hidden", type=int, nargs="*", default=[400])
     p.add_argument("--latent", type=int, default=40)
     p.add_argument("--k", type=int, default=1, help="importance samples in training (1: the ELBO)")
+    p.add_argument("--kind", choices=["vae", "wae", "info_vae", "rae_gp"], default="vae")
+    p.add_argument("--mmd-weight", type=float, default=10.0, help="wae, info_vae: the MMD penalty's weight per image")
+    p.add_argument("--rae-code-weight", type=float, default=1e-4)
+    p.add_argument("--rae-gp-weight", type=float, default=1e-3)
     p.add_argument("--activation", choices=["relu", "tanh", "gated"], default="relu")
     p.add_argument("--bounded-log-var", action="store_true", help="clamp log-variances to [-6, 2]")
     p.add_argument("--vamp", type=int, default=0, help="a VampPrior with this many pseudo-inputs")
@@ -219,6 +269,10 @@ def main():
     model = Model(a)
     opt = torch.optim.Adam(model.parameters(), lr=a.lr)
     step = (lambda x: neg_elbo(model, x)) if a.k == 1 else (lambda x: neg_iwae(model, x, a.k))
+    if a.kind != "vae":
+        step = {"wae": wae_loss, "info_vae": info_vae_loss, "rae_gp": rae_gp_loss}[a.kind]
+        step = (lambda f: lambda x: f(model, x, a))(step)
+    test_step = (lambda x: code_recon(model, x)) if a.kind in ("wae", "rae_gp") else (lambda x: neg_elbo(model, x))
     print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads()}), flush=True)
     for epoch in range(1, a.epochs + 1):
         t0 = time.perf_counter()
@@ -234,7 +288,7 @@ def main():
         secs = time.perf_counter() - t0
         model.eval()
         with torch.no_grad():
-            test_loss = sum(neg_elbo(model, x).item() for x in test.split(1000))
+            test_loss = sum(test_step(x).item() for x in test.split(1000))
         print(json.dumps({"epoch": epoch, "train_loss": total / len(train),
                           "test_loss": test_loss / len(test), "seconds": secs}), flush=True)
 

@@ -12,6 +12,7 @@
 #include "vae/checkpoint.hpp"
 #include "vae/data.hpp"
 #include "vae/digest.hpp"
+#include "vae/export.hpp"
 #include "vae/image.hpp"
 #include "vae/inference.hpp"
 #include "vae/io.hpp"
@@ -23,6 +24,15 @@ namespace vae {
 namespace {
 
 using Mode = SampleRequest::Mode;
+
+// Drawn samples: a PNG grid, or with --out *.npy the pixel probabilities
+// themselves, float32 [n, H, W] (or [n, C, H, W]), for measuring them.
+void write_samples(const std::string& out, const torch::Tensor& images, int64_t columns) {
+  if (ends_with(out, ".npy"))
+    write_npy(out, images.to(torch::kFloat32).contiguous());
+  else
+    write_png(out, make_grid(images, columns));
+}
 
 // --label as a class number or one of model.class_names.
 int64_t resolve_label(const SampleRequest& r, const ModelConfig& mc) {
@@ -126,7 +136,7 @@ std::string sample_gmm_prior(const SampleRequest& r, LoadedModel& lm, const torc
   const Gmm g = fitted_prior(r, lm, dev, &how);
   auto gen = at::detail::createCPUGenerator(r.seed);
   const torch::Tensor images = decode_codes(lm.model, sample_gmm(g, r.num, gen), dev);
-  write_png(r.out, make_grid(images, r.columns > 0 ? r.columns : static_cast<int64_t>(std::ceil(std::sqrt(r.num)))));
+  write_samples(r.out, images, r.columns > 0 ? r.columns : static_cast<int64_t>(std::ceil(std::sqrt(r.num))));
   return "wrote " + std::to_string(r.num) + " samples from a " + std::to_string(r.components) + "-component " +
          name(r.covariance) + "-covariance Gaussian mixture (" + how + ") of " + r.checkpoint + " (" + what + ") to " +
          r.out;
@@ -140,7 +150,7 @@ std::string sample_prior(const SampleRequest& r, LoadedModel& lm, const torch::D
   const int64_t cols = r.columns > 0                    ? r.columns
                        : mc.conditional && r.label < 0 ? std::min(r.num, mc.classes)
                                                        : static_cast<int64_t>(std::ceil(std::sqrt(r.num)));
-  write_png(r.out, make_grid(images, cols));
+  write_samples(r.out, images, cols);
   const std::string which =
       !mc.conditional ? ""
       : r.label >= 0  ? " of class " + std::to_string(r.label) +

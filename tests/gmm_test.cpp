@@ -121,16 +121,11 @@ TEST(Gmm, TheFileRoundTripsExactlyAndRefusesDamage) {
 
 TEST(Gmm, VaeSampleFitsOnceReusesAndRefitsAStaleFile) {
   TempDir dir;
-  testing::write_synthetic_split(dir.file("data"), 200, 40, /*gz=*/false);
   Config cfg;
   cfg.model.kind = Kind::kAe;
   cfg.model.hidden = {32};
   cfg.model.latent = 3;
-  cfg.data.dir = dir.file("data");
-  cfg.train.batch_size = 50;
-  cfg.train.epochs = 2;
-  cfg.train.device = DeviceChoice::kCpu;
-  cfg.train.out_dir = dir.file("run");
+  testing::small_run(cfg, dir, /*epochs=*/2, /*batch=*/50, /*train_images=*/200, /*test_images=*/40);
   train(cfg, {});
   SampleRequest r;
   r.checkpoint = dir.file("run/checkpoints/last.pt");
@@ -151,6 +146,14 @@ TEST(Gmm, VaeSampleFitsOnceReusesAndRefitsAStaleFile) {
   testing::write_bytes(kept, "{\"format\": \"vae-gmm 1\", \"components\": 4");
   EXPECT_NE(run_sample(r).find("was unreadable (not JSON"), std::string::npos);
   EXPECT_EQ(read_file(dir.file("a.png")), read_file(dir.file("b.png"))) << "refitted the same way";
+  // --out *.npy: the samples themselves, float32 [n, 28, 28], for measuring them.
+  r.out = dir.file("s.npy");
+  run_sample(r);
+  const std::string npy = read_file(r.out);
+  EXPECT_EQ(npy.substr(0, 6), "\x93NUMPY");
+  EXPECT_NE(npy.find("'descr': '<f4'"), std::string::npos);
+  EXPECT_NE(npy.find("'shape': (9, 28, 28)"), std::string::npos);
+  EXPECT_EQ((npy.size() - 9 * 28 * 28 * 4) % 64, 0u) << "a padded header, then the 9 x 784 floats";
   r.out = kept;
   testing::expect_error<std::invalid_argument>([&] { run_sample(r); }, "--out", "writing over the kept fit");
   r.out = dir.file("c.png");

@@ -106,13 +106,8 @@ TEST(Iwae, NeedsAVaeWithoutKlWeights) {
 
 TEST(Iwae, TrainsEvaluatesAndResumesExactly) {
   TempDir dir;
-  testing::write_synthetic_split(dir.file("data"), 192, 64, /*gz=*/false);
   Config cfg = iwae_config(8);
-  cfg.data.dir = dir.file("data");
-  cfg.train.batch_size = 32;
-  cfg.train.epochs = 3;
-  cfg.train.device = DeviceChoice::kCpu;
-  cfg.train.out_dir = dir.file("run");
+  testing::small_run(cfg, dir, /*epochs=*/3, /*batch=*/32, /*train_images=*/192, /*test_images=*/64);
   const TrainResult r = train(cfg, {});
   ASSERT_EQ(r.history.size(), 3u);
   EXPECT_LT(r.history.back().test.loss, r.history.front().test.loss);

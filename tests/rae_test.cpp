@@ -138,15 +138,10 @@ TEST(RaeGp, ThePenaltyIsTheSquaredGradientOfTheDecodedSum) {
 
 TEST(RaeGp, TrainsAndResumesExactly) {
   TempDir dir;
-  testing::write_synthetic_split(dir.file("data"), 128, 32, /*gz=*/false);
   Config cfg = rae_config();
   cfg.loss.rae_regularizer = RaeRegularizer::kGp;
   cfg.loss.rae_gp_weight = 1e-2;
-  cfg.data.dir = dir.file("data");
-  cfg.train.batch_size = 32;
-  cfg.train.epochs = 2;
-  cfg.train.device = DeviceChoice::kCpu;
-  cfg.train.out_dir = dir.file("run");
+  testing::small_run(cfg, dir, /*epochs=*/2);
   const TrainResult r = train(cfg, {});
   ASSERT_EQ(r.history.size(), 2u);
   EXPECT_LT(r.history.back().test.loss, r.history.front().test.loss);

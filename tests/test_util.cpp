@@ -1,6 +1,7 @@
 #include "test_util.hpp"
 
 #include "test_hooks.hpp"
+#include "vae/sample_command.hpp"
 #include "vae/trainer.hpp"
 
 #include <ATen/CPUGeneratorImpl.h>
@@ -85,6 +86,25 @@ std::pair<double, double> resumed_and_whole_test_loss(const Config& cfg, const s
   TrainOptions resume;
   resume.resume = cfg.train.out_dir;
   return {train(more, resume).history.back().test.loss, whole};
+}
+
+void small_run(Config& cfg, const TempDir& dir, int64_t epochs, int64_t batch, int64_t train_images,
+               int64_t test_images) {
+  write_synthetic_split(dir.file("data"), train_images, test_images, /*gz=*/false);
+  cfg.data.dir = dir.file("data");
+  cfg.train.batch_size = batch;
+  cfg.train.epochs = epochs;
+  cfg.train.device = DeviceChoice::kCpu;
+  cfg.train.out_dir = dir.file("run");
+}
+
+std::string sample_16(const std::string& checkpoint, const std::string& out) {
+  SampleRequest s;
+  s.checkpoint = checkpoint;
+  s.out = out;
+  s.num = 16;
+  s.device = DeviceChoice::kCpu;
+  return run_sample(s);
 }
 
 PoisonSteps::PoisonSteps(std::function<bool(int64_t)> poisoned) { test_hooks::poison_step = std::move(poisoned); }

@@ -56,6 +56,16 @@ class PoisonSteps {
 // `whole_dir`}. Exact resume means they are equal.
 std::pair<double, double> resumed_and_whole_test_loss(const Config& cfg, const std::string& whole_dir);
 
+// Points cfg at a short CPU run in `dir`: synthetic digits written to
+// dir/data (train_images / test_images, IDX), `epochs` epochs of batches of
+// `batch`, the run folder dir/run.
+void small_run(Config& cfg, const TempDir& dir, int64_t epochs = 3, int64_t batch = 32, int64_t train_images = 128,
+               int64_t test_images = 32);
+
+// vae-sample's draw of 16 images from the model's prior, from `checkpoint`
+// into the PNG `out`, on CPU: its one-line message.
+std::string sample_16(const std::string& checkpoint, const std::string& out);
+
 // Writes raw bytes to a file (for crafting broken inputs).
 void write_bytes(const std::string& path, const std::string& bytes);
 

@@ -204,16 +204,11 @@ TEST(TwoLayer, TrainsResumesExactlyAndSamplesOnMlpAndConv) {
   for (const Arch arch : {Arch::kMlp, Arch::kConv}) {
     SCOPED_TRACE(name(arch));
     TempDir dir;
-    testing::write_synthetic_split(dir.file("data"), 128, 32, /*gz=*/false);
     Config cfg = small_two_layer(arch == Arch::kMlp ? 1 : 3);
     cfg.model.arch = arch;
     cfg.model.conv_channels = {4, 8};
     cfg.model.activation = arch == Arch::kMlp ? Activation::kTanh : Activation::kGated;
-    cfg.data.dir = dir.file("data");
-    cfg.train.batch_size = 32;
-    cfg.train.epochs = 3;
-    cfg.train.device = DeviceChoice::kCpu;
-    cfg.train.out_dir = dir.file("run");
+    testing::small_run(cfg, dir);
     const TrainResult r = train(cfg, {});
     ASSERT_EQ(r.history.size(), 3u);
     EXPECT_LT(r.history.back().test.loss, r.history.front().test.loss);
@@ -224,12 +219,8 @@ TEST(TwoLayer, TrainsResumesExactlyAndSamplesOnMlpAndConv) {
     EXPECT_TRUE(m.model->named_parameters().contains("top.p_mean.weight"));
     const auto [resumed, whole] = testing::resumed_and_whole_test_loss(cfg, dir.file("run4"));
     EXPECT_EQ(resumed, whole);
-    SampleRequest s;
-    s.checkpoint = dir.file("run/checkpoints/last.pt");
-    s.out = dir.file("s.png");
-    s.num = 16;
-    s.device = DeviceChoice::kCpu;
-    EXPECT_NE(run_sample(s).find("wrote 16 samples"), std::string::npos);
+    EXPECT_NE(testing::sample_16(dir.file("run/checkpoints/last.pt"), dir.file("s.png")).find("wrote 16 samples"),
+              std::string::npos);
   }
 }
 

@@ -91,15 +91,10 @@ TEST(Vamp, NeedsAnUnconditionalVae) {
 
 TEST(Vamp, TrainsItsPseudoInputsResumesExactlyAndSamples) {
   TempDir dir;
-  testing::write_synthetic_split(dir.file("data"), 128, 32, /*gz=*/false);
   Config cfg;
   cfg.model = vamp_model(8);
   cfg.model.hidden = {32};
-  cfg.data.dir = dir.file("data");
-  cfg.train.batch_size = 32;
-  cfg.train.epochs = 3;
-  cfg.train.device = DeviceChoice::kCpu;
-  cfg.train.out_dir = dir.file("run");
+  testing::small_run(cfg, dir);
   cfg.train.keep_every = 1;
   const TrainResult r = train(cfg, {});
   ASSERT_EQ(r.history.size(), 3u);
@@ -112,12 +107,8 @@ TEST(Vamp, TrainsItsPseudoInputsResumesExactlyAndSamples) {
   EXPECT_FALSE(torch::allclose(m.model->pseudo_inputs(), first.model->pseudo_inputs())) << "the pseudo-inputs are learned";
   const auto [resumed, whole] = testing::resumed_and_whole_test_loss(cfg, dir.file("run4"));
   EXPECT_EQ(resumed, whole);
-  SampleRequest s;
-  s.checkpoint = dir.file("run/checkpoints/last.pt");
-  s.out = dir.file("s.png");
-  s.num = 16;
-  s.device = DeviceChoice::kCpu;
-  EXPECT_NE(run_sample(s).find("wrote 16 samples"), std::string::npos);
+  EXPECT_NE(testing::sample_16(dir.file("run/checkpoints/last.pt"), dir.file("s.png")).find("wrote 16 samples"),
+            std::string::npos);
 }
 
 }  // namespace

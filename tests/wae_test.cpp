@@ -119,16 +119,11 @@ TEST(Wae, WaeAndInfoVaeTrainResumeExactlySampleAndEvaluate) {
   for (const Kind kind : {Kind::kWae, Kind::kInfoVae}) {
     SCOPED_TRACE(name(kind));
     TempDir dir;
-    testing::write_synthetic_split(dir.file("data"), 128, 32, /*gz=*/false);
     Config cfg;
     cfg.model.kind = kind;
     cfg.model.hidden = {32};
     cfg.model.latent = 4;
-    cfg.data.dir = dir.file("data");
-    cfg.train.batch_size = 32;
-    cfg.train.epochs = 3;
-    cfg.train.device = DeviceChoice::kCpu;
-    cfg.train.out_dir = dir.file("run");
+    testing::small_run(cfg, dir);
     const TrainResult r = train(cfg, {});
     ASSERT_EQ(r.history.size(), 3u);
     EXPECT_LT(r.history.back().test.loss, r.history.front().test.loss);
@@ -142,12 +137,8 @@ TEST(Wae, WaeAndInfoVaeTrainResumeExactlySampleAndEvaluate) {
     const Dataset test = testing::synthetic_digits(32, 9);
     const Evaluation e = evaluate(m.model, test.images, {}, opt);
     EXPECT_EQ(std::isfinite(e.nll_iw), kind == Kind::kInfoVae) << "an IW NLL only where there is a likelihood bound";
-    SampleRequest s;
-    s.checkpoint = dir.file("run/checkpoints/last.pt");
-    s.out = dir.file("s.png");
-    s.num = 16;
-    s.device = DeviceChoice::kCpu;
-    EXPECT_NE(run_sample(s).find("wrote 16 samples"), std::string::npos);
+    EXPECT_NE(testing::sample_16(dir.file("run/checkpoints/last.pt"), dir.file("s.png")).find("wrote 16 samples"),
+              std::string::npos);
   }
 }
 

@@ -43,6 +43,11 @@ class Pictures : public EpochListener {
     if (cfg_.train.image_every > 0 && !history.empty()) write_loss_plot(history);
   }
 
+  // The curve so far; samples.png stays the finished run's.
+  void run_stopped(const std::vector<EpochMetrics>& history) override {
+    if (cfg_.train.image_every > 0) write_loss_plot(history);
+  }
+
  private:
   void write_epoch(int64_t epoch);
   void write_loss_plot(const std::vector<EpochMetrics>& history);

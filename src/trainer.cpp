@@ -568,6 +568,14 @@ TrainResult Trainer::stopped(int sig, int64_t epoch, int64_t batch) {
     spdlog::warn("stopped by signal {} at epoch {} batch {}/{} (step {}); checkpoint {}; continue with: vae-train "
                "--resume {}",
                sig, epoch, batch, plan_.batches(), state_.step, run_.last(), run_.root());
+  // A long run stopped and resumed shows its curve so far (loss.png).
+  if (writer_ && !state_.history.empty()) {
+    try {
+      for (const auto& listener : listeners_) listener->run_stopped(state_.history);
+    } catch (const std::exception& e) {
+      spdlog::warn("the run's pictures were not updated: {}", e.what());
+    }
+  }
   result_.stopped_by = sig;
   return result_;
 }

@@ -61,6 +61,8 @@ class EpochListener {
   virtual void epoch_ended(const EpochMetrics& m, const std::vector<EpochMetrics>& history) = 0;
   // After the last epoch (not after a stop by signal).
   virtual void run_finished(const std::vector<EpochMetrics>& /*history*/) {}
+  // After a stop by signal, with the epochs finished so far (none: not called).
+  virtual void run_stopped(const std::vector<EpochMetrics>& /*history*/) {}
 };
 
 struct TrainOptions {

@@ -22,6 +22,7 @@ cat "$WORK/log1" | tail -3
 [ "$rc" -eq 143 ] || fail "exit code $rc after SIGTERM, expected 143"
 grep -q "stopped by signal 15" "$WORK/log1" || fail "no stop message"
 [ ! -e "$WORK/run/samples.png" ] || fail "an interrupted run wrote its final samples"
+is_png "$WORK/run/loss.png" || fail "an interrupted run did not draw its loss curve so far"
 "$VAE_BIN/vae-sample" --checkpoint "$WORK/run/checkpoints/last.pt" --num 4 --out "$WORK/mid.png"
 
 "$T" --resume "$WORK/run" 2>"$WORK/log2"

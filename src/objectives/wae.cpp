@@ -88,11 +88,12 @@ torch::Tensor mmd_penalty(const LossConfig& loss, const torch::Tensor& codes, co
     torch::NoGradGuard no_grad;
     pp = off_diagonal_mean(kernel(loss.mmd_kernel, prior, prior));
   }
-  if (whole) {
-    const torch::Tensor mmd = off_diagonal_mean(kernel(loss.mmd_kernel, codes, codes)) + pp -
-                              2 * kernel(loss.mmd_kernel, codes, prior).sum() / (nd * nd);
-    return (nd * loss.mmd_weight) * mmd;
-  }
+  // MMD^2 of n codes z against the prior's draws.
+  const auto mmd = [&](const torch::Tensor& z) {
+    return off_diagonal_mean(kernel(loss.mmd_kernel, z, z)) + pp -
+           2 * kernel(loss.mmd_kernel, z, prior).sum() / (nd * nd);
+  };
+  if (whole) return (nd * loss.mmd_weight) * mmd(codes);
   // Several processes: every code of the batch, then the batch's MMD^2 (its
   // value) and a surrogate whose gradient on this process's rows is the
   // MMD^2's: 2/(n(n-1)) sum_{i mine, j != i} k(z_i, z_j) - 2/n^2 sum_{i mine, j} k(z_i, p_j).
@@ -102,8 +103,7 @@ torch::Tensor mmd_penalty(const LossConfig& loss, const torch::Tensor& codes, co
   torch::Tensor value;
   {
     torch::NoGradGuard no_grad;
-    value = off_diagonal_mean(kernel(loss.mmd_kernel, all, all)) + pp -
-            2 * kernel(loss.mmd_kernel, all, prior).sum() / (nd * nd);
+    value = mmd(all);
   }
   const torch::Tensor k_mine = kernel(loss.mmd_kernel, codes, all);  // [b, n]
   const torch::Tensor own = k_mine.narrow(1, rows.offset, b).diagonal().sum();

@@ -79,16 +79,10 @@ bool widths_ok(const std::vector<int64_t>& v) {
 
 const Allowed<std::string> kPath{paths_ok, "a non-empty path without NUL or line breaks"};
 
-// The table, in the order of config.toml: [data] and [model] here, [loss]
-// in loss_keys(), [train] in train_keys(). Each line: name, member, allowed values,
-// flag, what a resume may do with it, help.
-std::vector<Key> data_and_model_keys() {
-  const Rule sparse_only{OnResume::kRefuse, "it is part of the model",
-                         [](const Config& c) { return c.model.kind == Kind::kSparseAe; }};
-  const Rule conditional_only{OnResume::kRefuse, "it is part of the model",
-                              [](const Config& c) { return c.model.conditional; }};
-  const Rule conv_only{OnResume::kRefuse, "it is part of the model",
-                       [](const Config& c) { return c.model.arch == Arch::kConv; }};
+// The table, in the order of config.toml: [data] in data_keys(), [model] in
+// model_keys(), [loss] in loss_keys(), [train] in train_keys(). Each line:
+// name, member, allowed values, flag, what a resume may do with it, help.
+std::vector<Key> data_keys() {
   return {
       key<std::string>("data.dir", VAE_FIELD(data.dir), kPath, "--data-dir", kLogged,
                        "folder with the four IDX files (raw or .gz), or NumPy arrays"),
@@ -125,6 +119,17 @@ std::vector<Key> data_and_model_keys() {
                  "denoising_ae's input corruption: gaussian, mask or salt_pepper"),
       key<double>("data.noise_level", VAE_FIELD(data.noise_level), in_range(0.0, 10.0, "in [0, 10]"), "", kLogged,
                   "its level: a standard deviation (gaussian) or a fraction of pixels"),
+  };
+}
+
+std::vector<Key> model_keys() {
+  const Rule sparse_only{OnResume::kRefuse, "it is part of the model",
+                         [](const Config& c) { return c.model.kind == Kind::kSparseAe; }};
+  const Rule conditional_only{OnResume::kRefuse, "it is part of the model",
+                              [](const Config& c) { return c.model.conditional; }};
+  const Rule conv_only{OnResume::kRefuse, "it is part of the model",
+                       [](const Config& c) { return c.model.arch == Arch::kConv; }};
+  return {
       key<int64_t>("model.image_channels", VAE_FIELD(model.image_channels),
                    {[](int64_t c) { return c == 1 || c == 3; }, "1 or 3"}, "", kModel,
                    "image channels (set from the data)"),
@@ -281,8 +286,8 @@ std::vector<Key> train_keys() {
 
 const std::vector<Key>& keys() {
   static const std::vector<Key> table = [] {
-    std::vector<Key> all = data_and_model_keys();
-    for (auto part : {loss_keys, train_keys})
+    std::vector<Key> all = data_keys();
+    for (auto part : {model_keys, loss_keys, train_keys})
       for (Key& k : part()) all.push_back(std::move(k));
     return all;
   }();

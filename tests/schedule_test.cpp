@@ -96,15 +96,10 @@ TEST(Schedule, SetLrReachesAdamAndRmspropAndWeightDecayTheirOptions) {
 }
 
 Config run_config(const TempDir& dir) {
-  testing::write_synthetic_split(dir.file("data"), 96, 32, false);
   Config cfg;
-  cfg.data.dir = dir.file("data");
   cfg.model.hidden = {32};
   cfg.model.latent = 3;
-  cfg.train.batch_size = 32;
-  cfg.train.epochs = 3;
-  cfg.train.device = DeviceChoice::kCpu;
-  cfg.train.out_dir = dir.file("run");
+  testing::small_run(cfg, dir, /*epochs=*/3, /*batch=*/32, /*train_images=*/96, /*test_images=*/32);
   return cfg;
 }
 

@@ -54,16 +54,11 @@ TEST(Validation, TrainAndValidPartitionTheTrainingImages) {
 }
 
 Config small_run(const TempDir& dir) {
-  testing::write_synthetic_split(dir.file("data"), 96, 32, false);
   Config cfg;
-  cfg.data.dir = dir.file("data");
   cfg.data.valid_fraction = 0.25;
   cfg.model.hidden = {32};
   cfg.model.latent = 3;
-  cfg.train.batch_size = 24;
-  cfg.train.epochs = 4;
-  cfg.train.device = DeviceChoice::kCpu;
-  cfg.train.out_dir = dir.file("run");
+  testing::small_run(cfg, dir, /*epochs=*/4, /*batch=*/24, /*train_images=*/96, /*test_images=*/32);
   return cfg;
 }
 

@@ -41,12 +41,20 @@ void report(const vae::Evaluation& e, const vae::ModelConfig& mc, const vae::Eva
   if (variational) j["recon"] = e.recon;
   if (variational) j["kl"] = e.kl;
   if (std::isfinite(e.nll_iw)) j["nll_iw"] = e.nll_iw;
+  if (std::isfinite(e.perplexity)) {  // a codebook's use
+    j["codebook_size"] = mc.codebook_size;
+    j["perplexity"] = e.perplexity;
+    j["dead_codes"] = static_cast<int64_t>(e.dead_codes);
+  }
   const std::string json = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   std::fputs(json.c_str(), stdout);
   if (!w.out.empty()) vae::write_file_atomic(w.out, json);
   if (variational)
     spdlog::info("{} {} images: -ELBO {:.3f} (recon {:.3f} + kl {:.3f}), IW NLL (K={}) {:.3f}, active units {}/{}",
                  w.split, e.images, e.loss, e.recon, e.kl, e.iw_samples, e.nll_iw, e.active_units, e.latent);
+  if (std::isfinite(e.perplexity))
+    spdlog::info("{} {} images: codebook perplexity {:.2f} of {} vectors, {:.0f} never chosen", w.split, e.images,
+                 e.perplexity, mc.codebook_size, e.dead_codes);
   spdlog::info("{} {} images: reconstruction from the code {:.3f}; from the code of inputs with {} noise {:g}: {:.3f} "
                "(both against the clean images), {:.1f} s",
                w.split, e.images, e.code_recon, vae::name(opt.noise), opt.noise_level, e.noisy_recon, secs);

@@ -30,8 +30,9 @@ int main(int argc, char** argv) {
   app.add_option("--steps", r.steps, "decoded points of the interpolation")->capture_default_str()->check(CLI::Range(2, 1000));
   app.add_option("--prior", prior,
                  "model: the model's own p(z); gmm: a Gaussian mixture fitted to the codes of the training images "
-                 "(any unconditional kind; kept beside the checkpoint and reused)")
-      ->capture_default_str()->check(CLI::IsMember({"model", "gmm"}));
+                 "(any unconditional kind; kept beside the checkpoint and reused); categorical: a VQ-VAE's "
+                 "codebook indices by their frequency at each position over the training codes (kept the same way)")
+      ->capture_default_str()->check(CLI::IsMember({"model", "gmm", "categorical"}));
   app.add_option("--components", r.components, "--prior gmm: mixture components")
       ->capture_default_str()->check(CLI::Range(1, 1000));
   app.add_option("--covariance", covariance, "--prior gmm: full or diag covariances")
@@ -46,7 +47,9 @@ int main(int argc, char** argv) {
   vae::tune_allocator();
   return vae::cli::run_guarded([&] {
     r.device = vae::parse_choice<vae::DeviceChoice>(device, "--device");
-    r.prior = prior == "gmm" ? vae::SampleRequest::Prior::kGmm : vae::SampleRequest::Prior::kModel;
+    r.prior = prior == "gmm"           ? vae::SampleRequest::Prior::kGmm
+              : prior == "categorical" ? vae::SampleRequest::Prior::kCategorical
+                                       : vae::SampleRequest::Prior::kModel;
     r.covariance = covariance == "diag" ? vae::GmmCovariance::kDiag : vae::GmmCovariance::kFull;
     r.mode = manifold             ? vae::SampleRequest::Mode::kManifold
              : !r.pair.empty()    ? vae::SampleRequest::Mode::kInterpolate

@@ -222,22 +222,31 @@ LoadedModel load_model_bytes(const std::string& path, std::shared_ptr<const std:
   out.model = VAE(out.meta.config.model);
   // torch's Module::load silently adopts whatever shapes the file holds, so
   // compare against the shapes the config implies.
-  std::vector<std::pair<std::string, std::vector<int64_t>>> expected;
+  struct Expected {
+    std::string name;
+    std::vector<int64_t> shape;
+    torch::ScalarType dtype;
+  };
+  std::vector<Expected> expected;
   for (const auto& p : out.model->named_parameters())
-    expected.emplace_back(p.key(), p.value().sizes().vec());
+    expected.push_back({p.key(), p.value().sizes().vec(), p.value().scalar_type()});
+  for (const auto& b : out.model->named_buffers())  // a VQ-VAE's codebook state
+    expected.push_back({b.key(), b.value().sizes().vec(), b.value().scalar_type()});
   try {
     out.model->load(archive);
   } catch (const c10::Error& e) {
     checkpoint_fail(path, "cannot load weights: " + short_error(e));
   }
   const auto params = out.model->named_parameters();
-  for (const auto& [name, shape] : expected) {
-    const torch::Tensor& p = params[name];
+  const auto buffers = out.model->named_buffers();
+  for (const auto& [name, shape, dtype] : expected) {
+    const torch::Tensor& p = params.contains(name) ? params[name] : buffers[name];
     const auto found = p.sizes().vec();
     if (found != shape)
       checkpoint_fail(path, "parameter " + name + " has shape " + c10::str(c10::IntArrayRef(found)) +
                      " but the config needs " + c10::str(c10::IntArrayRef(shape)));
-    if (p.scalar_type() != torch::kFloat32) checkpoint_fail(path, "parameter " + name + " is not float32");
+    if (p.scalar_type() != dtype)
+      checkpoint_fail(path, "parameter " + name + " is not " + (dtype == torch::kFloat32 ? "float32" : "int64"));
     if (!torch::isfinite(p).all().item<bool>()) checkpoint_fail(path, "parameter " + name + " holds NaN or Inf values");
   }
   check_progress(path, s);

@@ -24,7 +24,7 @@ VAE_CHOICES(Noise, {{Noise::kGaussian, "gaussian"}, {Noise::kMask, "mask"}, {Noi
 VAE_CHOICES(Likelihood, {{Likelihood::kBernoulli, "bernoulli"}, {Likelihood::kGaussian, "gaussian"}})
 VAE_CHOICES(Kind, {{Kind::kVae, "vae"}, {Kind::kAe, "ae"}, {Kind::kSparseAe, "sparse_ae"},
                    {Kind::kDenoisingAe, "denoising_ae"}, {Kind::kRae, "rae"}, {Kind::kWae, "wae"},
-                   {Kind::kInfoVae, "info_vae"}})
+                   {Kind::kInfoVae, "info_vae"}, {Kind::kVqVae, "vq_vae"}})
 VAE_CHOICES(Arch, {{Arch::kMlp, "mlp"}, {Arch::kConv, "conv"}})
 VAE_CHOICES(Sparsity, {{Sparsity::kL1, "l1"}, {Sparsity::kKl, "kl"}})
 VAE_CHOICES(OptimizerKind, {{OptimizerKind::kAdam, "adam"}, {OptimizerKind::kRmsprop, "rmsprop"}})

@@ -129,6 +129,8 @@ std::vector<Key> model_keys() {
                               [](const Config& c) { return c.model.conditional; }};
   const Rule conv_only{OnResume::kRefuse, "it is part of the model",
                        [](const Config& c) { return c.model.arch == Arch::kConv; }};
+  const Rule vq_model{OnResume::kRefuse, "it is part of the model",
+                      [](const Config& c) { return c.model.kind == Kind::kVqVae; }};
   return {
       key<int64_t>("model.image_channels", VAE_FIELD(model.image_channels),
                    {[](int64_t c) { return c == 1 || c == 3; }, "1 or 3"}, "", kModel,
@@ -151,7 +153,7 @@ std::vector<Key> model_keys() {
                                 {widths_ok, "a list of widths in [1, 65536]"}, "", conv_only,
                                 "conv: channels per stride-2 stage ([]: by image size)"),
       key<Kind>("model.kind", VAE_FIELD(model.kind), any<Kind>(), "", kModel,
-                "vae, ae, sparse_ae, denoising_ae, rae, wae or info_vae"),
+                "vae, ae, sparse_ae, denoising_ae, rae, wae, info_vae or vq_vae"),
       key<Sparsity>("model.sparsity", VAE_FIELD(model.sparsity), any<Sparsity>(), "", sparse_only,
                     "sparse_ae's penalty: l1 or kl"),
       key<bool>("model.conditional", VAE_FIELD(model.conditional), any<bool>(), "", kModel,
@@ -171,12 +173,21 @@ std::vector<Key> model_keys() {
       key<std::vector<int64_t>>("model.top_hidden", VAE_FIELD(model.top_hidden),
                                 {widths_ok, "a list of widths in [1, 65536]"}, "", kModel,
                                 "its dense widths: q(z2|z1); p(z1|z2) mirrors them"),
+      key<int64_t>("model.codebook_size", VAE_FIELD(model.codebook_size),
+                   in_range<int64_t>(2, 65536, "in [2, 65536]"), "", vq_model, "vq_vae: vectors in the codebook"),
+      key<int64_t>("model.code_dim", VAE_FIELD(model.code_dim), in_range<int64_t>(1, 4096, "in [1, 4096]"), "",
+                   vq_model, "vq_vae: numbers per codebook vector (one position of the code)"),
+      key<bool>("model.codebook_ema", VAE_FIELD(model.codebook_ema), any<bool>(), "", vq_model,
+                "vq_vae: the codebook follows moving averages of its codes instead of a gradient"),
   };
 }
 
 std::vector<Key> loss_keys() {
   const Rule rae_only{OnResume::kLog, "", [](const Config& c) { return c.model.kind == Kind::kRae; }};
   const Rule vae_only{OnResume::kLog, "", [](const Config& c) { return c.model.kind == Kind::kVae; }};
+  const Rule vq_only{OnResume::kLog, "", [](const Config& c) { return c.model.kind == Kind::kVqVae; }};
+  const Rule vq_ema_only{OnResume::kLog, "",
+                         [](const Config& c) { return c.model.kind == Kind::kVqVae && c.model.codebook_ema; }};
   const Rule mmd_only{OnResume::kLog, "", [](const Config& c) {
                         return c.model.kind == Kind::kWae || c.model.kind == Kind::kInfoVae;
                       }};
@@ -206,6 +217,14 @@ std::vector<Key> loss_keys() {
                   "wae, info_vae: weight of the MMD penalty per image"),
       key<MmdKernel>("loss.mmd_kernel", VAE_FIELD(loss.mmd_kernel), any<MmdKernel>(), "", mmd_only,
                      "wae, info_vae: the MMD's kernel, imq or rbf"),
+      key<double>("loss.vq_commitment", VAE_FIELD(loss.vq_commitment), in_range(0.0, 1e6, "in [0, 1e6]"), "",
+                  vq_only, "vq_vae: weight of the commitment term ||z_e - sg(z_q)||^2"),
+      key<double>("loss.vq_ema_decay", VAE_FIELD(loss.vq_ema_decay),
+                  {[](double d) { return d > 0 && d < 1; }, "in (0, 1)"}, "", vq_ema_only,
+                  "vq_vae with model.codebook_ema: the averages' decay"),
+      key<int64_t>("loss.vq_restart_steps", VAE_FIELD(loss.vq_restart_steps),
+                   in_range<int64_t>(0, 1000000000, "in [0, 1e9]"), "", vq_only,
+                   "vq_vae: move a vector unused for this many steps onto a code of the batch (0: never)"),
   };
 }
 

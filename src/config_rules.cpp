@@ -46,6 +46,21 @@ void check_rules(const Config& c, bool shape_known) {
     require(c.loss.kl_warmup_epochs == 0, "loss.kl_warmup_epochs", "0 with " + k,
             std::to_string(c.loss.kl_warmup_epochs));
   }
+  if (c.model.kind == Kind::kVqVae) {
+    const std::string z = std::to_string(c.model.latent), d = std::to_string(c.model.code_dim);
+    if (c.model.arch == Arch::kMlp)
+      require(c.model.latent % c.model.code_dim == 0, "model.latent",
+              "a multiple of model.code_dim = " + d + " for model.kind = \"vq_vae\" (latent / code_dim positions)", z);
+    else if (shape_known && !conv_stages(c.model).empty()) {
+      const int64_t k = static_cast<int64_t>(conv_stages(c.model).size());
+      const int64_t cells = (c.model.image_height >> k) * (c.model.image_width >> k);
+      require(c.model.latent == cells * c.model.code_dim, "model.latent",
+              std::to_string(cells * c.model.code_dim) + " (model.code_dim " + d + " x the " +
+                  shape_text(c.model.image_height >> k, c.model.image_width >> k) +
+                  " grid of the last conv stage) for a conv vq_vae",
+              z);
+    }
+  }
   require(c.train.lr_schedule != LrSchedule::kMultistep || !c.train.lr_milestones.empty(), "train.lr_milestones",
           "a list of epochs for train.lr_schedule = \"multistep\"", "[]");
   require(c.data.noise == Noise::kGaussian || c.data.noise_level <= 1, "data.noise_level",

@@ -20,6 +20,7 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 // Sums over the batches, as float64 on the device: read once at the end.
 struct Sums {
   torch::Tensor recon, kl, code_abs, nll, code_recon, noisy_recon;
+  torch::Tensor code_counts;  // vq_vae: float64 [codebook_size]; else undefined
   explicit Sums(const torch::Device& device) {
     const auto zero = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(device));
     recon = zero;
@@ -50,6 +51,8 @@ torch::Tensor evaluate_batch(VAE& model, const Objective& objective, const torch
   sums.recon += s.recon;
   if (s.kl.defined()) sums.kl += s.kl;
   if (s.nll.defined()) sums.nll += s.nll;
+  if (s.code_counts.defined())
+    sums.code_counts = sums.code_counts.defined() ? sums.code_counts + s.code_counts : s.code_counts;
   if (opt.code_errors) {
     const torch::Tensor clean_code = corrupted ? model->encode(x, y).first : mu;
     sums.code_recon += reconstruction_error(model, clean_code, x, y);
@@ -131,6 +134,11 @@ Evaluation evaluate(VAE& model, const torch::Tensor& images, const torch::Tensor
     sums.recon = all[0], sums.kl = all[1], sums.code_abs = all[2];
     sums.nll = all[3], sums.code_recon = all[4], sums.noisy_recon = all[5];
   }
+  if (opt.sum_across && sums.code_counts.defined()) {
+    torch::Tensor counts = sums.code_counts.to(torch::kCPU).contiguous();
+    opt.sum_across(counts);
+    sums.code_counts = counts;
+  }
   model->train(was_training);
   const auto mean = [n](const torch::Tensor& sum) { return sum.item<double>() / static_cast<double>(n); };
   Evaluation e;
@@ -145,6 +153,12 @@ Evaluation evaluate(VAE& model, const torch::Tensor& images, const torch::Tensor
   e.code_recon = opt.code_errors ? mean(sums.code_recon) : kNaN;
   e.noisy_recon = opt.code_errors ? mean(sums.noisy_recon) : kNaN;
   e.active_units = active_units(torch::cat(mus));
+  if (sums.code_counts.defined()) {
+    const torch::Tensor counts = sums.code_counts.to(torch::kCPU);
+    const torch::Tensor p = counts / counts.sum().clamp_min(1);
+    e.perplexity = std::exp(-(p * torch::log(p.clamp_min(1e-300))).sum().item<double>());
+    e.dead_codes = static_cast<double>((counts == 0).sum().item<int64_t>());
+  }
   return e;
 }
 

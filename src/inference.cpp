@@ -76,6 +76,22 @@ torch::Tensor encode_means(VAE& model, const Dataset& data, int64_t batch_size,
   return out;
 }
 
+torch::Tensor encode_indices(VAE& model, const Dataset& data, int64_t batch_size, const torch::Device& device) {
+  c10::InferenceMode guard;
+  model->eval();
+  check_data_fits(model->config(), data, "the");
+  std::vector<int64_t> shape = model->code_grid();
+  shape.insert(shape.begin(), data.size());
+  torch::Tensor out = torch::empty(shape, torch::kInt64);
+  for (int64_t start = 0; start < data.size(); start += batch_size) {
+    const int64_t len = std::min(batch_size, data.size() - start);
+    const torch::Tensor x = to_unit_float(data.images.narrow(0, start, len).to(device));
+    const torch::Tensor z_e = model->encoder()->forward(x.reshape({len, -1})).first;
+    out.narrow(0, start, len).copy_(model->quantize(z_e).indices.reshape(out.narrow(0, start, len).sizes()));
+  }
+  return out;
+}
+
 torch::Tensor reconstruction_grid(VAE& model, const torch::Tensor& images, int64_t columns,
                                   const torch::Device& device, const torch::Tensor& labels) {
   c10::InferenceMode guard;

@@ -48,6 +48,9 @@ std::string to_json_line(const EpochMetrics& m) {
       line += ", \"valid_loss\": " + number(m.valid.loss).dump() + ", \"valid_recon\": " +
               number(m.valid.recon).dump() + ", \"valid_kl\": " + number(m.valid.kl).dump() +
               ", \"valid_code_abs\": " + number(m.valid.code_abs).dump();
+    if (std::string(key) == "test_code_abs")  // a codebook's use, where there is one
+      for (const auto& [k, v] : {std::pair{"test_perplexity", m.test.perplexity}, {"test_dead_codes", m.test.dead_codes}})
+        if (std::isfinite(v)) line += std::string(", \"") + k + "\": " + Json(v).dump();
   }
   return line + "}";
 }
@@ -76,6 +79,8 @@ std::vector<EpochMetrics> parse_history(const std::string& jsonl, const std::str
       m.test.recon = read_number(j, "test_recon");
       m.test.kl = read_number(j, "test_kl");
       m.test.code_abs = read_number(j, "test_code_abs");
+      m.test.perplexity = read_number(j, "test_perplexity");
+      m.test.dead_codes = read_number(j, "test_dead_codes");
       if (j.contains("valid_loss")) {
         m.has_valid = true;
         m.valid.loss = read_number(j, "valid_loss");

@@ -77,8 +77,20 @@ torch::Tensor condition(const ModelConfig& cfg, const torch::Tensor& y, int64_t 
   return torch::one_hot(y.to(torch::kLong), cfg.classes).to(dtype);
 }
 
+static bool is_quantized(const ModelConfig& cfg) { return make_objective(cfg)->code_head() == CodeHead::kQuantized; }
+
 EncoderImpl::EncoderImpl(const ModelConfig& cfg) : cfg_(cfg) {
   int64_t in = input_dim(cfg);
+  if (is_conv(cfg) && is_quantized(cfg)) {  // the code is the last stage's grid: no dense layers
+    int64_t c = cfg.image_channels;
+    for (const int64_t out : conv_stages(cfg)) {
+      convs_.push_back(register_module("conv" + std::to_string(convs_.size() + 1), torch::nn::Conv2d(conv3x3(c, out, 2))));
+      c = out;
+    }
+    code_conv_ = register_module("code_conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(c, cfg.code_dim, 1)));
+    code_activation_ = CodeHead::kQuantized;
+    return;
+  }
   if (is_conv(cfg)) {
     const std::vector<int64_t> stages = conv_stages(cfg);
     if (stages.empty()) throw std::invalid_argument("model.arch = conv needs even image sides of at least 8");
@@ -109,6 +121,8 @@ std::pair<torch::Tensor, torch::Tensor> EncoderImpl::forward(const torch::Tensor
   if (!convs_.empty()) {
     h = x.reshape({x.size(0), cfg_.image_channels, cfg_.image_height, cfg_.image_width});
     for (auto& conv : convs_) h = torch::relu(conv->forward(h));
+    // A conv vq_vae's code: code_dim channels per cell, position-major.
+    if (code_conv_) return {code_conv_->forward(h).permute({0, 2, 3, 1}).flatten(1), torch::Tensor()};
     h = h.flatten(1);
   }
   if (cfg_.conditional) h = torch::cat({h, condition(cfg_, y, h.size(0), h.scalar_type())}, 1);
@@ -125,6 +139,18 @@ std::pair<torch::Tensor, torch::Tensor> EncoderImpl::forward(const torch::Tensor
 }
 
 DecoderImpl::DecoderImpl(const ModelConfig& cfg) : cfg_(cfg) {
+  if (is_conv(cfg) && is_quantized(cfg)) {
+    const std::vector<int64_t> st = conv_stages(cfg);
+    code_deconv_ = register_module("code_deconv", torch::nn::Conv2d(torch::nn::Conv2dOptions(cfg.code_dim, st.back(), 1)));
+    for (size_t i = 0; i < st.size(); ++i) {
+      const int64_t from = st[st.size() - 1 - (i == 0 ? 0 : i - 1)], to = st[st.size() - 1 - i];
+      deconvs_.push_back(register_module("deconv" + std::to_string(i + 1),
+                                         torch::nn::ConvTranspose2d(deconv3x3(from, to, 2))));
+    }
+    deconvs_.push_back(register_module("deconv" + std::to_string(st.size() + 1),
+                                       torch::nn::ConvTranspose2d(deconv3x3(st[0], cfg.image_channels, 1))));
+    return;
+  }
   // Numbered after the encoder's K hidden layers and its heads, as in the guide.
   const size_t first = cfg.hidden.size() + 2;
   int64_t in = cfg.latent + (cfg.conditional ? cfg.classes : 0);
@@ -160,12 +186,17 @@ torch::Tensor DecoderImpl::forward(const torch::Tensor& z, const torch::Tensor& 
     shape.push_back(z.size(-1) + cfg_.classes);
     h = torch::cat({flat, c}, 1).reshape(shape);
   }
-  for (size_t i = 0; i + 1 < layers_.size(); ++i) h = dense_layer(cfg_.activation, layers_[i], gates_[i], h);
-  if (deconvs_.empty()) return layers_.back()->forward(h);
   // Keep any leading sample dimensions (the IW pass decodes [S, B, Z]).
   std::vector<int64_t> lead(z.sizes().begin(), z.sizes().end() - 1);
   const std::vector<int64_t> shape = conv_out_shape(cfg_);
-  h = torch::relu(layers_.back()->forward(h)).reshape({-1, shape[0], shape[1], shape[2]});
+  if (code_deconv_) {  // a conv vq_vae: the code's grid, position-major
+    h = z.reshape({-1, shape[1], shape[2], cfg_.code_dim}).permute({0, 3, 1, 2});
+    h = torch::relu(code_deconv_->forward(h));
+  } else {
+    for (size_t i = 0; i + 1 < layers_.size(); ++i) h = dense_layer(cfg_.activation, layers_[i], gates_[i], h);
+    if (deconvs_.empty()) return layers_.back()->forward(h);
+    h = torch::relu(layers_.back()->forward(h)).reshape({-1, shape[0], shape[1], shape[2]});
+  }
   for (size_t i = 0; i + 1 < deconvs_.size(); ++i) h = torch::relu(deconvs_[i]->forward(h));
   lead.push_back(input_dim(cfg_));
   return deconvs_.back()->forward(h).reshape(lead);
@@ -208,6 +239,120 @@ VAEImpl::VAEImpl(const ModelConfig& cfg) : cfg_(cfg) {
   if (cfg.prior == Prior::kVamp)  // Tomczak and Welling's initialisation: N(0.05, 0.01)
     pseudo_ = register_parameter("pseudo_inputs",
                                  torch::randn({cfg.pseudo_inputs, input_dim(cfg)}) * 0.01 + 0.05);
+  if (is_quantized(cfg)) {
+    // U(-1/K, 1/K), as the paper's code and pythae initialise it.
+    const double r = 1.0 / static_cast<double>(cfg.codebook_size);
+    const torch::Tensor init = torch::rand({cfg.codebook_size, cfg.code_dim}) * (2 * r) - r;
+    if (!cfg.codebook_ema) {
+      codebook_ = register_parameter("codebook", init);
+    } else {
+      codebook_ = register_buffer("codebook", init);
+      // As if each vector had been assigned itself once: an unused one stays put.
+      ema_count_ = register_buffer("ema_count", torch::ones({cfg.codebook_size}));
+      ema_sum_ = register_buffer("ema_sum", init.clone());
+    }
+    steps_unused_ = register_buffer("steps_unused", torch::zeros({cfg.codebook_size}, torch::kInt64));
+    codebook_initialized_ = register_buffer("codebook_initialized", torch::zeros({}, torch::kInt64));
+  }
+}
+
+// The codes of every process's rows of the global batch: z_e [b, Z] ->
+// [global rows, Z], summed in place across the processes.
+static torch::Tensor whole_batch(const torch::Tensor& z_e, const RowSlice& rows) {
+  if (!rows.sum_across) return z_e.detach();
+  torch::Tensor all = torch::zeros({rows.global, z_e.size(1)}, z_e.options());
+  all.narrow(0, rows.offset, z_e.size(0)).copy_(z_e.detach());
+  rows.sum_across(all);
+  return all;
+}
+
+// k codes drawn from the positions of the global batch's codes `all`
+// [rows, Z]: distinct where there are enough.
+static torch::Tensor random_codes(const torch::Tensor& all, int64_t code_dim, int64_t k) {
+  const torch::Tensor pool = all.reshape({-1, code_dim});
+  const int64_t n = pool.size(0);
+  const auto i64 = torch::TensorOptions().dtype(torch::kInt64);
+  const torch::Tensor pick = n >= k ? torch::randperm(n, i64).narrow(0, 0, k) : torch::randint(n, {k}, i64);
+  return pool.index_select(0, pick.to(pool.device()));
+}
+
+void VAEImpl::update_codebook(const torch::Tensor& z_e, const torch::Tensor& indices, const RowSlice& rows,
+                              double ema_decay, int64_t restart_steps) {
+  if (!codebook_.defined()) throw std::logic_error("update_codebook: this model has no codebook (model.kind vq_vae)");
+  if (ema_decay > 0 && !ema_count_.defined())
+    throw std::logic_error("update_codebook: the codebook is not a moving average (model.codebook_ema)");
+  torch::NoGradGuard no_grad;
+  const int64_t k = cfg_.codebook_size, d = cfg_.code_dim;
+  const torch::Tensor flat = z_e.detach().reshape({-1, d}).to(torch::kFloat32);
+  const torch::Tensor idx = indices.reshape({-1});
+  // [count | sum] per vector, summed over the processes in one call.
+  torch::Tensor stats = torch::zeros({k, d + 1}, flat.options());
+  stats.narrow(1, 0, 1).index_add_(0, idx, torch::ones({idx.size(0), 1}, flat.options()));
+  stats.narrow(1, 1, d).index_add_(0, idx, flat);
+  if (rows.sum_across) rows.sum_across(stats);
+  if (!torch::isfinite(stats).all().item<bool>()) return;  // a diverged batch: the trainer skips its step too
+  const torch::Tensor used = stats.select(1, 0) > 0;
+  steps_unused_.add_(1).masked_fill_(used, 0);
+  if (ema_decay > 0) {
+    ema_count_.mul_(ema_decay).add_(stats.select(1, 0), 1 - ema_decay);
+    ema_sum_.mul_(ema_decay).add_(stats.narrow(1, 1, d), 1 - ema_decay);
+    constexpr double kEps = 1e-5;
+    const torch::Tensor n = ema_count_.sum();
+    const torch::Tensor smoothed = (ema_count_ + kEps) / (n + static_cast<double>(k) * kEps) * n;
+    codebook_.copy_(ema_sum_ / smoothed.clamp_min(kEps).unsqueeze(1));
+  }
+  if (restart_steps <= 0) return;
+  const torch::Tensor dead = (steps_unused_ > restart_steps).nonzero().reshape({-1});
+  const int64_t n_dead = dead.size(0);  // the same on every process: the counts were summed
+  if (n_dead == 0) return;
+  const torch::Tensor fresh = random_codes(whole_batch(z_e, rows), d, n_dead).to(codebook_.scalar_type());
+  codebook_.index_copy_(0, dead, fresh);
+  if (ema_sum_.defined()) {
+    ema_sum_.index_copy_(0, dead, fresh);
+    ema_count_.index_fill_(0, dead, 1.0);
+  }
+  steps_unused_.index_fill_(0, dead, 0);
+}
+
+bool VAEImpl::codebook_initialized() {
+  if (!initialized_seen_ && codebook_initialized_.defined()) initialized_seen_ = codebook_initialized_.item<int64_t>() != 0;
+  return initialized_seen_;
+}
+
+void VAEImpl::init_codebook(const torch::Tensor& z_e, const RowSlice& rows) {
+  torch::NoGradGuard no_grad;
+  codebook_.copy_(random_codes(whole_batch(z_e, rows), cfg_.code_dim, cfg_.codebook_size));
+  if (ema_sum_.defined()) {
+    ema_sum_.copy_(codebook_);
+    ema_count_.fill_(1);
+  }
+  codebook_initialized_.fill_(1);
+  initialized_seen_ = true;
+}
+
+torch::Tensor VAEImpl::codebook() const { return codebook_; }
+
+std::vector<int64_t> VAEImpl::code_grid() const {
+  if (!is_conv(cfg_)) return {cfg_.latent / cfg_.code_dim};
+  const std::vector<int64_t> s = conv_out_shape(cfg_);
+  return {s[1], s[2]};
+}
+
+Quantized VAEImpl::quantize(const torch::Tensor& z_e) {
+  if (!codebook_.defined()) throw std::logic_error("quantize: this model has no codebook (model.kind vq_vae)");
+  const torch::Tensor flat = z_e.reshape({-1, cfg_.code_dim});  // [B * positions, code_dim]
+  const torch::Tensor e = codebook_;
+  torch::Tensor idx;
+  {
+    torch::NoGradGuard no_grad;
+    const torch::Tensor d2 = flat.pow(2).sum(1, /*keepdim=*/true) - 2 * flat.matmul(e.t()) + e.pow(2).sum(1);
+    idx = d2.argmin(1);
+  }
+  return {e.index_select(0, idx).reshape_as(z_e), idx.reshape({z_e.size(0), -1})};
+}
+
+torch::Tensor VAEImpl::codes_of(const torch::Tensor& indices) {
+  return codebook_.index_select(0, indices.reshape({-1}).to(codebook_.device())).reshape({indices.size(0), -1});
 }
 
 torch::Tensor VAEImpl::pseudo_inputs() const {
@@ -257,7 +402,9 @@ torch::Tensor VAEImpl::sample_prior(int64_t n, at::Generator& gen) {
 }
 
 std::pair<torch::Tensor, torch::Tensor> VAEImpl::encode(const torch::Tensor& x, const torch::Tensor& y) {
-  return encoder_->forward(x.reshape({x.size(0), input_dim(cfg_)}), y);
+  auto out = encoder_->forward(x.reshape({x.size(0), input_dim(cfg_)}), y);
+  if (codebook_.defined()) out.first = quantize(out.first).codes;  // the code the decoder sees
+  return out;
 }
 
 torch::Tensor reparameterize(const torch::Tensor& mu, const torch::Tensor& log_var, const torch::Tensor& eps) {

@@ -25,6 +25,7 @@ constexpr struct {
     {Kind::kRae, make_rae_objective},
     {Kind::kWae, make_wae_objective},
     {Kind::kInfoVae, make_info_vae_objective},
+    {Kind::kVqVae, make_vq_vae_objective},
 };
 
 }  // namespace
@@ -59,7 +60,7 @@ LossTerms Objective::train_terms(VAE& model, const torch::Tensor& x, const torch
 }
 
 BatchScore CodeObjective::score(VAE& model, const EvalBatch& b) const {
-  return {reconstruction_error(model, b.mu, b.x, b.y), {}, {}};
+  return {reconstruction_error(model, b.mu, b.x, b.y), {}, {}, {}};
 }
 
 std::string CodeObjective::epoch_note(double code_abs, double /*kl_weight*/) const {

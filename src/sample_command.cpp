@@ -1,6 +1,7 @@
 #include "vae/sample_command.hpp"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <c10/core/InferenceMode.h>
 
 #include <chrono>
 #include <cmath>
@@ -9,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
+#include "vae/categorical_prior.hpp"
 #include "vae/checkpoint.hpp"
 #include "vae/data.hpp"
 #include "vae/digest.hpp"
@@ -49,15 +51,27 @@ int64_t resolve_label(const SampleRequest& r, const ModelConfig& mc) {
 
 void check_request(const SampleRequest& r, const ModelConfig& mc) {
   const bool gmm = r.prior == SampleRequest::Prior::kGmm;
-  if (gmm && r.mode != Mode::kPrior)
-    throw std::invalid_argument("--prior gmm draws samples; it does not combine with --manifold or --interpolate");
+  const bool categorical = r.prior == SampleRequest::Prior::kCategorical;
+  const bool quantized = make_objective(mc)->code_head() == CodeHead::kQuantized;
+  if ((gmm || categorical) && r.mode != Mode::kPrior)
+    throw std::invalid_argument(std::string("--prior ") + (gmm ? "gmm" : "categorical") +
+                                " draws samples; it does not combine with --manifold or --interpolate");
+  if (categorical && !quantized)
+    throw std::invalid_argument(r.checkpoint + ": --prior categorical is fitted to a VQ-VAE's codebook indices; "
+                                "model.kind = " + name(mc.kind) + " has none (--prior gmm fits its codes)");
+  if (gmm && quantized)
+    throw std::invalid_argument(r.checkpoint + ": a VQ-VAE's codes are codebook indices, not points for a Gaussian "
+                                "mixture: use --prior categorical");
+  if (categorical) return;
   if (gmm && mc.conditional)
     throw std::invalid_argument(r.checkpoint + ": --prior gmm fits the codes of an unconditional model; this one is "
                                 "conditional (sample it by --label)");
   if (!gmm && !make_objective(mc)->has_prior() && r.mode != Mode::kInterpolate)
     throw std::invalid_argument(r.checkpoint + ": model.kind = " + name(mc.kind) +
-                                " has no prior to sample from (only a VAE's codes follow N(0, I)); "
-                                "--prior gmm fits one to its codes, --interpolate I,J decodes between two images' codes");
+                                " has no prior to sample from (only a VAE's codes follow N(0, I)); " +
+                                (quantized ? "--prior categorical fits one to its codebook indices"
+                                           : "--prior gmm fits one to its codes") +
+                                ", --interpolate I,J decodes between two images' codes");
   if (!mc.conditional && r.label >= 0)
     throw std::invalid_argument(r.checkpoint + ": --label needs a conditional model (model.conditional = true); "
                                 "this one was trained without labels");
@@ -91,13 +105,15 @@ std::string interpolate(const SampleRequest& r, LoadedModel& lm, const torch::De
          std::to_string(b) + " (" + what + ") to " + r.out;
 }
 
-// The mixture of --prior gmm: read from gmm_path_for where it was fitted to
-// the same checkpoint (by content) and data folder with the same seed, else
-// fitted now to the codes (posterior means) of the training images and kept
-// there. *how says which.
-Gmm fitted_prior(const SampleRequest& r, LoadedModel& lm, const torch::Device& dev, std::string* how) {
-  const Config& cfg = lm.meta.config;
-  const std::string path = gmm_path_for(r.checkpoint, r.components, r.covariance);
+// A prior fitted to the training codes (--prior gmm, --prior categorical),
+// kept at `path`: read back (read: text -> prior, its provenance's text)
+// where it was fitted to the same checkpoint (by content) and data folder
+// with the same seed and `usable` accepts it for this request, else fitted
+// now by fit(training data, &note) and written there by write(prior,
+// provenance). *how says which.
+template <class P, class Read, class Usable, class Fit, class Write>
+P cached_fit(const SampleRequest& r, const Config& cfg, const std::string& path, Read read, Usable usable, Fit fit,
+             Write write, std::string* how) {
   const std::string dir = r.data_dir.empty() ? cfg.data.dir : r.data_dir;
   const std::string provenance = nlohmann::ordered_json{{"checkpoint_sha256", sha256_file(r.checkpoint)},
                                                         {"data_dir", dir}, {"split", "train"}, {"seed", cfg.train.seed}}
@@ -106,11 +122,10 @@ Gmm fitted_prior(const SampleRequest& r, LoadedModel& lm, const torch::Device& d
   if (std::filesystem::exists(path)) {
     try {
       std::string stored;
-      Gmm g = gmm_from_json(read_regular_file(path), &stored);
-      if (stored == provenance && g.means.size(0) == r.components && g.covariance == r.covariance &&
-          g.means.size(1) == cfg.model.latent) {
+      P p = read(read_regular_file(path), &stored);
+      if (stored == provenance && usable(p)) {
         *how = "read from " + path;
-        return g;
+        return p;
       }
       stale = "; " + path + " held a fit to other codes, replaced";
     } catch (const std::exception& e) {
@@ -119,16 +134,60 @@ Gmm fitted_prior(const SampleRequest& r, LoadedModel& lm, const torch::Device& d
   }
   const auto t0 = std::chrono::steady_clock::now();
   const DataForModel d = load_data_for_model(cfg, r.data_dir, "train");
-  const torch::Tensor codes = encode_means(lm.model, d.data, 1000, dev);
-  Gmm g = fit_gmm(codes, r.components, r.covariance, cfg.train.seed);
-  write_file_atomic(path, gmm_to_json(g, provenance));
+  std::string note;
+  P p = fit(d.data, &note);
+  write_file_atomic(path, write(p, provenance));
   char text[160];
-  std::snprintf(text, sizeof text, "fitted to the codes of %lld training images in %.1f s (%lld EM iterations%s)",
-                static_cast<long long>(codes.size(0)),
-                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
-                static_cast<long long>(g.iterations), g.converged ? "" : ", not converged");
-  *how = std::string(text) + ", kept in " + path + stale;
-  return g;
+  std::snprintf(text, sizeof text, "fitted to the codes of %lld training images in %.1f s",
+                static_cast<long long>(d.data.size()),
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  *how = text + note + ", kept in " + path + stale;
+  return p;
+}
+
+// The mixture of --prior gmm, fitted to the codes (posterior means) of the
+// training images.
+Gmm fitted_prior(const SampleRequest& r, LoadedModel& lm, const torch::Device& dev, std::string* how) {
+  const Config& cfg = lm.meta.config;
+  return cached_fit<Gmm>(
+      r, cfg, gmm_path_for(r.checkpoint, r.components, r.covariance), gmm_from_json,
+      [&](const Gmm& g) {
+        return g.means.size(0) == r.components && g.covariance == r.covariance && g.means.size(1) == cfg.model.latent;
+      },
+      [&](const Dataset& data, std::string* note) {
+        Gmm g = fit_gmm(encode_means(lm.model, data, 1000, dev), r.components, r.covariance, cfg.train.seed);
+        *note = " (" + std::to_string(g.iterations) + " EM iterations" + (g.converged ? ")" : ", not converged)");
+        return g;
+      },
+      gmm_to_json, how);
+}
+
+// A VQ-VAE's --prior categorical, fitted to the training codes' indices.
+std::string sample_categorical_prior(const SampleRequest& r, LoadedModel& lm, const torch::Device& dev,
+                                     const std::string& what) {
+  const ModelConfig& mc = lm.meta.config.model;
+  std::string how;
+  const CategoricalPrior p = cached_fit<CategoricalPrior>(
+      r, lm.meta.config, categorical_path_for(r.checkpoint), categorical_from_json,
+      [&](const CategoricalPrior& c) { return c.grid == lm.model->code_grid() && c.counts.size(1) == mc.codebook_size; },
+      [&](const Dataset& data, std::string* note) {
+        const torch::Tensor idx = encode_indices(lm.model, data, 1000, dev);
+        CategoricalPrior c = fit_categorical(idx, mc.codebook_size);
+        char text[96];
+        std::snprintf(text, sizeof text, " (%.2f nats per code on them)", categorical_nll(c, idx));
+        *note = text;
+        return c;
+      },
+      categorical_to_json, &how);
+  auto gen = at::detail::createCPUGenerator(r.seed);
+  const torch::Tensor images = [&] {
+    c10::InferenceMode guard;
+    return decode_codes(lm.model, lm.model->codes_of(sample_categorical(p, r.num, gen)), dev);
+  }();
+  write_samples(r.out, images, r.columns > 0 ? r.columns : static_cast<int64_t>(std::ceil(std::sqrt(r.num))));
+  return "wrote " + std::to_string(r.num) + " samples from a categorical prior over the " +
+         (p.grid.size() == 2 ? shape_text(p.grid[0], p.grid[1]) : std::to_string(p.grid[0])) + " grid of codebook indices (" + how + ") of " + r.checkpoint + " (" + what + ") to " +
+         r.out;
 }
 
 std::string sample_gmm_prior(const SampleRequest& r, LoadedModel& lm, const torch::Device& dev, const std::string& what) {
@@ -144,6 +203,7 @@ std::string sample_gmm_prior(const SampleRequest& r, LoadedModel& lm, const torc
 
 std::string sample_prior(const SampleRequest& r, LoadedModel& lm, const torch::Device& dev, const std::string& what) {
   if (r.prior == SampleRequest::Prior::kGmm) return sample_gmm_prior(r, lm, dev, what);
+  if (r.prior == SampleRequest::Prior::kCategorical) return sample_categorical_prior(r, lm, dev, what);
   const ModelConfig& mc = lm.meta.config.model;
   const torch::Tensor images = sample_images(lm.model, r.num, r.seed, dev, r.label);
   // A conditional model's default grid has one column per class.
@@ -161,11 +221,17 @@ std::string sample_prior(const SampleRequest& r, LoadedModel& lm, const torch::D
 
 }  // namespace
 
-std::string gmm_path_for(const std::string& checkpoint, int64_t components, GmmCovariance covariance) {
+static std::string checkpoint_stem(const std::string& checkpoint) {
   std::string stem = checkpoint;
   if (stem.size() > 3 && stem.compare(stem.size() - 3, 3, ".pt") == 0) stem.resize(stem.size() - 3);
-  return stem + ".gmm-k" + std::to_string(components) + "-" + name(covariance) + ".json";
+  return stem;
 }
+
+std::string gmm_path_for(const std::string& checkpoint, int64_t components, GmmCovariance covariance) {
+  return checkpoint_stem(checkpoint) + ".gmm-k" + std::to_string(components) + "-" + name(covariance) + ".json";
+}
+
+std::string categorical_path_for(const std::string& checkpoint) { return checkpoint_stem(checkpoint) + ".categorical.json"; }
 
 static std::string run_resolved(const SampleRequest& r, LoadedModel& lm, const torch::Device& dev, const std::string& what);
 
@@ -175,6 +241,7 @@ std::string run_sample(const SampleRequest& r) {
   LoadedModel lm = load_model(r.checkpoint, dev);
   std::vector<std::string> inputs{r.checkpoint, manifest_path_for(r.checkpoint)};
   if (r.prior == SampleRequest::Prior::kGmm) inputs.push_back(gmm_path_for(r.checkpoint, r.components, r.covariance));
+  if (r.prior == SampleRequest::Prior::kCategorical) inputs.push_back(categorical_path_for(r.checkpoint));
   refuse_output_over_input(r.out, inputs,
                            {r.data_dir.empty() ? lm.meta.config.data.dir : r.data_dir}, "--out");
   const std::string what = describe_layers(lm.meta.config.model) + ", epoch " + std::to_string(lm.meta.state.epoch);

@@ -25,7 +25,7 @@ namespace vae {
 enum class Binarize { kNone, kStatic, kDynamic };
 enum class Noise { kGaussian, kMask, kSaltPepper };
 enum class Likelihood { kBernoulli, kGaussian };
-enum class Kind { kVae, kAe, kSparseAe, kDenoisingAe, kRae, kWae, kInfoVae };
+enum class Kind { kVae, kAe, kSparseAe, kDenoisingAe, kRae, kWae, kInfoVae, kVqVae };
 enum class Arch { kMlp, kConv };
 enum class Sparsity { kL1, kKl };
 enum class OptimizerKind { kAdam, kRmsprop };
@@ -132,9 +132,11 @@ struct ModelConfig {
   // vae (the guide's variational autoencoder), ae (plain), sparse_ae,
   // denoising_ae, rae (the regularized autoencoder RAE-L2, a linear code),
   // wae (the Wasserstein autoencoder WAE-MMD: a linear code pulled toward
-  // N(0, I) by an MMD penalty) or info_vae (the VAE plus that penalty). The autoencoders share the encoder and decoder; their code
-  // layer is encoder.fc_code with a ReLU (a sigmoid for sparse_ae with
-  // sparsity kl) instead of the two heads and the sampling.
+  // N(0, I) by an MMD penalty), info_vae (the VAE plus that penalty) or
+  // vq_vae (a code quantized to a learned codebook; see codebook_size).
+  // The autoencoders share the encoder and decoder; their code layer is
+  // encoder.fc_code with a ReLU (a sigmoid for sparse_ae with sparsity kl)
+  // instead of the two heads and the sampling.
   Kind kind = Kind::kVae;
   // mlp (dense layers of the `hidden` widths) or conv: 3x3 stride-2
   // convolutions with conv_channels channels (ReLU), then the dense `hidden`
@@ -177,6 +179,21 @@ struct ModelConfig {
   // hidden [200, 200], latent 100, top_hidden [100, 100], top_latent 50.
   int64_t top_latent = 0;
   std::vector<int64_t> top_hidden = {100, 100};
+  // vq_vae (van den Oord et al. 2017): the code is a grid of positions,
+  // each replaced by the nearest of codebook_size learned vectors of
+  // code_dim numbers (encoder.codebook / the EMA buffers). mlp: latent /
+  // code_dim positions of the dense code (latent a multiple of code_dim);
+  // conv: one position per cell of the last conv stage's grid (7 x 7 for
+  // 28 x 28), reached by 1x1 convolutions (encoder.code_conv,
+  // decoder.code_deconv) instead of the dense layers, so latent must be
+  // code_dim x the grid's cells. The code vector is position-major:
+  // [positions, code_dim]. codebook_ema: the codebook follows the moving
+  // averages of the codes assigned to each vector (loss.vq_ema_decay; the
+  // paper's appendix) as buffers, instead of being a parameter learned by
+  // the codebook term's gradient.
+  int64_t codebook_size = 512;
+  int64_t code_dim = 16;
+  bool codebook_ema = false;
 };
 
 struct LossConfig {
@@ -217,6 +234,16 @@ struct LossConfig {
   // a prior of unit variance).
   double mmd_weight = 10.0;
   MmdKernel mmd_kernel = MmdKernel::kImq;
+  // vq_vae: per image, the codebook term ||sg(z_e) - z_q||^2 (not with
+  // model.codebook_ema) plus vq_commitment * ||z_e - sg(z_q)||^2, summed
+  // over the positions (the paper's beta, 0.25); vq_ema_decay: the moving
+  // averages' decay with model.codebook_ema.
+  double vq_commitment = 0.25;
+  double vq_ema_decay = 0.99;
+  // vq_vae: a codebook vector no position chose for this many training
+  // steps is moved onto a random code of the batch (0: never, the paper's
+  // plain algorithm, under which most vectors die).
+  int64_t vq_restart_steps = 100;
 };
 
 struct TrainConfig {

@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <limits>
 
 #include "vae/config.hpp"
 #include "vae/model.hpp"
@@ -71,6 +72,12 @@ struct Evaluation {
   double code_recon = 0;
   double noisy_recon = 0;
   int64_t active_units = 0;  // units whose posterior mean varies over the data by > 0.01
+  // vq_vae: how the codebook is used over the images' code positions:
+  // exp of the entropy of the vectors' frequencies (codebook_size when all
+  // are used equally, 1 when one vector takes every position), and the
+  // vectors never chosen. NaN for the other kinds.
+  double perplexity = std::numeric_limits<double>::quiet_NaN();
+  double dead_codes = std::numeric_limits<double>::quiet_NaN();
 };
 
 // images: uint8 [N, H, W] on the model's device; labels: int64 [N] on the

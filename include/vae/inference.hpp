@@ -37,6 +37,10 @@ SampleGrid sample_grid_for(const ModelConfig& cfg);
 torch::Tensor encode_means(VAE& model, const Dataset& data, int64_t batch_size,
                            const torch::Device& device);
 
+// vq_vae: the codebook index of every position of every image's code, in
+// batches -> int64 [N, h, w] (conv) or [N, positions] (mlp) on CPU.
+torch::Tensor encode_indices(VAE& model, const Dataset& data, int64_t batch_size, const torch::Device& device);
+
 // images: uint8 [N, H, W] -> uint8 grid image: rows of `columns` inputs, each
 // followed by a row of their reconstructions (decode(mu), deterministic).
 // labels (int64 [N]): needed only by a conditional model.

@@ -5,10 +5,13 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <vector>
 
 namespace vae {
+
+inline constexpr double kNoNumber = std::numeric_limits<double>::quiet_NaN();
 
 // Losses in nats per image. NaN where a quantity does not apply.
 struct EpochMetrics {
@@ -21,6 +24,10 @@ struct EpochMetrics {
     double recon = 0;
     double kl = 0;
     double code_abs = 0;  // mean |code| over images and units (|mu| for the VAE)
+    // vq_vae: the codebook's perplexity and unused vectors (vae/evaluate.hpp);
+    // NaN, and not written, for the other kinds.
+    double perplexity = kNoNumber;
+    double dead_codes = kNoNumber;
   } test;
   // The validation split's (data.valid_fraction, or binarized MNIST's
   // valid file), when the run has one: best.pt and early stopping choose on it.

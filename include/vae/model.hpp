@@ -59,6 +59,7 @@ class EncoderImpl : public torch::nn::Module {
   std::vector<torch::nn::Linear> gates_;  // model.activation = gated: fcN_gate beside fcN
   torch::nn::Linear fc_mean_{nullptr};
   torch::nn::Linear fc_sd_{nullptr};
+  torch::nn::Conv2d code_conv_{nullptr};  // a conv vq_vae: last stage -> code_dim channels, 1x1
   CodeHead code_activation_{};  // a code head's activation
 };
 TORCH_MODULE(Encoder);
@@ -82,6 +83,9 @@ class DecoderImpl : public torch::nn::Module {
   // stage's channels x H/2^K x W/2^K (ReLU), then K stride-2 transposed
   // convolutions and a stride-1 one back to C x H x W: deconv1..deconvK+1.
   std::vector<torch::nn::ConvTranspose2d> deconvs_;
+  // A conv vq_vae: code_dim -> the last stage's channels, 1x1, in place of
+  // the dense layers (layers_ empty).
+  torch::nn::Conv2d code_deconv_{nullptr};
 };
 TORCH_MODULE(Decoder);
 
@@ -103,6 +107,13 @@ class TopLayerImpl : public torch::nn::Module {
 };
 TORCH_MODULE(TopLayer);
 
+// A code quantized to the codebook (vq_vae): the nearest vector to each
+// position.
+struct Quantized {
+  torch::Tensor codes;    // z_q [B, Z]: the chosen vectors, position-major
+  torch::Tensor indices;  // int64 [B, positions]
+};
+
 struct VAEOutput {
   torch::Tensor logits;   // [B, D], decoder output before the sigmoid
   torch::Tensor mu;       // [B, Z]; an autoencoder's code
@@ -113,7 +124,8 @@ class VAEImpl : public torch::nn::Module {
  public:
   explicit VAEImpl(const ModelConfig& cfg);
 
-  // x: [B, D] or [B, H, W] float in [0, 1] -> (mu, log_var), each [B, Z].
+  // x: [B, D] or [B, H, W] float in [0, 1] -> (mu, log_var), each [B, Z]
+  // (a code head: (code, undefined); vq_vae: the quantized code z_q).
   std::pair<torch::Tensor, torch::Tensor> encode(const torch::Tensor& x, const torch::Tensor& y = {});
 
   // Training mode: mu + exp(0.5 * log_var) * eps with eps ~ N(0, I) drawn from
@@ -155,6 +167,43 @@ class VAEImpl : public torch::nn::Module {
   // the standard prior.
   torch::Tensor pseudo_inputs() const;
 
+  // vq_vae: the codebook [codebook_size, code_dim] (a parameter, or with
+  // model.codebook_ema the buffer the moving averages set); undefined otherwise.
+  torch::Tensor codebook() const;
+  // vq_vae: the nearest codebook vector (squared distance; the lowest
+  // index on a tie) to each position of z_e [B, Z]. No gradient reaches
+  // the codebook through `indices`; `codes` is the codebook's rows.
+  Quantized quantize(const torch::Tensor& z_e);
+  // vq_vae: indices int64 [B, positions] -> codes z_q [B, Z].
+  torch::Tensor codes_of(const torch::Tensor& indices);
+  // vq_vae: the code's positions as a grid: {positions} (mlp) or {h, w}
+  // (conv: the last conv stage's cells).
+  std::vector<int64_t> code_grid() const;
+  // vq_vae, after a training step's quantization of z_e [b, Z] to
+  // `indices` [b, positions]: each vector's uses in the step's global batch
+  // (summed over the processes by rows.sum_across where set, so every
+  // process takes the same step), then
+  //  - with model.codebook_ema (ema_decay > 0): one moving-average step of
+  //    each vector toward the mean of its codes, Laplace-smoothed, so an
+  //    unused vector stays where it is;
+  //  - with restart_steps > 0: every vector unused for more than
+  //    restart_steps steps moved onto a random code of this batch (drawn
+  //    from the default generator, the same on every process), so dead
+  //    vectors come back where the codes are.
+  // Skipped for a batch with non-finite codes.
+  void update_codebook(const torch::Tensor& z_e, const torch::Tensor& indices, const RowSlice& rows, double ema_decay,
+                       int64_t restart_steps);
+  // vq_vae: whether the codebook was set from the data (init_codebook);
+  // kept in the checkpoint (the buffer codebook_initialized).
+  bool codebook_initialized();
+  // vq_vae, the first training step: every codebook vector set to a
+  // position of the batch's codes z_e [b, Z] (this process's rows of the
+  // global batch `rows`, the others' through rows.sum_across), chosen at
+  // random from the default generator, the same on every process. The
+  // U(-1/K, 1/K) start leaves all but a few vectors far from every code,
+  // never chosen (the codebook collapse this prevents).
+  void init_codebook(const torch::Tensor& z_e, const RowSlice& rows);
+
   const ModelConfig& config() const { return cfg_; }
   Encoder& encoder() { return encoder_; }
   Decoder& decoder() { return decoder_; }
@@ -167,6 +216,12 @@ class VAEImpl : public torch::nn::Module {
   Decoder decoder_{nullptr};
   TopLayer top_{nullptr};
   torch::Tensor pseudo_;  // vamp: the unconstrained pseudo-inputs [K, D] (clamped to [0, 1] when used)
+  torch::Tensor codebook_;   // vq_vae: [K, code_dim], a parameter or (codebook_ema) a buffer
+  torch::Tensor ema_count_;  // codebook_ema: the moving average of each vector's count [K]
+  torch::Tensor ema_sum_;    // codebook_ema: ... and of the sum of its codes [K, code_dim]
+  torch::Tensor steps_unused_;          // vq_vae: int64 [K], training steps since each vector was chosen
+  torch::Tensor codebook_initialized_;  // vq_vae: int64 0-dim, 1 once init_codebook ran
+  bool initialized_seen_ = false;       // codebook_initialized_ read as 1 (a read per step would sync a GPU)
 };
 TORCH_MODULE(VAE);
 

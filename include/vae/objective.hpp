@@ -27,9 +27,10 @@
 namespace vae {
 
 // The encoder's output layer: two Gaussian heads fc_mean / fc_sd giving
-// (mu, log_var), or one code layer fc_code with an activation (ReLU,
-// sigmoid, or none).
-enum class CodeHead { kGaussian, kRelu, kSigmoid, kLinear };
+// (mu, log_var), one code layer fc_code with an activation (ReLU, sigmoid,
+// or none), or a code quantized to the model's codebook (vq_vae: fc_code,
+// or for conv the 1x1 convolution code_conv, then the nearest vectors).
+enum class CodeHead { kGaussian, kRelu, kSigmoid, kLinear, kQuantized };
 
 // What the evaluator hands an objective for one batch of test images.
 struct EvalBatch {
@@ -50,6 +51,7 @@ struct BatchScore {
   torch::Tensor recon;  // -log p(x|z) (or the reconstruction error)
   torch::Tensor kl;     // the KL term of the negative ELBO; 0 without a prior
   torch::Tensor nll;    // -log p(x) by importance sampling (iw_samples > 0), else undefined
+  torch::Tensor code_counts;  // vq_vae: float64 [codebook_size], each vector's uses; else undefined
 };
 
 class Objective {

@@ -15,5 +15,6 @@ std::unique_ptr<Objective> make_denoising_ae_objective(const Config& cfg);   // 
 std::unique_ptr<Objective> make_rae_objective(const Config& cfg);            // rae.cpp
 std::unique_ptr<Objective> make_wae_objective(const Config& cfg);            // wae.cpp
 std::unique_ptr<Objective> make_info_vae_objective(const Config& cfg);       // wae.cpp
+std::unique_ptr<Objective> make_vq_vae_objective(const Config& cfg);         // vq_vae.cpp
 
 }  // namespace vae

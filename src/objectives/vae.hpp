@@ -56,7 +56,7 @@ class VaeObjective : public Objective {
     const torch::Tensor like = torch::empty({b.mu.size(0), model->noise_width()}, b.mu.options());
     const torch::Tensor eps = normal_rows(like, b.rows, &b.elbo_gen);
     const LossTerms t = terms_at(model, b.x, b.y, b.mu, b.log_var, eps);
-    BatchScore s{t.recon.to(torch::kFloat64), t.kl.to(torch::kFloat64), {}};
+    BatchScore s{t.recon.to(torch::kFloat64), t.kl.to(torch::kFloat64), {}, {}};
     if (b.iw_samples > 0)
       s.nll = -iw_log_likelihood(model, b.x, b.iw_samples, b.iw_gen, b.chunk_rows, b.y, b.on_iw_chunk).sum();
     return s;

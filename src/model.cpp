@@ -1,5 +1,6 @@
 #include "vae/model.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include <torch/nn/functional/activation.h>
@@ -348,11 +349,12 @@ Quantized VAEImpl::quantize(const torch::Tensor& z_e) {
     const torch::Tensor d2 = flat.pow(2).sum(1, /*keepdim=*/true) - 2 * flat.matmul(e.t()) + e.pow(2).sum(1);
     idx = d2.argmin(1);
   }
-  return {e.index_select(0, idx).reshape_as(z_e), idx.reshape({z_e.size(0), -1})};
+  return {e.index_select(0, idx).reshape_as(z_e), idx.reshape({z_e.size(0), z_e.size(1) / cfg_.code_dim})};
 }
 
 torch::Tensor VAEImpl::codes_of(const torch::Tensor& indices) {
-  return codebook_.index_select(0, indices.reshape({-1}).to(codebook_.device())).reshape({indices.size(0), -1});
+  return codebook_.index_select(0, indices.reshape({-1}).to(codebook_.device()))
+      .reshape({indices.size(0), indices.numel() / std::max<int64_t>(indices.size(0), 1) * cfg_.code_dim});
 }
 
 torch::Tensor VAEImpl::pseudo_inputs() const {

@@ -38,7 +38,7 @@ class VqVaeObjective : public CodeObjective {
 
   LossTerms train_terms(VAE& model, const torch::Tensor& x, const torch::Tensor& y,
                         const RowSlice& rows) const override {
-    const torch::Tensor z_e = model->encoder()->forward(x.reshape({x.size(0), -1}), y).first;
+    const torch::Tensor z_e = model->encoder()->forward(x.reshape({x.size(0), input_dim(cfg_.model)}), y).first;
     if (model->is_training() && !model->codebook_initialized()) model->init_codebook(z_e, rows);
     const Quantized q = model->quantize(z_e);
     const torch::Tensor z = z_e + (q.codes - z_e).detach();  // straight-through
@@ -54,7 +54,7 @@ class VqVaeObjective : public CodeObjective {
   // The error of reconstructing x from its quantized code, and how often
   // each codebook vector was chosen.
   BatchScore score(VAE& model, const EvalBatch& b) const override {
-    const Quantized q = model->quantize(model->encoder()->forward(b.x.reshape({b.x.size(0), -1}), b.y).first);
+    const Quantized q = model->quantize(model->encoder()->forward(b.x.reshape({b.x.size(0), input_dim(cfg_.model)}), b.y).first);
     return {reconstruction_error(model, q.codes, b.x, b.y), {}, {},
             torch::bincount(q.indices.reshape({-1}), {}, cfg_.model.codebook_size).to(torch::kFloat64)};
   }

@@ -67,14 +67,20 @@ done
 # pseudo-inputs, whose gradient is summed across processes like the rest,
 # a second stochastic layer (its z2 noise drawn for the global batch), and
 # the MMD of wae and info_vae, a statistic of the whole global batch, and
-# RAE-GP's double backward.
-for variant in iwae vamp two_layer wae info_vae rae_gp; do
+# RAE-GP's double backward; VQ-VAE's codebook, its first batch's codes,
+# restarts and moving averages (summed across processes), dense and conv;
+# the conv WAE.
+for variant in iwae vamp two_layer wae info_vae rae_gp vq_vae vq_ema conv_vq_vae conv_wae; do
   case $variant in
     iwae) edit='s/^\[train\]$/[loss]\niw_samples = 4\n[train]/' ;;
     vamp) edit='s/^\[model\]$/[model]\nprior = "vamp"\npseudo_inputs = 6/' ;;
     two_layer) edit='s/^\[model\]$/[model]\ntop_latent = 2\ntop_hidden = [6]\nactivation = "tanh"/' ;;
     rae_gp) edit='s/^\[model\]$/[model]\nkind = "rae"/; s/^\[train\]$/[loss]\nrae_regularizer = "gp"\nrae_gp_weight = 0.01\n[train]/' ;;
     wae | info_vae) edit="s/^\\[model\\]\$/[model]\\nkind = \"$variant\"/" ;;
+    vq_vae) edit='s/^\[model\]$/[model]\nkind = "vq_vae"\ncode_dim = 2\ncodebook_size = 8/; s/^\[train\]$/[loss]\nvq_restart_steps = 2\n[train]/' ;;
+    vq_ema) edit='s/^\[model\]$/[model]\nkind = "vq_vae"\ncode_dim = 2\ncodebook_size = 8\ncodebook_ema = true/; s/^\[train\]$/[loss]\nvq_restart_steps = 2\n[train]/' ;;
+    conv_vq_vae) edit='s/^\[model\]$/[model]\nkind = "vq_vae"\narch = "conv"\nconv_channels = [8, 8]\ncode_dim = 2\ncodebook_size = 8/; s/^latent = 4$/latent = 98/' ;;
+    conv_wae) edit='s/^\[model\]$/[model]\nkind = "wae"\narch = "conv"\nconv_channels = [8, 8]/' ;;
   esac
   sed -e "$edit" tiny.toml >$variant.toml
   "$T" --config $variant.toml --out-dir v1-$variant 2>v1.log || { cat v1.log; fail "1 process, $variant"; }

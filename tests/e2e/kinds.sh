@@ -66,6 +66,58 @@ assert e["kind"] == sys.argv[2] and (e["neg_elbo"] is not None) == bound and (e[
 assert 0 < e["code_recon"] < 1e4, e
 PY
 done
+# vq_vae: a dense code of 2 positions (EMA codebook) and a conv one, a 7x7
+# grid; codebook use in the log, metrics and vae-eval; the indices from
+# vae-encode; samples only from the categorical prior fitted to them.
+for kind in vq_vae conv_vq_vae; do
+  case $kind in
+    vq_vae) model=$'hidden = [32]\nlatent = 4\ncode_dim = 2\ncodebook_ema = true' grid=2 ;;
+    conv_vq_vae) model=$'arch = "conv"\nlatent = 98\ncode_dim = 2' grid=7,7 ;;
+  esac
+  printf '[model]\nkind = "vq_vae"\ncodebook_size = 16\n%s\n[loss]\nvq_restart_steps = 3\n[train]\nbatch_size = 50\n' \
+    "$model" >"$WORK/$kind.toml"
+  "$VAE_BIN/vae-train" --config "$WORK/$kind.toml" --data-dir "$WORK/data" --out-dir "$WORK/$kind" --epochs 2 \
+    --device cpu 2>"$WORK/$kind.log" || { cat "$WORK/$kind.log"; fail "training $kind"; }
+  grep -q "codebook perplexity [0-9.]*, [0-9]*/16 unused" "$WORK/$kind.log" || fail "no codebook use in the log ($kind)"
+  grep -q '"test_perplexity": ' "$WORK/$kind/metrics.jsonl" || fail "metrics lack test_perplexity ($kind)"
+  [ ! -e "$WORK/$kind/samples.png" ] || fail "$kind has no fixed prior, yet samples.png was written"
+  CK="$WORK/$kind/checkpoints/last.pt"
+  "$VAE_BIN/vae-encode" --checkpoint "$CK" --data-dir "$WORK/data" --indices "$WORK/$kind-idx.npy" \
+    --out "$WORK/$kind.npy" 2>/dev/null || fail "vae-encode --indices $kind"
+  /usr/bin/python3 - "$WORK/$kind-idx.npy" "$grid" <<'PY' || fail "the indices of $kind"
+import sys
+import numpy as np
+a = np.load(sys.argv[1])
+assert a.dtype == np.int64 and a.shape == (60, *map(int, sys.argv[2].split(","))), a.shape
+assert a.min() >= 0 and a.max() < 16, (a.min(), a.max())
+PY
+  expect_error "--prior categorical fits one to its codebook indices" \
+    "$VAE_BIN/vae-sample" --checkpoint "$CK" --out "$WORK/s.png"
+  expect_error "use --prior categorical" "$VAE_BIN/vae-sample" --checkpoint "$CK" --prior gmm --out "$WORK/s.png"
+  for pass in fitted read; do
+    "$VAE_BIN/vae-sample" --checkpoint "$CK" --prior categorical --num 8 --data-dir "$WORK/data" \
+      --out "$WORK/$kind-cat.png" 2>"$WORK/cat.log" || { cat "$WORK/cat.log"; fail "--prior categorical ($kind)"; }
+    grep -q "categorical prior over the .* grid of codebook indices ($pass" "$WORK/cat.log" \
+      || fail "categorical not $pass: $(cat "$WORK/cat.log")"
+  done
+  is_png "$WORK/$kind-cat.png" || fail "no PNG from the categorical prior ($kind)"
+  "$VAE_BIN/vae-eval" --checkpoint "$CK" --iw-samples 10 --out "$WORK/$kind.json" >/dev/null 2>&1 || fail "vae-eval $kind"
+  python3 - "$WORK/$kind.json" "$WORK/$kind/metrics.jsonl" <<'PY' || fail "vae-eval $kind: $(cat "$WORK/$kind.json")"
+import json, sys
+e = json.load(open(sys.argv[1]))
+last = [json.loads(l) for l in open(sys.argv[2]) if l.strip()][-1]
+assert e["kind"] == "vq_vae" and e["neg_elbo"] is None and e["nll_iw"] is None, e
+assert e["codebook_size"] == 16 and 1 <= e["perplexity"] <= 16 and 0 <= e["dead_codes"] < 16, e
+assert e["perplexity"] == last["test_perplexity"] and e["dead_codes"] == last["test_dead_codes"], (e, last)
+PY
+done
+expect_error "only model.kind = vq_vae does" \
+  "$VAE_BIN/vae-encode" --checkpoint "$WORK/ae/checkpoints/last.pt" --indices "$WORK/i.npy"
+expect_error "has none (--prior gmm fits its codes)" \
+  "$VAE_BIN/vae-sample" --checkpoint "$WORK/ae/checkpoints/last.pt" --prior categorical --out "$WORK/s.png"
+printf '[model]\nkind = "vq_vae"\narch = "conv"\nlatent = 10\ncode_dim = 2\n' >"$WORK/badvq.toml"
+expect_error "'model.latent' must be 98 (model.code_dim 2 x the 7x7 grid" \
+  "$VAE_BIN/vae-train" --config "$WORK/badvq.toml" --data-dir "$WORK/data" --out-dir "$WORK/badvq"
 # The convolutional VAE trains, samples and evaluates like the MLP one.
 printf '[model]\narch = "conv"\nhidden = [16]\nlatent = 2\n[train]\nbatch_size = 50\n' >"$WORK/conv.toml"
 "$VAE_BIN/vae-train" --config "$WORK/conv.toml" --data-dir "$WORK/data" --out-dir "$WORK/conv" --epochs 1 \
@@ -112,7 +164,8 @@ printf '[model]\nkind = "gan"\n' >"$WORK/gan.toml"
 expect_error "'model.kind' must be" "$VAE_BIN/vae-train" --config "$WORK/gan.toml" --data-dir "$WORK/data"
 for cfg in "$VAE_SOURCE_DIR"/configs/mnist_ae.toml "$VAE_SOURCE_DIR"/configs/mnist_sparse_ae.toml \
            "$VAE_SOURCE_DIR"/configs/mnist_denoising_ae.toml "$VAE_SOURCE_DIR"/configs/mnist_cvae.toml \
-           "$VAE_SOURCE_DIR"/configs/mnist_rae.toml; do
+           "$VAE_SOURCE_DIR"/configs/mnist_rae.toml "$VAE_SOURCE_DIR"/configs/mnist_vq_vae.toml \
+           "$VAE_SOURCE_DIR"/configs/mnist_conv_vq_vae.toml; do
   [ -f "$cfg" ] || fail "missing $cfg"
 done
 echo "ok: kinds"

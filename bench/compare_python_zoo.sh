@@ -8,6 +8,7 @@
 #   two layers (binarized_mnist_vae2.toml, _iwae2.toml): 784-200-200-100 / 100-100-50 tanh,
 #     batch 20, Adam 1e-3, k 1 and k 50
 #   WAE-MMD, InfoVAE, RAE-GP (binarized_mnist_{wae,info_vae,rae_gp}.toml): 784-400-40 as the VAE
+#   VQ-VAE (binarized_mnist_vq_vae.toml): 784-400-40 as 10 positions of 4, 64 codes, as the VAE
 # Writes its section of docs/BENCHMARKS.md (zoo-speed).
 #
 #   bash bench/compare_python_zoo.sh              # every recipe
@@ -38,9 +39,10 @@ declare -A PY_ARGS=(
   [wae]="--kind wae --hidden 400 --latent 40 --batch-size 100 --lr 1e-4 --mmd-weight 10"
   [info_vae]="--kind info_vae --hidden 400 --latent 40 --batch-size 100 --lr 1e-4 --mmd-weight 10"
   [rae_gp]="--kind rae_gp --hidden 400 --latent 40 --batch-size 100 --lr 1e-4 --rae-code-weight 1e-4 --rae-gp-weight 1e-3"
+  [vq_vae]="--kind vq_vae --hidden 400 --latent 40 --batch-size 100 --lr 1e-4 --code-dim 4 --codebook-size 64 --commitment 0.25 --restart-steps 100"
 )
 RECIPES=("$@")
-[ ${#RECIPES[@]} -gt 0 ] || RECIPES=(vae iwae vamp vae2 iwae2 wae info_vae rae_gp)
+[ ${#RECIPES[@]} -gt 0 ] || RECIPES=(vae iwae vamp vae2 iwae2 wae info_vae rae_gp vq_vae)
 for m in "${RECIPES[@]}"; do
   [ -n "${PY_ARGS[$m]:-}" ] || { echo "bench/compare_python_zoo.sh: no recipe $m" >&2; exit 2; }
   echo "bench: C++ vae-train, $m, $EPOCHS epochs ($(date +%T))"
@@ -68,6 +70,7 @@ recipes = [r for r in [
     ("wae", "WAE-MMD", "784-400-40", 100, "1e-4", 1),
     ("info_vae", "InfoVAE", "784-400-40", 100, "1e-4", 1),
     ("rae_gp", "RAE-GP", "784-400-40", 100, "1e-4", 1),
+    ("vq_vae", "VQ-VAE", "784-400-40 as 10 x 4 of 64 codes", 100, "1e-4", 1),
 ] if r[0] in sys.argv[3:]]
 rows, info = [], None
 for key, title, arch, batch, lr, k in recipes:

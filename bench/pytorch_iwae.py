@@ -19,6 +19,12 @@ two take their KL by Monte Carlo, as vae-train does. With
 vae-train does). Adam, the whole training set in one float tensor, a randperm
 per epoch.
 
+--kind wae, info_vae, rae_gp and vq_vae swap the objective for those of
+vae-train's kinds (vq_vae: a codebook of --codebook-size vectors of
+--code-dim numbers, straight-through, commitment --commitment, the codebook
+set from the first batch's codes and vectors unused for --restart-steps
+steps restarted on codes of the batch, as vae-train does).
+
 Reads Larochelle's binarized_mnist_{train,test}.amat(.gz) from --data-dir.
 Prints a first JSON line {"torch", "threads"}, then one JSON object per epoch:
 train_loss (the training objective, nats per image), test_loss (negative ELBO
@@ -117,7 +123,7 @@ class Model(nn.Module):
     def __init__(self, a):
         super().__init__()
         self.encoder = GaussianNet(a.hidden, PIXELS, a.latent, a.activation, a.bounded_log_var,
-                                   deterministic=a.kind in ("wae", "rae_gp"))
+                                   deterministic=a.kind in ("wae", "rae_gp", "vq_vae"))
         body, d = stack(list(reversed(a.hidden)), a.latent, a.activation)
         self.dec = nn.Sequential(*body, nn.Linear(d, PIXELS))
         self.top = None
@@ -129,6 +135,12 @@ class Model(nn.Module):
                 "q": GaussianNet(a.top_hidden, a.latent, a.top_latent, a.activation, a.bounded_log_var),
                 "p": GaussianNet(list(reversed(a.top_hidden)), a.top_latent, a.latent, a.activation,
                                  a.bounded_log_var)})
+
+        if a.kind == "vq_vae":  # U(-1/K, 1/K), replaced by the first batch's codes, as vae-train does
+            k = a.codebook_size
+            self.codebook = nn.Parameter(torch.rand(k, a.code_dim) * (2 / k) - 1 / k)
+            self.register_buffer("steps_unused", torch.zeros(k, dtype=torch.long))
+            self.initialized = False
 
     def width(self):
         return self.encoder.mean.out_features + (self.top["q"].mean.out_features if self.top else 0)
@@ -221,6 +233,51 @@ def rae_gp_loss(model, x, a):
     return (-log_px(logits, x).sum() + 0.5 * a.rae_code_weight * z.pow(2).sum() + a.rae_gp_weight * g.pow(2).sum())
 
 
+def random_codes(flat, k):
+    """k rows of flat [n, D], distinct where n >= k."""
+    n = flat.shape[0]
+    pick = torch.randperm(n)[:k] if n >= k else torch.randint(n, (k,))
+    return flat[pick]
+
+
+def quantize(model, z):
+    """The nearest codebook row to each position of z [B, Z] -> (z_q, indices [B * P])."""
+    e = model.codebook
+    flat = z.reshape(-1, e.shape[1])
+    with torch.no_grad():
+        idx = (flat.pow(2).sum(1, keepdim=True) - 2 * flat @ e.T + e.pow(2).sum(1)).argmin(1)
+    return e[idx].reshape(z.shape), idx
+
+
+def vq_vae_loss(model, x, a):
+    """vae-train's vq_vae step: the first batch's codes as the codebook, the
+    straight-through decoder pass, the codebook and commitment terms, and
+    the restart of vectors unused for restart_steps steps."""
+    z, _ = model.encoder(x)
+    e = model.codebook
+    if not model.initialized:
+        with torch.no_grad():
+            e.copy_(random_codes(z.reshape(-1, e.shape[1]), e.shape[0]))
+        model.initialized = True
+    zq, idx = quantize(model, z)
+    st = z + (zq - z).detach()
+    loss = (-log_px(model.dec(st), x).sum() + (zq - z.detach()).pow(2).sum()
+            + a.commitment * (z - zq.detach()).pow(2).sum())
+    with torch.no_grad():
+        used = torch.bincount(idx, minlength=e.shape[0]) > 0
+        model.steps_unused.add_(1).masked_fill_(used, 0)
+        dead = (model.steps_unused > a.restart_steps).nonzero().flatten()
+        if len(dead):
+            e[dead] = random_codes(z.reshape(-1, e.shape[1]), len(dead))
+            model.steps_unused[dead] = 0
+    return loss
+
+
+def vq_recon(model, x):
+    z, _ = model.encoder(x)
+    return -log_px(model.dec(quantize(model, z)[0]), x).sum()
+
+
 def code_recon(model, x):
     """A deterministic code's test loss: the reconstruction error from it."""
     z, _ = model.encoder(x)
@@ -242,7 +299,11 @@ def main():
     p.add_argument("--hidden", type=int, nargs="*", default=[400])
     p.add_argument("--latent", type=int, default=40)
     p.add_argument("--k", type=int, default=1, help="importance samples in training (1: the ELBO)")
-    p.add_argument("--kind", choices=["vae", "wae", "info_vae", "rae_gp"], default="vae")
+    p.add_argument("--kind", choices=["vae", "wae", "info_vae", "rae_gp", "vq_vae"], default="vae")
+    p.add_argument("--codebook-size", type=int, default=64, help="vq_vae: vectors in the codebook")
+    p.add_argument("--code-dim", type=int, default=4, help="vq_vae: numbers per vector (latent / code_dim positions)")
+    p.add_argument("--commitment", type=float, default=0.25, help="vq_vae: the commitment term's weight")
+    p.add_argument("--restart-steps", type=int, default=100, help="vq_vae: restart vectors unused this long")
     p.add_argument("--mmd-weight", type=float, default=10.0, help="wae, info_vae: the MMD penalty's weight per image")
     p.add_argument("--rae-code-weight", type=float, default=1e-4)
     p.add_argument("--rae-gp-weight", type=float, default=1e-3)
@@ -270,9 +331,11 @@ def main():
     opt = torch.optim.Adam(model.parameters(), lr=a.lr)
     step = (lambda x: neg_elbo(model, x)) if a.k == 1 else (lambda x: neg_iwae(model, x, a.k))
     if a.kind != "vae":
-        step = {"wae": wae_loss, "info_vae": info_vae_loss, "rae_gp": rae_gp_loss}[a.kind]
+        step = {"wae": wae_loss, "info_vae": info_vae_loss, "rae_gp": rae_gp_loss, "vq_vae": vq_vae_loss}[a.kind]
         step = (lambda f: lambda x: f(model, x, a))(step)
     test_step = (lambda x: code_recon(model, x)) if a.kind in ("wae", "rae_gp") else (lambda x: neg_elbo(model, x))
+    if a.kind == "vq_vae":
+        test_step = lambda x: vq_recon(model, x)
     print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads()}), flush=True)
     for epoch in range(1, a.epochs + 1):
         t0 = time.perf_counter()

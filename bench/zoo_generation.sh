@@ -7,7 +7,8 @@
 # its weights bench/frechet_{mnist,fashion}.pt) between 10,000 samples and
 # the test images: samples from the model's own prior N(0, I) where it has
 # one, and from a 10-component full-covariance Gaussian mixture fitted to
-# the training codes (vae-sample --prior gmm) for every kind. Sanity rows:
+# the training codes (vae-sample --prior gmm) for every kind (a VQ-VAE: the
+# categorical prior over its indices, --prior categorical). Sanity rows:
 # the training images themselves (the floor) and uniform noise.
 # Writes the "generation" section of docs/ZOO.md and sample grids in
 # docs/images/gen_*.png.
@@ -27,16 +28,28 @@ EPOCHS_FASHION=${EPOCHS_FASHION:-10}
 MNIST=${MNIST:-data/mnist}
 FASHION=${FASHION:-/usr/share/datasets/fashion-mnist}
 N=${N:-10000}
-KINDS=(vae ae sparse_ae denoising_ae rae rae_gp wae info_vae)
+# KINDS (space-separated) re-runs some kinds and keeps the others' rows.
+read -r -a KINDS <<<"${KINDS:-vae iwae vamp ae sparse_ae denoising_ae rae rae_gp wae info_vae vq_vae conv_vq_vae}"
 [ -x build/apps/vae-train ] || { echo "bench/zoo_generation.sh: build/apps/vae-train is not built" >&2; exit 2; }
 mkdir -p "$OUT" docs/images
 
-# kind -> the [model] kind and the [loss] lines of its config
+# kind -> the lines of its [model] and [loss] tables
+model_lines() {
+  case $1 in
+    rae_gp) printf 'hidden = [512, 256]\nlatent = 16\nkind = "rae"\n' ;;
+    iwae) printf 'hidden = [512, 256]\nlatent = 16\nkind = "vae"\n' ;;
+    vamp) printf 'hidden = [512, 256]\nlatent = 16\nkind = "vae"\nprior = "vamp"\npseudo_inputs = 500\n' ;;
+    vq_vae) printf 'hidden = [512, 256]\nlatent = 16\nkind = "vq_vae"\ncode_dim = 2\ncodebook_size = 64\n' ;;
+    conv_vq_vae) printf 'arch = "conv"\nlatent = 784\nkind = "vq_vae"\ncode_dim = 16\ncodebook_size = 512\n' ;;
+    *) printf 'hidden = [512, 256]\nlatent = 16\nkind = "%s"\n' "$1" ;;
+  esac
+}
 loss_lines() {
   case $1 in
     rae) echo 'rae_code_weight = 1e-4' ;;
     rae_gp) printf 'rae_code_weight = 1e-4\nrae_regularizer = "gp"\nrae_gp_weight = 1e-3\n' ;;
     wae | info_vae) echo 'mmd_weight = 10.0' ;;
+    iwae) echo 'iw_samples = 5' ;;
     *) ;;
   esac
 }
@@ -45,7 +58,14 @@ score() {  # net, samples, reference -> the Fréchet distance
   $PY bench/frechet.py score --net "$1" "$2" "$3" | $PY -c 'import json, sys; print(json.load(sys.stdin)["frechet"])'
 }
 
-: >"$OUT/results.jsonl"
+# The rows of the kinds not re-run now, and no sanity rows (recomputed).
+touch "$OUT/results.jsonl"
+$PY - "$OUT/results.jsonl" "${KINDS[@]}" <<'PY'
+import json, sys
+path, again = sys.argv[1], set(sys.argv[2:]) | {"_floor", "_noise"}
+rows = [l for l in open(path) if l.strip() and json.loads(l)["kind"] not in again]
+open(path, "w").writelines(rows)
+PY
 for data in mnist fashion; do
   dir=$MNIST; epochs=$EPOCHS_MNIST
   [ "$data" = fashion ] && { dir=$FASHION; epochs=$EPOCHS_FASHION; }
@@ -58,9 +78,8 @@ for data in mnist fashion; do
   echo "{\"data\": \"$data\", \"kind\": \"_noise\", \"fd_prior\": $noise}" >>"$OUT/results.jsonl"
   for kind in "${KINDS[@]}"; do
     run=$OUT/$data-$kind
-    model_kind=$kind; [ "$kind" = rae_gp ] && model_kind=rae
-    printf '[data]\ndir = "%s"\n[model]\nhidden = [512, 256]\nlatent = 16\nkind = "%s"\n[loss]\n%s\n[train]\nlr = 1e-3\nbatch_size = 128\nseed = 1\nthreads = 1\nblas_threads = 1\n' \
-      "$dir" "$model_kind" "$(loss_lines "$kind")" >"$run.toml"
+    printf '[data]\ndir = "%s"\n[model]\n%s\n[loss]\n%s\n[train]\nlr = 1e-3\nbatch_size = 128\nseed = 1\nthreads = 1\nblas_threads = 1\n' \
+      "$dir" "$(model_lines "$kind")" "$(loss_lines "$kind")" >"$run.toml"
     echo "zoo_generation: $data $kind, $epochs epochs ($(date +%T))"
     build/apps/vae-train --config "$run.toml" --out-dir "$run" --epochs "$epochs" --auto-resume --device cpu 2>"$run.log"
     ck=$run/checkpoints/last.pt
@@ -70,9 +89,11 @@ for data in mnist fashion; do
       fd_prior=$(score "$net" "$run/prior.npy" "$dir:test")
       build/apps/vae-sample --checkpoint "$ck" --num 64 --out "docs/images/gen_${data}_${kind}_prior.png" 2>>"$run.log"
     fi
-    build/apps/vae-sample --checkpoint "$ck" --prior gmm --num "$N" --out "$run/gmm.npy" --device cpu 2>>"$run.log"
+    # The fitted prior: a Gaussian mixture, or over a VQ-VAE's indices a categorical one.
+    fitted=gmm; case $kind in *vq_vae) fitted=categorical ;; esac
+    build/apps/vae-sample --checkpoint "$ck" --prior $fitted --num "$N" --out "$run/gmm.npy" --device cpu 2>>"$run.log"
     fd_gmm=$(score "$net" "$run/gmm.npy" "$dir:test")
-    build/apps/vae-sample --checkpoint "$ck" --prior gmm --num 64 --out "docs/images/gen_${data}_${kind}_gmm.png" 2>>"$run.log"
+    build/apps/vae-sample --checkpoint "$ck" --prior $fitted --num 64 --out "docs/images/gen_${data}_${kind}_gmm.png" 2>>"$run.log"
     rm -f "$run/prior.npy" "$run/gmm.npy"
     $PY - "$run" "$data" "$kind" "$fd_prior" "$fd_gmm" <<'PY' >>"$OUT/results.jsonl"
 import json, sys
@@ -94,20 +115,27 @@ rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
 print(f"Produced by `bash bench/zoo_generation.sh` on {cpu} (one thread per run, CPU). Every kind:",
       "784-512-256-16, Bernoulli likelihood, Adam 1e-3, batch 128, seed 1, the kind's default weights",
-      f"(RAE-GP: gradient-penalty weight 1e-3); {sys.argv[2]} epochs on MNIST (the 9,000 training digits of",
+      "(RAE-GP: gradient-penalty weight 1e-3; IWAE: k = 5; VampPrior: 500 pseudo-inputs; `vq_vae`: the",
+      "16 numbers of the code as 8 positions of 2, 64 codebook vectors; `conv_vq_vae`:",
+      "`configs/mnist_conv_vq_vae.toml`'s 7 x 7 grid of 16 numbers, 512 vectors);",
+      f"{sys.argv[2]} epochs on MNIST (the 9,000 training digits of",
       f"`data/mnist`), {sys.argv[3]} on Fashion-MNIST (60,000). **Recon**: the test images' reconstruction error",
       "from their code, nats per image (`vae-eval`'s `code_recon`). **CFD**: the Fréchet distance between",
       "10,000 samples and the test images in the 128 features of a small classifier trained on the same",
       "data (`bench/frechet.py`; lower is better; it is not FID and compares only within its data set);",
       "*N(0, I)*: the model's own prior where it has one; *GMM*: a 10-component full-covariance mixture",
-      "fitted to the training codes (`vae-sample --prior gmm`). s / epoch: median training seconds.\n")
+      "fitted to the training codes (`vae-sample --prior gmm`); for the VQ-VAEs, the categorical prior",
+      "over their codebook indices (`vae-sample --prior categorical`, each position independent).",
+      "Recon of a VAE is from its posterior mean. s / epoch: median training seconds.\n")
 for data, title in (("mnist", "MNIST"), ("fashion", "Fashion-MNIST")):
-    sel = [r for r in rows if r["data"] == data]
+    order = ["_floor", "_noise", "vae", "iwae", "vamp", "ae", "sparse_ae", "denoising_ae", "rae", "rae_gp", "wae",
+             "info_vae", "vq_vae", "conv_vq_vae"]
+    sel = sorted((r for r in rows if r["data"] == data), key=lambda r: order.index(r["kind"]) if r["kind"] in order else 99)
     if not sel:
         continue
     fmt = lambda v: "—" if v is None else f"{v:.2f}"
     print(f"**{title}**\n")
-    print("| model | recon (nats) | CFD, N(0, I) | CFD, GMM | s / epoch | samples (GMM) |")
+    print("| model | recon (nats) | CFD, model's prior | CFD, fitted prior | s / epoch | samples (fitted prior) |")
     print("|---|---:|---:|---:|---:|---|")
     for r in sel:
         if r["kind"] == "_floor":

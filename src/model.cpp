@@ -189,13 +189,14 @@ torch::Tensor DecoderImpl::forward(const torch::Tensor& z, const torch::Tensor& 
   }
   // Keep any leading sample dimensions (the IW pass decodes [S, B, Z]).
   std::vector<int64_t> lead(z.sizes().begin(), z.sizes().end() - 1);
-  const std::vector<int64_t> shape = conv_out_shape(cfg_);
   if (code_deconv_) {  // a conv vq_vae: the code's grid, position-major
+    const std::vector<int64_t> shape = conv_out_shape(cfg_);
     h = z.reshape({-1, shape[1], shape[2], cfg_.code_dim}).permute({0, 3, 1, 2});
     h = torch::relu(code_deconv_->forward(h));
   } else {
     for (size_t i = 0; i + 1 < layers_.size(); ++i) h = dense_layer(cfg_.activation, layers_[i], gates_[i], h);
     if (deconvs_.empty()) return layers_.back()->forward(h);
+    const std::vector<int64_t> shape = conv_out_shape(cfg_);  // conv only: an MLP's image may be too small for a stage
     h = torch::relu(layers_.back()->forward(h)).reshape({-1, shape[0], shape[1], shape[2]});
   }
   for (size_t i = 0; i + 1 < deconvs_.size(); ++i) h = torch::relu(deconvs_[i]->forward(h));

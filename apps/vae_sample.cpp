@@ -31,9 +31,10 @@ int main(int argc, char** argv) {
   app.add_option("--prior", prior,
                  "model: the model's own p(z); gmm: a Gaussian mixture fitted to the codes of the training images "
                  "(any unconditional kind; kept beside the checkpoint and reused); categorical: a VQ-VAE's "
-                 "codebook indices by their frequency at each position over the training codes (kept the same way)")
+                 "codebook indices from a mixture of per-position categoricals fitted to the training codes (kept the "
+                 "same way)")
       ->capture_default_str()->check(CLI::IsMember({"model", "gmm", "categorical"}));
-  app.add_option("--components", r.components, "--prior gmm: mixture components")
+  app.add_option("--components", r.components, "--prior gmm and categorical: mixture components")
       ->capture_default_str()->check(CLI::Range(1, 1000));
   app.add_option("--covariance", covariance, "--prior gmm: full or diag covariances")
       ->capture_default_str()->check(CLI::IsMember({"full", "diag"}));

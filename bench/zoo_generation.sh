@@ -8,7 +8,8 @@
 # the test images: samples from the model's own prior N(0, I) where it has
 # one, and from a 10-component full-covariance Gaussian mixture fitted to
 # the training codes (vae-sample --prior gmm) for every kind (a VQ-VAE: the
-# categorical prior over its indices, --prior categorical). Sanity rows:
+# 10-component categorical mixture over its indices, --prior categorical).
+# Sanity rows:
 # the training images themselves (the floor) and uniform noise.
 # Writes the "generation" section of docs/ZOO.md and sample grids in
 # docs/images/gen_*.png.
@@ -124,8 +125,8 @@ print(f"Produced by `bash bench/zoo_generation.sh` on {cpu} (one thread per run,
       "10,000 samples and the test images in the 128 features of a small classifier trained on the same",
       "data (`bench/frechet.py`; lower is better; it is not FID and compares only within its data set);",
       "*N(0, I)*: the model's own prior where it has one; *GMM*: a 10-component full-covariance mixture",
-      "fitted to the training codes (`vae-sample --prior gmm`); for the VQ-VAEs, the categorical prior",
-      "over their codebook indices (`vae-sample --prior categorical`, each position independent).",
+      "fitted to the training codes (`vae-sample --prior gmm`); for the VQ-VAEs, a 10-component mixture",
+      "of per-position categoricals fitted to their codebook indices (`vae-sample --prior categorical`).",
       "Recon of a VAE is from its posterior mean. s / epoch: median training seconds.\n")
 for data, title in (("mnist", "MNIST"), ("fashion", "Fashion-MNIST")):
     order = ["_floor", "_noise", "vae", "iwae", "vamp", "ae", "sparse_ae", "denoising_ae", "rae", "rae_gp", "wae",

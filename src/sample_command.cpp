@@ -162,19 +162,24 @@ Gmm fitted_prior(const SampleRequest& r, LoadedModel& lm, const torch::Device& d
       gmm_to_json, how);
 }
 
-// A VQ-VAE's --prior categorical, fitted to the training codes' indices.
+// A VQ-VAE's --prior categorical: a mixture of r.components products of
+// per-position categoricals, fitted to the training codes' indices.
 std::string sample_categorical_prior(const SampleRequest& r, LoadedModel& lm, const torch::Device& dev,
                                      const std::string& what) {
   const ModelConfig& mc = lm.meta.config.model;
   std::string how;
   const CategoricalPrior p = cached_fit<CategoricalPrior>(
-      r, lm.meta.config, categorical_path_for(r.checkpoint), categorical_from_json,
-      [&](const CategoricalPrior& c) { return c.grid == lm.model->code_grid() && c.counts.size(1) == mc.codebook_size; },
+      r, lm.meta.config, categorical_path_for(r.checkpoint, r.components), categorical_from_json,
+      [&](const CategoricalPrior& c) {
+        return c.grid == lm.model->code_grid() && c.probs.size(2) == mc.codebook_size &&
+               c.weights.size(0) == r.components;
+      },
       [&](const Dataset& data, std::string* note) {
-        const torch::Tensor idx = encode_indices(lm.model, data, 1000, dev);
-        CategoricalPrior c = fit_categorical(idx, mc.codebook_size);
-        char text[96];
-        std::snprintf(text, sizeof text, " (%.2f nats per code on them)", categorical_nll(c, idx));
+        CategoricalPrior c =
+            fit_categorical(encode_indices(lm.model, data, 1000, dev), mc.codebook_size, r.components, lm.meta.config.train.seed);
+        char text[128];
+        std::snprintf(text, sizeof text, " (%lld EM iterations%s; %.2f nats per code on them)",
+                      static_cast<long long>(c.iterations), c.converged ? "" : ", not converged", -c.mean_log_likelihood);
         *note = text;
         return c;
       },
@@ -185,7 +190,8 @@ std::string sample_categorical_prior(const SampleRequest& r, LoadedModel& lm, co
     return decode_codes(lm.model, lm.model->codes_of(sample_categorical(p, r.num, gen)), dev);
   }();
   write_samples(r.out, images, r.columns > 0 ? r.columns : static_cast<int64_t>(std::ceil(std::sqrt(r.num))));
-  return "wrote " + std::to_string(r.num) + " samples from a categorical prior over the " +
+  return "wrote " + std::to_string(r.num) + " samples from a " + std::to_string(r.components) +
+         "-component categorical mixture over the " +
          (p.grid.size() == 2 ? shape_text(p.grid[0], p.grid[1]) : std::to_string(p.grid[0])) + " grid of codebook indices (" + how + ") of " + r.checkpoint + " (" + what + ") to " +
          r.out;
 }
@@ -231,7 +237,9 @@ std::string gmm_path_for(const std::string& checkpoint, int64_t components, GmmC
   return checkpoint_stem(checkpoint) + ".gmm-k" + std::to_string(components) + "-" + name(covariance) + ".json";
 }
 
-std::string categorical_path_for(const std::string& checkpoint) { return checkpoint_stem(checkpoint) + ".categorical.json"; }
+std::string categorical_path_for(const std::string& checkpoint, int64_t components) {
+  return checkpoint_stem(checkpoint) + ".categorical-k" + std::to_string(components) + ".json";
+}
 
 static std::string run_resolved(const SampleRequest& r, LoadedModel& lm, const torch::Device& dev, const std::string& what);
 
@@ -241,7 +249,7 @@ std::string run_sample(const SampleRequest& r) {
   LoadedModel lm = load_model(r.checkpoint, dev);
   std::vector<std::string> inputs{r.checkpoint, manifest_path_for(r.checkpoint)};
   if (r.prior == SampleRequest::Prior::kGmm) inputs.push_back(gmm_path_for(r.checkpoint, r.components, r.covariance));
-  if (r.prior == SampleRequest::Prior::kCategorical) inputs.push_back(categorical_path_for(r.checkpoint));
+  if (r.prior == SampleRequest::Prior::kCategorical) inputs.push_back(categorical_path_for(r.checkpoint, r.components));
   refuse_output_over_input(r.out, inputs,
                            {r.data_dir.empty() ? lm.meta.config.data.dir : r.data_dir}, "--out");
   const std::string what = describe_layers(lm.meta.config.model) + ", epoch " + std::to_string(lm.meta.state.epoch);

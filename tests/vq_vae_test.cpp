@@ -191,12 +191,13 @@ TEST(VqVae, ConvCodeIsAGridAndTheConfigSaysWhatLatentItNeeds) {
   testing::expect_error<ConfigError>([&] { validate(mlp, true); }, "only a VAE can be conditional", "conditional");
 }
 
-TEST(CategoricalPrior, CountsSamplesAndRoundTrips) {
+TEST(CategoricalPrior, OneComponentIsEachPositionsFrequencies) {
   // Two positions over K = 3: position 0 always 2; position 1 is 0 three times in four.
   const torch::Tensor idx = torch::tensor({{2, 0}, {2, 0}, {2, 1}, {2, 0}}, torch::kInt64);
-  const CategoricalPrior p = fit_categorical(idx, 3);
-  EXPECT_TRUE(torch::equal(p.counts, torch::tensor({{0, 0, 4}, {3, 1, 0}}, torch::kInt64)));
-  EXPECT_NEAR(categorical_nll(p, idx), -(3 * std::log(0.75) + std::log(0.25)) / 4, 1e-12);
+  const CategoricalPrior p = fit_categorical(idx, 3, /*components=*/1);
+  EXPECT_TRUE(torch::allclose(p.probs[0], torch::tensor({{0.0, 0.0, 1.0}, {0.75, 0.25, 0.0}}, torch::kFloat64)));
+  EXPECT_NEAR(p.mean_log_likelihood, (3 * std::log(0.75) + std::log(0.25)) / 4, 1e-12);
+  EXPECT_NEAR(categorical_log_density(p, idx.narrow(0, 2, 1)).item<double>(), std::log(0.25), 1e-12);
   auto gen = at::detail::createCPUGenerator(7);
   const torch::Tensor s = sample_categorical(p, 4000, gen);
   EXPECT_EQ(s.sizes(), (std::vector<int64_t>{4000, 2}));
@@ -204,16 +205,39 @@ TEST(CategoricalPrior, CountsSamplesAndRoundTrips) {
   const double zeros = (s.select(1, 1) == 0).to(torch::kFloat64).mean().item<double>();
   EXPECT_NEAR(zeros, 0.75, 0.03);  // 4 sd of a binomial mean over 4000 draws
   EXPECT_FALSE((s.select(1, 1) == 2).any().item<bool>()) << "a vector never seen there is never drawn";
-  std::string prov;
-  const CategoricalPrior back = categorical_from_json(categorical_to_json(p, R"({"seed": 1})"), &prov);
-  EXPECT_TRUE(torch::equal(back.counts, p.counts));
-  EXPECT_EQ(back.grid, p.grid);
-  EXPECT_EQ(prov, R"({"seed":1})");
-  std::string forged = categorical_to_json(p, "{}");
-  forged.replace(forged.find("[0,0,4,"), 7, "[0,0,5,");
-  testing::expect_error<std::runtime_error>([&] { categorical_from_json(forged, nullptr); }, "sum to images",
-                                            "forged counts");
   testing::expect_error<std::invalid_argument>([&] { fit_categorical(idx + 1, 3); }, "outside [0, 3)", "bad index");
+  testing::expect_error<std::invalid_argument>([&] { fit_categorical(idx, 3, 5); }, "at least 5 codes", "too few");
+}
+
+// Codes of two kinds, (0, 0, 0) and (1, 1, 2): independent positions would
+// mix them; two components keep each whole.
+TEST(CategoricalPrior, MixtureKeepsWhatThePositionsShare) {
+  const torch::Tensor idx =
+      torch::cat({torch::zeros({30, 3}, torch::kInt64), torch::tensor({1, 1, 2}, torch::kInt64).repeat({10, 1})});
+  const CategoricalPrior one = fit_categorical(idx, 3, 1);
+  const CategoricalPrior two = fit_categorical(idx, 3, 2, /*seed=*/3);
+  EXPECT_TRUE(two.converged);
+  EXPECT_NEAR(two.mean_log_likelihood, 0.75 * std::log(0.75) + 0.25 * std::log(0.25), 1e-9) << "the exact fit";
+  EXPECT_GT(two.mean_log_likelihood, one.mean_log_likelihood + 1.0);
+  auto gen = at::detail::createCPUGenerator(5);
+  const torch::Tensor s = sample_categorical(two, 2000, gen);
+  const torch::Tensor a = (s == 0).all(1), b = (s == torch::tensor({1, 1, 2}, torch::kInt64)).all(1);
+  EXPECT_TRUE((a | b).all().item<bool>()) << "every draw one of the two kinds";
+  EXPECT_NEAR(b.to(torch::kFloat64).mean().item<double>(), 0.25, 0.04);
+  const torch::Tensor s1 = sample_categorical(one, 2000, gen);
+  EXPECT_FALSE(((s1 == 0).all(1) | (s1 == torch::tensor({1, 1, 2}, torch::kInt64)).all(1)).all().item<bool>())
+      << "independent positions mix the kinds (the test can tell)";
+  std::string prov;
+  const CategoricalPrior back = categorical_from_json(categorical_to_json(two, R"({"seed": 1})"), &prov);
+  EXPECT_TRUE(torch::equal(back.probs, two.probs));
+  EXPECT_TRUE(torch::equal(back.weights, two.weights));
+  EXPECT_EQ(back.grid, two.grid);
+  EXPECT_EQ(prov, R"({"seed":1})");
+  std::string forged = categorical_to_json(two, "{}");
+  const size_t at = forged.find("\"weights\":[") + 11;
+  forged.replace(at, forged.find(',', at) - at, "0.9");
+  testing::expect_error<std::runtime_error>([&] { categorical_from_json(forged, nullptr); }, "do not sum to 1",
+                                            "forged weights");
 }
 
 // A short run: its test loss falls, the codebook's use is in the log's
@@ -269,9 +293,12 @@ TEST(VqVae, TrainsResumesEncodesAndSamplesFromAFittedPrior) {
   s.num = 16;
   const std::string first = run_sample(s);
   EXPECT_NE(first.find("fitted to the codes of 128 training images"), std::string::npos) << first;
-  EXPECT_TRUE(std::filesystem::exists(categorical_path_for(ckpt)));
-  const CategoricalPrior fitted = categorical_from_json(read_regular_file(categorical_path_for(ckpt)), nullptr);
-  EXPECT_TRUE(torch::equal(fitted.counts, fit_categorical(encode_indices(m.model, IdxSource(cfg.data.dir).load(Split::kTrain), 50, torch::kCPU), 16).counts));
+  const std::string kept = categorical_path_for(ckpt, 10);
+  EXPECT_TRUE(std::filesystem::exists(kept));
+  const CategoricalPrior fitted = categorical_from_json(read_regular_file(kept), nullptr);
+  const torch::Tensor train_idx = encode_indices(m.model, IdxSource(cfg.data.dir).load(Split::kTrain), 50, torch::kCPU);
+  EXPECT_TRUE(torch::allclose(fitted.probs, fit_categorical(train_idx, 16, 10, cfg.train.seed).probs))
+      << "fitted to the training codes' indices with the run's seed";
   const std::string first_png = read_regular_file(s.out);
   s.out = dir.file("s2.png");
   const std::string second = run_sample(s);

@@ -34,19 +34,19 @@ struct SampleRequest {
   // with a prior or not). The fit is kept beside the checkpoint
   // (gmm_path_for) and reused while the checkpoint, the data folder and
   // the request are the same.
-  // kCategorical: a VQ-VAE's codebook indices drawn from the frequencies
-  // of each position's vectors over the training codes
-  // (vae/categorical_prior.hpp), kept at categorical_path_for.
+  // kCategorical: a VQ-VAE's codebook indices drawn from a mixture of
+  // `components` products of per-position categoricals fitted to the
+  // training codes (vae/categorical_prior.hpp), kept at categorical_path_for.
   enum class Prior { kModel, kGmm, kCategorical } prior = Prior::kModel;
-  int64_t components = 10;
+  int64_t components = 10;  // kGmm and kCategorical: the mixture's components
   GmmCovariance covariance = GmmCovariance::kFull;
 };
 
 // Where --prior gmm keeps its fit: beside the checkpoint,
 // "last.pt" -> "last.gmm-k10-full.json".
 std::string gmm_path_for(const std::string& checkpoint, int64_t components, GmmCovariance covariance);
-// Where --prior categorical keeps its fit: "last.pt" -> "last.categorical.json".
-std::string categorical_path_for(const std::string& checkpoint);
+// Where --prior categorical keeps its fit: "last.pt" -> "last.categorical-k10.json".
+std::string categorical_path_for(const std::string& checkpoint, int64_t components);
 
 // Writes request.out and returns one line saying what it wrote. Throws
 // std::invalid_argument for a request the model cannot serve (no prior, a

@@ -95,9 +95,9 @@ PY
     "$VAE_BIN/vae-sample" --checkpoint "$CK" --out "$WORK/s.png"
   expect_error "use --prior categorical" "$VAE_BIN/vae-sample" --checkpoint "$CK" --prior gmm --out "$WORK/s.png"
   for pass in fitted read; do
-    "$VAE_BIN/vae-sample" --checkpoint "$CK" --prior categorical --num 8 --data-dir "$WORK/data" \
+    "$VAE_BIN/vae-sample" --checkpoint "$CK" --prior categorical --components 3 --num 8 --data-dir "$WORK/data" \
       --out "$WORK/$kind-cat.png" 2>"$WORK/cat.log" || { cat "$WORK/cat.log"; fail "--prior categorical ($kind)"; }
-    grep -q "categorical prior over the .* grid of codebook indices ($pass" "$WORK/cat.log" \
+    grep -q "3-component categorical mixture over the .* grid of codebook indices ($pass" "$WORK/cat.log" \
       || fail "categorical not $pass: $(cat "$WORK/cat.log")"
   done
   is_png "$WORK/$kind-cat.png" || fail "no PNG from the categorical prior ($kind)"

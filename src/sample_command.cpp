@@ -62,11 +62,10 @@ void check_request(const SampleRequest& r, const ModelConfig& mc) {
   if (gmm && quantized)
     throw std::invalid_argument(r.checkpoint + ": a VQ-VAE's codes are codebook indices, not points for a Gaussian "
                                 "mixture: use --prior categorical");
-  if (categorical) return;
   if (gmm && mc.conditional)
     throw std::invalid_argument(r.checkpoint + ": --prior gmm fits the codes of an unconditional model; this one is "
                                 "conditional (sample it by --label)");
-  if (!gmm && !make_objective(mc)->has_prior() && r.mode != Mode::kInterpolate)
+  if (!gmm && !categorical && !make_objective(mc)->has_prior() && r.mode != Mode::kInterpolate)
     throw std::invalid_argument(r.checkpoint + ": model.kind = " + name(mc.kind) +
                                 " has no prior to sample from (only a VAE's codes follow N(0, I)); " +
                                 (quantized ? "--prior categorical fits one to its codebook indices"

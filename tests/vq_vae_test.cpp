@@ -290,6 +290,9 @@ TEST(VqVae, TrainsResumesEncodesAndSamplesFromAFittedPrior) {
   s.prior = SampleRequest::Prior::kGmm;
   testing::expect_error<std::invalid_argument>([&] { run_sample(s); }, "use --prior categorical", "gmm on indices");
   s.prior = SampleRequest::Prior::kCategorical;
+  s.label_name = "3";
+  testing::expect_error<std::invalid_argument>([&] { run_sample(s); }, "--label needs a conditional model", "label");
+  s.label_name.clear();
   s.num = 16;
   const std::string first = run_sample(s);
   EXPECT_NE(first.find("fitted to the codes of 128 training images"), std::string::npos) << first;

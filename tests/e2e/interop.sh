@@ -18,12 +18,13 @@ with open(f"{sys.argv[1]}/t10k-labels-idx1-ubyte", "wb") as f:
     f.write(struct.pack(">HBBI", 0, 8, 1, 120) + rng.integers(0, 10, 120, np.uint8).tobytes())
 PY
 
-# Two shapes: the guide's two hidden layers (decoder fc4..fc6) with grey
-# levels, and one hidden layer (decoder fc3, fc4) with static binarization.
+# Shapes and kinds: the guide's two hidden layers (decoder fc4..fc6) with
+# grey levels, one hidden layer (decoder fc3, fc4) with static
+# binarization, and the code heads and activations of the other kinds.
 train_and_compare() {
-  local name=$1 hidden=$2 latent=$3 binarize=$4 kind=${5:-vae}
-  printf '[model]\nhidden = %s\nlatent = %s\nkind = "%s"\nsparsity = "kl"\n[train]\nbatch_size = 50\n' \
-    "$hidden" "$latent" "$kind" >"$WORK/$name.toml"
+  local name=$1 hidden=$2 latent=$3 binarize=$4 kind=${5:-vae} extra=${6:-}
+  printf '[model]\nhidden = %s\nlatent = %s\nkind = "%s"\nsparsity = "kl"\n%s\n[train]\nbatch_size = 50\n' \
+    "$hidden" "$latent" "$kind" "$extra" >"$WORK/$name.toml"
   "$VAE_BIN/vae-train" --config "$WORK/$name.toml" --data-dir "$WORK/data" --out-dir "$WORK/$name" --epochs 1 \
     --device cpu --binarize "$binarize" 2>"$WORK/$name.log" || { cat "$WORK/$name.log"; fail "training $name"; }
   "$VAE_BIN/vae-encode" --checkpoint "$WORK/$name/checkpoints/last.pt" --data-dir "$WORK/grey" \
@@ -45,6 +46,12 @@ train_and_compare guide "[64, 32]" 3 none
 train_and_compare classic "[48]" 4 static
 train_and_compare sparse "[40]" 5 none sparse_ae   # fc_code with sigmoid units
 train_and_compare denoise "[40, 20]" 3 none denoising_ae
+# Codes without an activation, other dense activations, clamped heads, and
+# a VQ-VAE's quantized code (its codebook read from the checkpoint).
+train_and_compare rae "[40]" 3 none rae
+train_and_compare tanh "[40, 20]" 3 none vae 'activation = "tanh"'
+train_and_compare gated "[40]" 4 none info_vae $'activation = "gated"\nbounded_log_var = true'
+train_and_compare vq "[40]" 4 none vq_vae $'code_dim = 2\ncodebook_size = 8'
 
 # The parameter names follow the module structure.
 $PY - "$WORK/guide/checkpoints/last.pt" <<'PY' || fail "parameter names"

@@ -16,7 +16,8 @@
 #   EPOCHS=3 DATA=data/binarized_mnist bash bench/compare_python_zoo.sh
 #
 # EPOCHS: epochs per run (default 2). DATA: the folder of the .amat(.gz)
-# files (default ../shared/data/binarized_mnist).
+# files (default ../shared/data/binarized_mnist). NO_DOCS=1: leave
+# docs/BENCHMARKS.md alone (the section goes to stdout only).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 EPOCHS=${EPOCHS:-2}
@@ -104,5 +105,6 @@ for key, title, arch, batch, lr, k, cpp, py in rows:
     print(f"- {title}: {pairs}. Last-epoch train loss: C++ {cpp[-1]['train_loss']:.2f},",
           f"Python {py[-1]['train_loss']:.2f}.")
 PY
-python3 bench/put_section.py docs/BENCHMARKS.md zoo-speed <"$OUT/section.md"
+# NO_DOCS=1: print the section only (to compare a recipe without the others' rows).
+[ -n "${NO_DOCS:-}" ] || python3 bench/put_section.py docs/BENCHMARKS.md zoo-speed <"$OUT/section.md"
 cat "$OUT/section.md"

@@ -132,7 +132,8 @@ std::pair<torch::Tensor, torch::Tensor> EncoderImpl::forward(const torch::Tensor
     const torch::Tensor a = fc_mean_->forward(h);
     switch (code_activation_) {
       case CodeHead::kSigmoid: return {torch::sigmoid(a), torch::Tensor()};
-      case CodeHead::kLinear: return {a, torch::Tensor()};
+      case CodeHead::kLinear:
+      case CodeHead::kQuantized: return {a, torch::Tensor()};  // a VQ-VAE's z_e, quantized by VAEImpl
       default: return {torch::relu(a), torch::Tensor()};
     }
   }

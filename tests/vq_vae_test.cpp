@@ -57,6 +57,10 @@ TEST(VqVae, EachPositionTakesItsNearestVector) {
   EXPECT_TRUE(torch::equal(q.codes, torch::tensor({{1.0f, 1.0f, -2.0f, 0.0f}, {0.0f, 0.0f, 1.0f, 1.0f}})));
   EXPECT_TRUE(torch::equal(model->codes_of(q.indices), q.codes));
   EXPECT_EQ(model->code_grid(), std::vector<int64_t>{2});
+  // z_e is fc_code's output without an activation (no ReLU would let it
+  // reach a vector with negative numbers).
+  torch::manual_seed(3);
+  EXPECT_LT(model->encoder()->forward(torch::rand({200, 784})).first.min().item<float>(), 0.0f);
   // The decoder sees the quantized code: encode gives codebook rows only.
   const torch::Tensor code = model->encode(torch::rand({5, 784})).first;
   EXPECT_TRUE(torch::equal(code, model->codes_of(model->quantize(code).indices)));

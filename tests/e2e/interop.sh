@@ -31,12 +31,14 @@ train_and_compare() {
     --out "$WORK/$name.cpp.npy" 2>"$WORK/$name.encode.log" || { cat "$WORK/$name.encode.log"; fail "vae-encode $name"; }
   $PY "$SCRIPT" "$WORK/$name/checkpoints/last.pt" --data-dir "$WORK/grey" --out "$WORK/$name.py.npy" \
     || fail "the script failed on $name"
-  $PY - "$WORK/$name.cpp.npy" "$WORK/$name.py.npy" "$latent" <<'PY' || fail "Python's means differ from vae-encode's ($name)"
+  $PY - "$WORK/$name.cpp.npy" "$WORK/$name.py.npy" "$latent" "$kind" <<'PY' || fail "Python's means differ from vae-encode's ($name)"
 import sys
 import numpy as np
 a, b, z = np.load(sys.argv[1]), np.load(sys.argv[2]), int(sys.argv[3])
 assert a.shape == b.shape == (120, z), (a.shape, b.shape)
 assert np.abs(a).max() > 1e-3, "all means are zero: nothing was compared"
+if sys.argv[4] in ("rae", "vq_vae"):  # codes without an activation: a stray ReLU would show
+    assert (a < 0).any(), "no negative code: an activation was applied"
 d = np.abs(a - b).max()
 print(f"max |mu_cpp - mu_py| = {d:.2e}")
 assert d <= 1e-5, d

@@ -3,6 +3,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <stdexcept>
@@ -12,13 +13,22 @@ namespace {
 
 const auto kF64 = torch::TensorOptions().dtype(torch::kFloat64);
 
-// log p(code_n | component c) for every code and component: [N, C].
+// log p(code_n | component c) for every code and component: [N, C], in
+// chunks of codes so that no temporary exceeds about 2^24 numbers.
 torch::Tensor component_log_likelihood(const torch::Tensor& log_probs, const torch::Tensor& flat) {
-  const int64_t c = log_probs.size(0), p = log_probs.size(1), k = log_probs.size(2);
+  const int64_t c = log_probs.size(0), p = log_probs.size(1), k = log_probs.size(2), n = flat.size(0);
   // Row (c, position) of log_probs viewed [C, P * K]; code n's entries at position * K + index.
-  const torch::Tensor keys = flat + torch::arange(p, torch::kInt64).unsqueeze(0) * k;  // [N, P]
-  const torch::Tensor picked = log_probs.reshape({c, p * k}).index_select(1, keys.reshape({-1}));  // [C, N * P]
-  return picked.reshape({c, flat.size(0), p}).sum(2).t();
+  const torch::Tensor table = log_probs.reshape({c, p * k});
+  const torch::Tensor offsets = torch::arange(p, torch::kInt64).unsqueeze(0) * k;
+  const int64_t chunk = std::max<int64_t>(1, (int64_t{1} << 24) / std::max<int64_t>(c * p, 1));
+  torch::Tensor out = torch::empty({n, c}, kF64);
+  for (int64_t start = 0; start < n; start += chunk) {
+    const int64_t len = std::min(chunk, n - start);
+    const torch::Tensor keys = flat.narrow(0, start, len) + offsets;                 // [len, P]
+    const torch::Tensor picked = table.index_select(1, keys.reshape({-1}));           // [C, len * P]
+    out.narrow(0, start, len).copy_(picked.reshape({c, len, p}).sum(2).t());
+  }
+  return out;
 }
 
 // The M step: weights and per-component frequencies from responsibilities r [N, C].
@@ -90,13 +100,20 @@ CategoricalPrior fit_categorical(const torch::Tensor& indices, int64_t codebook_
 }
 
 torch::Tensor sample_categorical(const CategoricalPrior& p, int64_t n, at::Generator& gen) {
-  const int64_t positions = p.probs.size(1), k = p.probs.size(2);
+  const int64_t positions = p.probs.size(1);
   const torch::Tensor which = torch::multinomial(p.weights, n, /*replacement=*/true, gen);  // [n]
-  // One draw per (sample, position) from its component's row.
-  const torch::Tensor rows = p.probs.index_select(0, which).reshape({n * positions, k});
+  // The draws of each component together: every position's row gives that
+  // component's m draws at once ([positions, m]), so nothing of size
+  // n x positions x codebook_size is made.
+  torch::Tensor out = torch::empty({n, positions}, torch::kInt64);
+  for (int64_t j = 0; j < p.probs.size(0); ++j) {
+    const torch::Tensor mine = (which == j).nonzero().reshape({-1});
+    if (mine.numel() == 0) continue;
+    out.index_copy_(0, mine, torch::multinomial(p.probs[j], mine.numel(), /*replacement=*/true, gen).t());
+  }
   std::vector<int64_t> shape = p.grid;
   shape.insert(shape.begin(), n);
-  return torch::multinomial(rows, 1, /*replacement=*/true, gen).reshape(shape);
+  return out.reshape(shape);
 }
 
 torch::Tensor categorical_log_density(const CategoricalPrior& p, const torch::Tensor& indices) {

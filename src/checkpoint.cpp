@@ -248,6 +248,10 @@ LoadedModel load_model_bytes(const std::string& path, std::shared_ptr<const std:
     if (p.scalar_type() != dtype)
       checkpoint_fail(path, "parameter " + name + " is not " + (dtype == torch::kFloat32 ? "float32" : "int64"));
     if (!torch::isfinite(p).all().item<bool>()) checkpoint_fail(path, "parameter " + name + " holds NaN or Inf values");
+    // A VQ-VAE's codebook state: counts are positive (they start at 1 and
+    // decay), step counts are not negative.
+    if ((name == "ema_count" && (p <= 0).any().item<bool>()) || (name == "steps_unused" && (p < 0).any().item<bool>()))
+      checkpoint_fail(path, "buffer " + name + " holds " + (name == "ema_count" ? "a count <= 0" : "a negative step count"));
   }
   check_progress(path, s);
   // The optimizer's state is checked here too, so no tool accepts a file

@@ -250,7 +250,7 @@ VAEImpl::VAEImpl(const ModelConfig& cfg) : cfg_(cfg) {
       codebook_ = register_parameter("codebook", init);
     } else {
       codebook_ = register_buffer("codebook", init);
-      // As if each vector had been assigned itself once: an unused one stays put.
+      // As if each vector had been assigned itself once: an unused one keeps its place while its count decays.
       ema_count_ = register_buffer("ema_count", torch::ones({cfg.codebook_size}));
       ema_sum_ = register_buffer("ema_sum", init.clone());
     }
@@ -293,7 +293,7 @@ void VAEImpl::update_codebook(const torch::Tensor& z_e, const torch::Tensor& ind
   stats.narrow(1, 0, 1).index_add_(0, idx, torch::ones({idx.size(0), 1}, flat.options()));
   stats.narrow(1, 1, d).index_add_(0, idx, flat);
   if (rows.sum_across) rows.sum_across(stats);
-  if (!torch::isfinite(stats).all().item<bool>()) return;  // a diverged batch: the trainer skips its step too
+  if (!torch::isfinite(stats).all().item<bool>()) return;  // non-finite codes: no upkeep (the trainer's check is on the loss)
   const torch::Tensor used = stats.select(1, 0) > 0;
   steps_unused_.add_(1).masked_fill_(used, 0);
   if (ema_decay > 0) {
@@ -355,8 +355,10 @@ Quantized VAEImpl::quantize(const torch::Tensor& z_e) {
 }
 
 torch::Tensor VAEImpl::codes_of(const torch::Tensor& indices) {
+  int64_t positions = 1;
+  for (const int64_t g : code_grid()) positions *= g;
   return codebook_.index_select(0, indices.reshape({-1}).to(codebook_.device()))
-      .reshape({indices.size(0), indices.numel() / std::max<int64_t>(indices.size(0), 1) * cfg_.code_dim});
+      .reshape({indices.size(0), positions * cfg_.code_dim});
 }
 
 torch::Tensor VAEImpl::pseudo_inputs() const {

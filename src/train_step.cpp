@@ -24,11 +24,17 @@ std::unique_ptr<TrainStep> make_train_step(const Config& cfg, VAE& model, FlatGr
 double AutogradStep::run(const torch::Tensor& x, const torch::Tensor& y, double kl_weight, const RowSlice& rows) {
   grads_.zero();  // backward adds into the block
   const LossTerms terms = objective_->train_terms(model_, x, y, rows);
+  pending_ = terms.commit;
   torch::Tensor loss = kl_weight == 1.0 ? terms.total() : terms.recon + kl_weight * terms.kl;
   if (terms.penalty.defined()) loss = loss + terms.penalty;
   const double value = loss.item<double>();
   loss.backward();
   return value;
+}
+
+void AutogradStep::commit() {
+  if (pending_) pending_();
+  pending_ = nullptr;
 }
 
 FusedMlpStep::FusedMlpStep(VAE& model, int64_t max_batch) : max_batch_(max_batch) {

@@ -37,6 +37,9 @@ class TrainStep {
   // `rows`: x is that slice of a global batch (the noise is drawn for the
   // global batch, see row_slice.hpp); x may then have no rows.
   virtual double run(const torch::Tensor& x, const torch::Tensor& y, double kl_weight, const RowSlice& rows = {}) = 0;
+  // After a finite step, before the optimizer's: the objective's deferred
+  // work for this step (LossTerms::commit), if any.
+  virtual void commit() {}
   virtual const char* describe() const = 0;
 };
 
@@ -53,9 +56,11 @@ class AutogradStep : public TrainStep {
   AutogradStep(const Config& cfg, VAE& model, FlatGradients& grads)
       : objective_(make_objective(cfg)), model_(model), grads_(grads) {}
   double run(const torch::Tensor& x, const torch::Tensor& y, double kl_weight, const RowSlice& rows = {}) override;
+  void commit() override;
   const char* describe() const override { return "autograd"; }
 
  private:
+  std::function<void()> pending_;  // the last run's LossTerms::commit
   std::unique_ptr<Objective> objective_;
   VAE model_;
   FlatGradients& grads_;

@@ -397,6 +397,7 @@ bool Trainer::step(const torch::Tensor& x, const torch::Tensor& y, int64_t epoch
   const bool finite = std::isfinite(loss) && grads_->all_finite();
   state_.batch = batch + 1;
   if (finite) {
+    step_->commit();  // the same on every process: `finite` comes from the summed loss and gradients
     if (cfg_.train.clip_grad_norm > 0) grads_->clip_norm(cfg_.train.clip_grad_norm);
     optimizer_->step();
     ++state_.step;

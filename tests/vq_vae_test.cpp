@@ -41,10 +41,12 @@ Config vq_config() {
   return c;
 }
 
-// Sets the model's codebook to `rows` [K, code_dim].
+// Sets the model's codebook to `rows` [K, code_dim], marked initialised so
+// the first training step does not replace it with the batch's codes.
 void set_codebook(VAE& model, const torch::Tensor& rows) {
   torch::NoGradGuard no_grad;
   model->codebook().copy_(rows);
+  model->named_buffers()["codebook_initialized"].fill_(1);
 }
 
 TEST(VqVae, EachPositionTakesItsNearestVector) {
@@ -73,9 +75,11 @@ TEST(VqVae, EachPositionTakesItsNearestVector) {
 TEST(VqVae, LossAndStraightThroughGradient) {
   Config cfg = vq_config();
   cfg.loss.vq_commitment = 0.25;
+  cfg.loss.vq_restart_steps = 0;
   torch::manual_seed(2);
   VAE model(cfg.model);
-  set_codebook(model, torch::tensor({{0.0f, 0.0f}, {1.0f, 1.0f}, {-2.0f, 0.0f}}));
+  const torch::Tensor book = torch::tensor({{0.0f, 0.0f}, {1.0f, 1.0f}, {-2.0f, 0.0f}});
+  set_codebook(model, book);
   const torch::Tensor x = torch::rand({3, 784});
   const LossTerms t = make_objective(cfg)->train_terms(model, x, {}, {});
   torch::Tensor z_e, z_q;
@@ -86,6 +90,8 @@ TEST(VqVae, LossAndStraightThroughGradient) {
   }
   const double dist = (z_e - z_q).pow(2).sum().item<double>();
   EXPECT_NEAR(t.penalty.item<double>(), 1.25 * dist, 1e-5 * (1 + dist));
+  EXPECT_TRUE(torch::equal(model->codebook(), book)) << "the hand-written codebook is the one used";
+  EXPECT_GT(dist, 1e-3) << "the codes are not on the codebook: the terms are not trivially 0";
   EXPECT_EQ(t.kl.item<double>(), 0.0);
   // recon is the error of decoding z_q.
   EXPECT_NEAR(t.recon.item<double>(),
@@ -141,20 +147,40 @@ TEST(VqVae, MovingAverageCodebook) {
   const torch::Tensor expected = (sums / smoothed.unsqueeze(1)).to(torch::kFloat32);
   EXPECT_TRUE(torch::allclose(model->codebook(), expected, 1e-5, 1e-6)) << model->codebook();
   EXPECT_NEAR(model->codebook()[2][0].item<double>(), -2.0, 1e-4) << "the unused row stays put";
-  // In training, train_terms takes the step; the loss has no codebook term then.
+  // In training, train_terms leaves the moving-average step to its commit
+  // (run by the trainer only for a step it takes); the loss then has the
+  // commitment term alone, no codebook term.
   Config c2 = cfg;
   c2.loss.vq_commitment = 1.0;
+  c2.loss.vq_restart_steps = 0;
   VAE m2(c2.model);
   m2->train();
-  const torch::Tensor before = m2->codebook().clone();
   const torch::Tensor x = torch::rand({4, 784});
+  make_objective(c2)->train_terms(m2, x, {}, {});  // the first step sets the codebook from the batch
+  const torch::Tensor before = m2->codebook().clone(), sum_before = m2->named_buffers()["ema_sum"].clone();
+  const torch::Tensor count_before = m2->named_buffers()["ema_count"].clone();
   const LossTerms t = make_objective(c2)->train_terms(m2, x, {}, {});
-  EXPECT_FALSE(torch::equal(before, m2->codebook())) << "the step moved the codebook";
+  ASSERT_TRUE(static_cast<bool>(t.commit));
+  EXPECT_TRUE(torch::equal(before, m2->codebook())) << "nothing moves before the commit";
+  torch::Tensor z2, q_idx, q_codes;
+  {
+    torch::NoGradGuard no_grad;
+    z2 = m2->encoder()->forward(x).first;
+    const Quantized q = m2->quantize(z2);
+    q_idx = q.indices;
+    q_codes = q.codes;
+  }
+  const double dist = (z2 - q_codes).pow(2).sum().item<double>();
+  EXPECT_NEAR(t.penalty.item<double>(), dist, 1e-5 * (1 + dist)) << "commitment 1 x ||z2 - z_q||^2, no codebook term";
+  t.commit();
+  const torch::Tensor idx = q_idx.reshape({-1});
+  const torch::Tensor c_exp = 0.5 * count_before + 0.5 * torch::bincount(idx, {}, 3).to(torch::kFloat32);
+  const torch::Tensor s_exp = 0.5 * sum_before + 0.5 * torch::zeros({3, 2}).index_add_(0, idx, z2.reshape({-1, 2}));
+  const torch::Tensor n2 = c_exp.sum();
+  const torch::Tensor book2 = s_exp / ((c_exp + 1e-5) / (n2 + 3e-5) * n2).unsqueeze(1);
+  EXPECT_TRUE(torch::allclose(m2->codebook(), book2, 1e-4, 1e-5)) << m2->codebook() << book2;
   m2->eval();
-  const torch::Tensor after = m2->codebook().clone();
-  make_objective(c2)->train_terms(m2, x, {}, {});
-  EXPECT_TRUE(torch::equal(after, m2->codebook())) << "not in eval mode";
-  EXPECT_GT(t.penalty.item<double>(), 0.0);
+  EXPECT_FALSE(static_cast<bool>(make_objective(c2)->train_terms(m2, x, {}, {}).commit)) << "no upkeep in eval mode";
 }
 
 TEST(VqVae, ConvCodeIsAGridAndTheConfigSaysWhatLatentItNeeds) {
@@ -255,6 +281,7 @@ TEST(VqVae, TrainsResumesEncodesAndSamplesFromAFittedPrior) {
   cfg.model.latent = 8;
   cfg.model.code_dim = 2;
   cfg.model.codebook_size = 16;
+  cfg.loss.vq_restart_steps = 1;  // restarts happen in the 12 steps, and the resume must replay them
   testing::small_run(cfg, dir, /*epochs=*/3);
   const TrainResult r = train(cfg, {});
   ASSERT_EQ(r.history.size(), 3u);
@@ -332,6 +359,7 @@ TEST(VqVae, MovingAverageRunResumesExactly) {
   Config cfg = vq_config();
   cfg.model.codebook_ema = true;
   cfg.model.codebook_size = 8;
+  cfg.loss.vq_restart_steps = 1;
   testing::small_run(cfg, dir, /*epochs=*/2);
   const TrainResult r = train(cfg, {});
   EXPECT_LT(r.history.back().test.loss, r.history.front().test.loss);

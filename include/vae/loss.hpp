@@ -1,6 +1,8 @@
 // The VAE objective: reconstruction -log p(x|z) + KL(q(z|x) || N(0, I)), in nats.
 #pragma once
 
+#include <functional>
+
 #include <torch/types.h>
 
 #include <string>
@@ -18,6 +20,10 @@ struct LossTerms {
   torch::Tensor recon;    // 0-dim, -log p(x|z) summed over the batch and the D pixels
   torch::Tensor kl;       // 0-dim, summed over the batch and the Z latent units (0 for autoencoders)
   torch::Tensor penalty;  // 0-dim, sparse_ae's sparsity penalty over the batch; undefined otherwise
+  // Work that belongs to the step only if it is taken (a VQ-VAE's codebook
+  // upkeep): the trainer runs it after a finite step, on every process at
+  // the same point, and drops it for a skipped one. May be empty.
+  std::function<void()> commit;
   torch::Tensor total() const { return recon + kl; }  // the negative ELBO (a VAE's)
 };
 

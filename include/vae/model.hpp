@@ -184,8 +184,10 @@ class VAEImpl : public torch::nn::Module {
   // (summed over the processes by rows.sum_across where set, so every
   // process takes the same step), then
   //  - with model.codebook_ema (ema_decay > 0): one moving-average step of
-  //    each vector toward the mean of its codes, Laplace-smoothed, so an
-  //    unused vector stays where it is;
+  //    each vector toward the mean of its codes, Laplace-smoothed (an
+  //    unused vector keeps its place while its count decays, then drifts
+  //    toward 0 as the count nears the smoothing's 1e-5, as in Sonnet's
+  //    VQ-VAE; the restarts below move it long before);
   //  - with restart_steps > 0: every vector unused for more than
   //    restart_steps steps moved onto a random code of this batch (drawn
   //    from the default generator, the same on every process), so dead

@@ -7,7 +7,8 @@
 //   recon + ||sg(z_e) - z_q||^2 + loss.vq_commitment * ||z_e - sg(z_q)||^2,
 // summed over the positions, sg the stop-gradient; with
 // model.codebook_ema the codebook term is replaced by moving averages of
-// the codes assigned to each vector (the paper's appendix A.1). The first
+// the codes assigned to each vector (the paper's appendix A.1); that upkeep
+// is LossTerms::commit, run only for a step the trainer takes. The first
 // training step sets the codebook to codes of its batch (VAEImpl::
 // init_codebook), so no vector starts out of every code's reach, and a
 // vector unused for loss.vq_restart_steps steps is moved onto a code of
@@ -45,9 +46,13 @@ class VqVaeObjective : public CodeObjective {
     LossTerms t = loss(model->decoder()->forward(z, y), x, z, {});
     t.penalty = cfg_.loss.vq_commitment * (z_e - q.codes.detach()).pow(2).sum();
     if (!cfg_.model.codebook_ema) t.penalty = t.penalty + (q.codes - z_e.detach()).pow(2).sum();
-    if (model->is_training() && !c10::InferenceMode::is_enabled())
-      model->update_codebook(z_e, q.indices, rows, cfg_.model.codebook_ema ? cfg_.loss.vq_ema_decay : 0.0,
-                             cfg_.loss.vq_restart_steps);
+    if (model->is_training() && !c10::InferenceMode::is_enabled()) {
+      // The codebook's upkeep only if the trainer takes this step.
+      const double decay = cfg_.model.codebook_ema ? cfg_.loss.vq_ema_decay : 0.0;
+      t.commit = [model, z = z_e.detach(), idx = q.indices, rows, decay, restart = cfg_.loss.vq_restart_steps]() mutable {
+        model->update_codebook(z, idx, rows, decay, restart);
+      };
+    }
     return t;
   }
 

@@ -86,8 +86,7 @@ torch::Tensor encode_indices(VAE& model, const Dataset& data, int64_t batch_size
   for (int64_t start = 0; start < data.size(); start += batch_size) {
     const int64_t len = std::min(batch_size, data.size() - start);
     const torch::Tensor x = to_unit_float(data.images.narrow(0, start, len).to(device));
-    const torch::Tensor z_e = model->encoder()->forward(x.reshape({len, -1})).first;
-    out.narrow(0, start, len).copy_(model->quantize(z_e).indices.reshape(out.narrow(0, start, len).sizes()));
+    out.narrow(0, start, len).copy_(model->encode_quantized(x).indices.reshape(out.narrow(0, start, len).sizes()));
   }
   return out;
 }

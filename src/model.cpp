@@ -82,16 +82,6 @@ static bool is_quantized(const ModelConfig& cfg) { return make_objective(cfg)->c
 
 EncoderImpl::EncoderImpl(const ModelConfig& cfg) : cfg_(cfg) {
   int64_t in = input_dim(cfg);
-  if (is_conv(cfg) && is_quantized(cfg)) {  // the code is the last stage's grid: no dense layers
-    int64_t c = cfg.image_channels;
-    for (const int64_t out : conv_stages(cfg)) {
-      convs_.push_back(register_module("conv" + std::to_string(convs_.size() + 1), torch::nn::Conv2d(conv3x3(c, out, 2))));
-      c = out;
-    }
-    code_conv_ = register_module("code_conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(c, cfg.code_dim, 1)));
-    code_activation_ = CodeHead::kQuantized;
-    return;
-  }
   if (is_conv(cfg)) {
     const std::vector<int64_t> stages = conv_stages(cfg);
     if (stages.empty()) throw std::invalid_argument("model.arch = conv needs even image sides of at least 8");
@@ -99,6 +89,11 @@ EncoderImpl::EncoderImpl(const ModelConfig& cfg) : cfg_(cfg) {
     for (size_t i = 0; i < stages.size(); ++i) {
       convs_.push_back(register_module("conv" + std::to_string(i + 1), torch::nn::Conv2d(conv3x3(c, stages[i], 2))));
       c = stages[i];
+    }
+    if (is_quantized(cfg)) {  // a conv vq_vae's code is the last stage's grid: no dense layers
+      code_conv_ = register_module("code_conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(c, cfg.code_dim, 1)));
+      code_activation_ = CodeHead::kQuantized;
+      return;
     }
     in = conv_features(cfg);
   }
@@ -141,28 +136,21 @@ std::pair<torch::Tensor, torch::Tensor> EncoderImpl::forward(const torch::Tensor
 }
 
 DecoderImpl::DecoderImpl(const ModelConfig& cfg) : cfg_(cfg) {
-  if (is_conv(cfg) && is_quantized(cfg)) {
-    const std::vector<int64_t> st = conv_stages(cfg);
-    code_deconv_ = register_module("code_deconv", torch::nn::Conv2d(torch::nn::Conv2dOptions(cfg.code_dim, st.back(), 1)));
-    for (size_t i = 0; i < st.size(); ++i) {
-      const int64_t from = st[st.size() - 1 - (i == 0 ? 0 : i - 1)], to = st[st.size() - 1 - i];
-      deconvs_.push_back(register_module("deconv" + std::to_string(i + 1),
-                                         torch::nn::ConvTranspose2d(deconv3x3(from, to, 2))));
+  if (is_conv(cfg) && is_quantized(cfg)) {  // a conv vq_vae: the code's grid to the last stage, 1x1
+    code_deconv_ = register_module(
+        "code_deconv", torch::nn::Conv2d(torch::nn::Conv2dOptions(cfg.code_dim, conv_stages(cfg).back(), 1)));
+  } else {
+    // Numbered after the encoder's K hidden layers and its heads, as in the guide.
+    const size_t first = cfg.hidden.size() + 2;
+    int64_t in = cfg.latent + (cfg.conditional ? cfg.classes : 0);
+    for (size_t i = 0; i < cfg.hidden.size(); ++i) {
+      const int64_t out = cfg.hidden[cfg.hidden.size() - 1 - i];
+      add_dense(*this, cfg, fc_name(first + i), in, out, layers_, gates_);
+      in = out;
     }
-    deconvs_.push_back(register_module("deconv" + std::to_string(st.size() + 1),
-                                       torch::nn::ConvTranspose2d(deconv3x3(st[0], cfg.image_channels, 1))));
-    return;
+    layers_.push_back(register_module(fc_name(first + cfg.hidden.size()),
+                                      torch::nn::Linear(in, is_conv(cfg) ? conv_features(cfg) : input_dim(cfg))));
   }
-  // Numbered after the encoder's K hidden layers and its heads, as in the guide.
-  const size_t first = cfg.hidden.size() + 2;
-  int64_t in = cfg.latent + (cfg.conditional ? cfg.classes : 0);
-  for (size_t i = 0; i < cfg.hidden.size(); ++i) {
-    const int64_t out = cfg.hidden[cfg.hidden.size() - 1 - i];
-    add_dense(*this, cfg, fc_name(first + i), in, out, layers_, gates_);
-    in = out;
-  }
-  layers_.push_back(register_module(fc_name(first + cfg.hidden.size()),
-                                    torch::nn::Linear(in, is_conv(cfg) ? conv_features(cfg) : input_dim(cfg))));
   if (is_conv(cfg)) {
     // The stages in reverse: deconv1 keeps the last stage's channels, each
     // next one steps down a stage, the last maps to the image's channels.
@@ -308,13 +296,17 @@ void VAEImpl::update_codebook(const torch::Tensor& z_e, const torch::Tensor& ind
   const torch::Tensor dead = (steps_unused_ > restart_steps).nonzero().reshape({-1});
   const int64_t n_dead = dead.size(0);  // the same on every process: the counts were summed
   if (n_dead == 0) return;
-  const torch::Tensor fresh = random_codes(whole_batch(z_e, rows), d, n_dead).to(codebook_.scalar_type());
-  codebook_.index_copy_(0, dead, fresh);
-  if (ema_sum_.defined()) {
-    ema_sum_.index_copy_(0, dead, fresh);
-    ema_count_.index_fill_(0, dead, 1.0);
+  place_vectors(dead, random_codes(whole_batch(z_e, rows), d, n_dead));
+}
+
+void VAEImpl::place_vectors(const torch::Tensor& which, const torch::Tensor& vectors) {
+  const torch::Tensor v = vectors.to(codebook_.scalar_type());
+  codebook_.index_copy_(0, which, v);
+  if (ema_sum_.defined()) {  // as if each had been assigned itself once
+    ema_sum_.index_copy_(0, which, v);
+    ema_count_.index_fill_(0, which, 1.0);
   }
-  steps_unused_.index_fill_(0, dead, 0);
+  steps_unused_.index_fill_(0, which, 0);
 }
 
 bool VAEImpl::codebook_initialized() {
@@ -324,11 +316,9 @@ bool VAEImpl::codebook_initialized() {
 
 void VAEImpl::init_codebook(const torch::Tensor& z_e, const RowSlice& rows) {
   torch::NoGradGuard no_grad;
-  codebook_.copy_(random_codes(whole_batch(z_e, rows), cfg_.code_dim, cfg_.codebook_size));
-  if (ema_sum_.defined()) {
-    ema_sum_.copy_(codebook_);
-    ema_count_.fill_(1);
-  }
+  const int64_t k = cfg_.codebook_size;
+  place_vectors(torch::arange(k, torch::TensorOptions().dtype(torch::kInt64).device(codebook_.device())),
+                random_codes(whole_batch(z_e, rows), cfg_.code_dim, k));
   codebook_initialized_.fill_(1);
   initialized_seen_ = true;
 }
@@ -408,9 +398,12 @@ torch::Tensor VAEImpl::sample_prior(int64_t n, at::Generator& gen) {
 }
 
 std::pair<torch::Tensor, torch::Tensor> VAEImpl::encode(const torch::Tensor& x, const torch::Tensor& y) {
-  auto out = encoder_->forward(x.reshape({x.size(0), input_dim(cfg_)}), y);
-  if (codebook_.defined()) out.first = quantize(out.first).codes;  // the code the decoder sees
-  return out;
+  if (codebook_.defined()) return {encode_quantized(x, y).codes, torch::Tensor()};  // the code the decoder sees
+  return encoder_->forward(x.reshape({x.size(0), input_dim(cfg_)}), y);
+}
+
+Quantized VAEImpl::encode_quantized(const torch::Tensor& x, const torch::Tensor& y) {
+  return quantize(encoder_->forward(x.reshape({x.size(0), input_dim(cfg_)}), y).first);
 }
 
 torch::Tensor reparameterize(const torch::Tensor& mu, const torch::Tensor& log_var, const torch::Tensor& eps) {

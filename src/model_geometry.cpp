@@ -26,16 +26,13 @@ std::string describe_layers(const ModelConfig& m) {
   if (m.arch == Arch::kConv)
     for (int64_t c : conv_stages(m)) s += "-conv" + std::to_string(c);
   if (m.kind == Kind::kVqVae) {  // 784-512-256-64 as 8x8 of 512 codes; conv: 784-conv32-conv64-7x7x16 of 512 codes
-    const std::vector<int64_t> st = conv_stages(m);
-    const int64_t k = static_cast<int64_t>(st.size());
+    const int64_t k = static_cast<int64_t>(conv_stages(m).size());
+    const std::string codes =
+        std::to_string(m.code_dim) + " of " + std::to_string(m.codebook_size) + " codes" + (m.codebook_ema ? " (EMA)" : "");
     if (m.arch == Arch::kConv && k > 0)
-      return s + "-" + std::to_string(m.image_height >> k) + "x" + std::to_string(m.image_width >> k) + "x" +
-             std::to_string(m.code_dim) + " of " + std::to_string(m.codebook_size) + " codes" +
-             (m.codebook_ema ? " (EMA)" : "");
+      return s + "-" + std::to_string(m.image_height >> k) + "x" + std::to_string(m.image_width >> k) + "x" + codes;
     for (int64_t h : m.hidden) s += "-" + std::to_string(h);
-    return s + "-" + std::to_string(m.latent) + " as " + std::to_string(m.latent / m.code_dim) + "x" +
-           std::to_string(m.code_dim) + " of " + std::to_string(m.codebook_size) + " codes" +
-           (m.codebook_ema ? " (EMA)" : "");
+    return s + "-" + std::to_string(m.latent) + " as " + std::to_string(m.latent / m.code_dim) + "x" + codes;
   }
   for (int64_t h : m.hidden) s += "-" + std::to_string(h);
   s += "-" + std::to_string(m.latent);

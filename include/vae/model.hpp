@@ -174,6 +174,9 @@ class VAEImpl : public torch::nn::Module {
   // index on a tie) to each position of z_e [B, Z]. No gradient reaches
   // the codebook through `indices`; `codes` is the codebook's rows.
   Quantized quantize(const torch::Tensor& z_e);
+  // vq_vae: x as for encode -> the quantized code of its encoder output
+  // (encode's code, with the indices beside it).
+  Quantized encode_quantized(const torch::Tensor& x, const torch::Tensor& y = {});
   // vq_vae: indices int64 [B, positions] -> codes z_q [B, Z].
   torch::Tensor codes_of(const torch::Tensor& indices);
   // vq_vae: the code's positions as a grid: {positions} (mlp) or {h, w}
@@ -213,6 +216,10 @@ class VAEImpl : public torch::nn::Module {
   TopLayer& top() { return top_; }
 
  private:
+  // Codebook rows `which` (int64) set to `vectors`, as if each had just
+  // been chosen once (the moving averages' state and the unused count too).
+  void place_vectors(const torch::Tensor& which, const torch::Tensor& vectors);
+
   ModelConfig cfg_;
   Encoder encoder_{nullptr};
   Decoder decoder_{nullptr};

@@ -63,9 +63,9 @@ BatchScore CodeObjective::score(VAE& model, const EvalBatch& b) const {
   return {reconstruction_error(model, b.mu, b.x, b.y), {}, {}, {}};
 }
 
-std::string CodeObjective::epoch_note(double code_abs, double /*kl_weight*/) const {
+std::string CodeObjective::epoch_note(const EpochMetrics::Test& test, double /*kl_weight*/) const {
   char text[48];
-  std::snprintf(text, sizeof text, "  mean |code| %.4f", code_abs);
+  std::snprintf(text, sizeof text, "  mean |code| %.4f", test.code_abs);
   return text;
 }
 

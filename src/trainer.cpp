@@ -535,12 +535,7 @@ void Trainer::end_epoch(int64_t epoch) {
   spdlog::info("epoch {:>3}/{}  train {:8.3f}  {}test {:8.3f} (recon {:8.3f} + kl {:7.3f})  {:6.2f} s{}{}", epoch,
                cfg_.train.epochs, m.train_loss, m.has_valid ? fmt::format("valid {:8.3f}  ", m.valid.loss) : "",
                m.test.loss, m.test.recon, m.test.kl, m.seconds,
-               m.skipped ? "  skipped " + std::to_string(m.skipped) : "",
-               objective_->epoch_note(m.test.code_abs, w_end) +
-                   (std::isfinite(m.test.perplexity)
-                        ? fmt::format("  codebook perplexity {:.1f}, {:.0f}/{} unused", m.test.perplexity,
-                                      m.test.dead_codes, cfg_.model.codebook_size)
-                        : ""));
+               m.skipped ? "  skipped " + std::to_string(m.skipped) : "", objective_->epoch_note(m.test, w_end));
   if (group_) {
     spdlog::info("epoch {:>3}: summing across {} processes took {:.2f} s of {:.2f} s ({:.0f}%)", epoch, world_,
                  reduce_seconds_, m.seconds, 100 * reduce_seconds_ / std::max(m.seconds, 1e-9));

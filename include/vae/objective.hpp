@@ -21,6 +21,7 @@
 
 #include "vae/config.hpp"
 #include "vae/loss.hpp"
+#include "vae/metrics.hpp"
 #include "vae/model.hpp"
 #include "vae/row_slice.hpp"
 
@@ -89,8 +90,9 @@ class Objective {
   // Evaluation (under InferenceMode): the test loss terms of one batch.
   virtual BatchScore score(VAE& model, const EvalBatch& batch) const = 0;
 
-  // The per-epoch log line's tail: "  mean |code| 0.1234" or "  kl weight 0.5".
-  virtual std::string epoch_note(double code_abs, double kl_weight) const = 0;
+  // The per-epoch log line's tail from the epoch's test metrics: "  mean
+  // |code| 0.1234", "  kl weight 0.5", a codebook's use.
+  virtual std::string epoch_note(const EpochMetrics::Test& test, double kl_weight) const = 0;
 
   const Config& config() const { return cfg_; }
 
@@ -106,7 +108,7 @@ class CodeObjective : public Objective {
   using Objective::Objective;
   bool has_prior() const override { return false; }
   BatchScore score(VAE& model, const EvalBatch& batch) const override;
-  std::string epoch_note(double code_abs, double kl_weight) const override;
+  std::string epoch_note(const EpochMetrics::Test& test, double kl_weight) const override;
 };
 
 // MMD^2(codes, N(0, I)) of a global batch, for the objectives that pull

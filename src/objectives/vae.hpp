@@ -82,7 +82,7 @@ class VaeObjective : public Objective {
     return {recon, kl, {}};
   }
 
-  std::string epoch_note(double /*code_abs*/, double kl_weight) const override {
+  std::string epoch_note(const EpochMetrics::Test& /*test*/, double kl_weight) const override {
     if (kl_weight == 1.0) return "";
     char text[48];
     std::snprintf(text, sizeof text, "  kl weight %.3g", kl_weight);

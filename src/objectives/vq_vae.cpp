@@ -19,6 +19,8 @@
 // PixelCNN.
 #include <c10/core/InferenceMode.h>
 
+#include <cstdio>
+
 #include "families.hpp"
 
 namespace vae {
@@ -56,10 +58,18 @@ class VqVaeObjective : public CodeObjective {
     return t;
   }
 
+  // The code's note, then the codebook's use.
+  std::string epoch_note(const EpochMetrics::Test& test, double kl_weight) const override {
+    char text[96];
+    std::snprintf(text, sizeof text, "  codebook perplexity %.1f, %.0f/%lld unused", test.perplexity, test.dead_codes,
+                  static_cast<long long>(cfg_.model.codebook_size));
+    return CodeObjective::epoch_note(test, kl_weight) + text;
+  }
+
   // The error of reconstructing x from its quantized code, and how often
   // each codebook vector was chosen.
   BatchScore score(VAE& model, const EvalBatch& b) const override {
-    const Quantized q = model->quantize(model->encoder()->forward(b.x.reshape({b.x.size(0), input_dim(cfg_.model)}), b.y).first);
+    const Quantized q = model->encode_quantized(b.x, b.y);
     return {reconstruction_error(model, q.codes, b.x, b.y), {}, {},
             torch::bincount(q.indices.reshape({-1}), {}, cfg_.model.codebook_size).to(torch::kFloat64)};
   }

@@ -178,6 +178,43 @@ LoadedModel load_model(const std::string& path, const torch::Device& device) {
   return load_model_bytes(path, std::move(bytes), device);
 }
 
+// The model's parameters and buffers from `archive`, each checked against
+// the shape and dtype the config implies (torch's Module::load silently
+// adopts whatever shapes the file holds), and for finite values.
+static void load_weights(const std::string& path, torch::serialize::InputArchive& archive, VAE& model) {
+  struct Expected {
+    std::string name;
+    std::vector<int64_t> shape;
+    torch::ScalarType dtype;
+  };
+  std::vector<Expected> expected;
+  for (const auto& p : model->named_parameters())
+    expected.push_back({p.key(), p.value().sizes().vec(), p.value().scalar_type()});
+  for (const auto& b : model->named_buffers())  // a VQ-VAE's codebook state
+    expected.push_back({b.key(), b.value().sizes().vec(), b.value().scalar_type()});
+  try {
+    model->load(archive);
+  } catch (const c10::Error& e) {
+    checkpoint_fail(path, "cannot load weights: " + short_error(e));
+  }
+  const auto params = model->named_parameters();
+  const auto buffers = model->named_buffers();
+  for (const auto& [name, shape, dtype] : expected) {
+    const torch::Tensor& p = params.contains(name) ? params[name] : buffers[name];
+    const auto found = p.sizes().vec();
+    if (found != shape)
+      checkpoint_fail(path, "parameter " + name + " has shape " + c10::str(c10::IntArrayRef(found)) +
+                     " but the config needs " + c10::str(c10::IntArrayRef(shape)));
+    if (p.scalar_type() != dtype)
+      checkpoint_fail(path, "parameter " + name + " is not " + (dtype == torch::kFloat32 ? "float32" : "int64"));
+    if (!torch::isfinite(p).all().item<bool>()) checkpoint_fail(path, "parameter " + name + " holds NaN or Inf values");
+    // A VQ-VAE's codebook state: counts are positive (they start at 1 and
+    // decay), step counts are not negative.
+    if ((name == "ema_count" && (p <= 0).any().item<bool>()) || (name == "steps_unused" && (p < 0).any().item<bool>()))
+      checkpoint_fail(path, "buffer " + name + " holds " + (name == "ema_count" ? "a count <= 0" : "a negative step count"));
+  }
+}
+
 LoadedModel load_model_bytes(const std::string& path, std::shared_ptr<const std::string> bytes,
                              const torch::Device& device) {
   torch::serialize::InputArchive archive;
@@ -220,39 +257,7 @@ LoadedModel load_model_bytes(const std::string& path, std::shared_ptr<const std:
   }
 
   out.model = VAE(out.meta.config.model);
-  // torch's Module::load silently adopts whatever shapes the file holds, so
-  // compare against the shapes the config implies.
-  struct Expected {
-    std::string name;
-    std::vector<int64_t> shape;
-    torch::ScalarType dtype;
-  };
-  std::vector<Expected> expected;
-  for (const auto& p : out.model->named_parameters())
-    expected.push_back({p.key(), p.value().sizes().vec(), p.value().scalar_type()});
-  for (const auto& b : out.model->named_buffers())  // a VQ-VAE's codebook state
-    expected.push_back({b.key(), b.value().sizes().vec(), b.value().scalar_type()});
-  try {
-    out.model->load(archive);
-  } catch (const c10::Error& e) {
-    checkpoint_fail(path, "cannot load weights: " + short_error(e));
-  }
-  const auto params = out.model->named_parameters();
-  const auto buffers = out.model->named_buffers();
-  for (const auto& [name, shape, dtype] : expected) {
-    const torch::Tensor& p = params.contains(name) ? params[name] : buffers[name];
-    const auto found = p.sizes().vec();
-    if (found != shape)
-      checkpoint_fail(path, "parameter " + name + " has shape " + c10::str(c10::IntArrayRef(found)) +
-                     " but the config needs " + c10::str(c10::IntArrayRef(shape)));
-    if (p.scalar_type() != dtype)
-      checkpoint_fail(path, "parameter " + name + " is not " + (dtype == torch::kFloat32 ? "float32" : "int64"));
-    if (!torch::isfinite(p).all().item<bool>()) checkpoint_fail(path, "parameter " + name + " holds NaN or Inf values");
-    // A VQ-VAE's codebook state: counts are positive (they start at 1 and
-    // decay), step counts are not negative.
-    if ((name == "ema_count" && (p <= 0).any().item<bool>()) || (name == "steps_unused" && (p < 0).any().item<bool>()))
-      checkpoint_fail(path, "buffer " + name + " holds " + (name == "ema_count" ? "a count <= 0" : "a negative step count"));
-  }
+  load_weights(path, archive, out.model);
   check_progress(path, s);
   // The optimizer's state is checked here too, so no tool accepts a file
   // that a resume would have to refuse.

@@ -27,13 +27,16 @@ namespace {
 
 using Mode = SampleRequest::Mode;
 
-// Drawn samples: a PNG grid, or with --out *.npy the pixel probabilities
-// themselves, float32 [n, H, W] (or [n, C, H, W]), for measuring them.
-void write_samples(const std::string& out, const torch::Tensor& images, int64_t columns) {
-  if (ends_with(out, ".npy"))
-    write_npy(out, images.to(torch::kFloat32).contiguous());
+// Drawn samples into r.out: a PNG grid of --columns, else `columns`, else
+// a square-ish one; or with --out *.npy the pixel probabilities themselves,
+// float32 [n, H, W] (or [n, C, H, W]), for measuring them.
+void write_samples(const SampleRequest& r, const torch::Tensor& images, int64_t columns = 0) {
+  if (ends_with(r.out, ".npy"))
+    write_npy(r.out, images.to(torch::kFloat32).contiguous());
   else
-    write_png(out, make_grid(images, columns));
+    write_png(r.out, make_grid(images, r.columns > 0 ? r.columns
+                                       : columns > 0 ? columns
+                                                     : static_cast<int64_t>(std::ceil(std::sqrt(r.num)))));
 }
 
 // --label as a class number or one of model.class_names.
@@ -188,7 +191,7 @@ std::string sample_categorical_prior(const SampleRequest& r, LoadedModel& lm, co
     c10::InferenceMode guard;
     return decode_codes(lm.model, lm.model->codes_of(sample_categorical(p, r.num, gen)), dev);
   }();
-  write_samples(r.out, images, r.columns > 0 ? r.columns : static_cast<int64_t>(std::ceil(std::sqrt(r.num))));
+  write_samples(r, images);
   return "wrote " + std::to_string(r.num) + " samples from a " + std::to_string(r.components) +
          "-component categorical mixture over the " +
          (p.grid.size() == 2 ? shape_text(p.grid[0], p.grid[1]) : std::to_string(p.grid[0])) + " grid of codebook indices (" + how + ") of " + r.checkpoint + " (" + what + ") to " +
@@ -200,7 +203,7 @@ std::string sample_gmm_prior(const SampleRequest& r, LoadedModel& lm, const torc
   const Gmm g = fitted_prior(r, lm, dev, &how);
   auto gen = at::detail::createCPUGenerator(r.seed);
   const torch::Tensor images = decode_codes(lm.model, sample_gmm(g, r.num, gen), dev);
-  write_samples(r.out, images, r.columns > 0 ? r.columns : static_cast<int64_t>(std::ceil(std::sqrt(r.num))));
+  write_samples(r, images);
   return "wrote " + std::to_string(r.num) + " samples from a " + std::to_string(r.components) + "-component " +
          name(r.covariance) + "-covariance Gaussian mixture (" + how + ") of " + r.checkpoint + " (" + what + ") to " +
          r.out;
@@ -212,10 +215,7 @@ std::string sample_prior(const SampleRequest& r, LoadedModel& lm, const torch::D
   const ModelConfig& mc = lm.meta.config.model;
   const torch::Tensor images = sample_images(lm.model, r.num, r.seed, dev, r.label);
   // A conditional model's default grid has one column per class.
-  const int64_t cols = r.columns > 0                    ? r.columns
-                       : mc.conditional && r.label < 0 ? std::min(r.num, mc.classes)
-                                                       : static_cast<int64_t>(std::ceil(std::sqrt(r.num)));
-  write_samples(r.out, images, cols);
+  write_samples(r, images, mc.conditional && r.label < 0 ? std::min(r.num, mc.classes) : 0);
   const std::string which =
       !mc.conditional ? ""
       : r.label >= 0  ? " of class " + std::to_string(r.label) +

@@ -23,7 +23,7 @@ struct LossTerms {
   // Work that belongs to the step only if it is taken (a VQ-VAE's codebook
   // upkeep): the trainer runs it after a finite step, on every process at
   // the same point, and drops it for a skipped one. May be empty.
-  std::function<void()> commit;
+  std::function<void()> commit{};
   torch::Tensor total() const { return recon + kl; }  // the negative ELBO (a VAE's)
 };
 

@@ -274,6 +274,8 @@ std::vector<Key> train_keys() {
                    "--blas-threads", kLogged, "OpenBLAS threads (0: OpenBLAS's default)"),
       key<bool>("train.fused_step", VAE_FIELD(train.fused_step), any<bool>(), "", kLogged,
                 "the hand-written MLP VAE step on the CPU where it applies"),
+      key<bool>("train.sparse_input", VAE_FIELD(train.sparse_input), any<bool>(), "--sparse-input", kLogged,
+                "the first MLP layer multiplies only a mostly-zero input's nonzeros"),
       key<double>("train.clip_grad_norm", VAE_FIELD(train.clip_grad_norm), in_range(0.0, 1e12, "in [0, 1e12]"),
                   "--clip-grad-norm", kLogged, "clip the gradient's L2 norm to this (0: off)"),
       key<std::string>("train.out_dir", VAE_FIELD(train.out_dir), kPath, "--out-dir", kIgnored, "run folder"),

@@ -5,6 +5,7 @@
 
 #include <torch/nn/functional/activation.h>
 
+#include "sparse_input.hpp"
 #include "vae/objective.hpp"
 
 #include <stdexcept>
@@ -24,14 +25,24 @@ void add_dense(torch::nn::Module& m, const ModelConfig& cfg, const std::string& 
                                                        : torch::nn::Linear(nullptr));
 }
 
+// fc(h), from h's nonzeros where `sparse` holds them (h's, or null).
+torch::Tensor linear(torch::nn::Linear& fc, const torch::Tensor& h, const SparseInput* sparse) {
+  return sparse ? sparse->linear(fc->weight, fc->bias) : fc->forward(h);
+}
+
+torch::Tensor dense_layer(Activation act, torch::nn::Linear& fc, torch::nn::Linear& gate, const torch::Tensor& h,
+                          const SparseInput* sparse) {
+  switch (act) {
+    case Activation::kTanh: return torch::tanh(linear(fc, h, sparse));
+    case Activation::kGated: return linear(fc, h, sparse) * torch::sigmoid(linear(gate, h, sparse));
+    default: return torch::relu(linear(fc, h, sparse));
+  }
+}
+
 }  // namespace
 
 torch::Tensor dense_layer(Activation act, torch::nn::Linear& fc, torch::nn::Linear& gate, const torch::Tensor& h) {
-  switch (act) {
-    case Activation::kTanh: return torch::tanh(fc->forward(h));
-    case Activation::kGated: return fc->forward(h) * torch::sigmoid(gate->forward(h));
-    default: return torch::relu(fc->forward(h));
-  }
+  return dense_layer(act, fc, gate, h, nullptr);
 }
 
 torch::Tensor head_log_var(const ModelConfig& cfg, const torch::Tensor& raw) {
@@ -122,9 +133,17 @@ std::pair<torch::Tensor, torch::Tensor> EncoderImpl::forward(const torch::Tensor
     h = h.flatten(1);
   }
   if (cfg_.conditional) h = torch::cat({h, condition(cfg_, y, h.size(0), h.scalar_type())}, 1);
-  for (size_t i = 0; i < hidden_.size(); ++i) h = dense_layer(cfg_.activation, hidden_[i], gates_[i], h);
+  // The input's nonzeros, for the layers that read it: only a mostly-zero
+  // input gives them (SparseInput::of), and a conv model's features do not.
+  const std::optional<SparseInput> sparse =
+      sparse_input_ && convs_.empty() ? SparseInput::of(h) : std::optional<SparseInput>();
+  const SparseInput* first = sparse ? &*sparse : nullptr;
+  for (size_t i = 0; i < hidden_.size(); ++i) {
+    h = dense_layer(cfg_.activation, hidden_[i], gates_[i], h, first);
+    first = nullptr;
+  }
   if (!fc_sd_) {  // an autoencoder's code layer
-    const torch::Tensor a = fc_mean_->forward(h);
+    const torch::Tensor a = linear(fc_mean_, h, first);
     switch (code_activation_) {
       case CodeHead::kSigmoid: return {torch::sigmoid(a), torch::Tensor()};
       case CodeHead::kLinear:
@@ -132,7 +151,7 @@ std::pair<torch::Tensor, torch::Tensor> EncoderImpl::forward(const torch::Tensor
       default: return {torch::relu(a), torch::Tensor()};
     }
   }
-  return {fc_mean_->forward(h), head_log_var(cfg_, fc_sd_->forward(h))};
+  return {linear(fc_mean_, h, first), head_log_var(cfg_, linear(fc_sd_, h, first))};
 }
 
 DecoderImpl::DecoderImpl(const ModelConfig& cfg) : cfg_(cfg) {

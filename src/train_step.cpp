@@ -37,7 +37,8 @@ void AutogradStep::commit() {
   pending_ = nullptr;
 }
 
-FusedMlpStep::FusedMlpStep(VAE& model, int64_t max_batch) : max_batch_(max_batch) {
+FusedMlpStep::FusedMlpStep(VAE& model, int64_t max_batch)
+    : max_batch_(max_batch), sparse_input_(model->encoder()->sparse_input()) {
   const ModelConfig& cfg = model->config();
   auto layer = [&](const torch::nn::Linear& lin) {
     return Layer{lin->weight, lin->bias, torch::empty({max_batch, lin->weight.size(0)})};
@@ -67,10 +68,15 @@ torch::Tensor scratch(const torch::Tensor& t, int64_t b, int64_t width) {
 
 torch::Tensor FusedMlpStep::forward(const torch::Tensor& x, const RowSlice& slice) {
   const int64_t b = x.size(0);
+  sparse_ = sparse_input_ && !enc_.empty() ? SparseInput::of(x) : std::nullopt;
   torch::Tensor in = x;
   for (Layer& l : enc_) {
     torch::Tensor h = rows(l.out, b);
-    at::addmm_out(h, l.b, in, l.w.t());
+    if (sparse_ && in.is_same(x)) {
+      sparse_->linear_out(h, l.w, l.b);
+    } else {
+      at::addmm_out(h, l.b, in, l.w.t());
+    }
     h.relu_();
     in = h;
   }
@@ -146,7 +152,11 @@ void FusedMlpStep::backward_encoder(const torch::Tensor& x, double kl_weight) {
     Layer& l = enc_[i];
     at::threshold_backward_out(g_h, g_h, rows(l.out, b), 0);
     const torch::Tensor layer_in = i > 0 ? rows(enc_[i - 1].out, b) : x;
-    at::mm_out(l.w.mutable_grad(), g_h.t(), layer_in);
+    if (i == 0 && sparse_) {
+      sparse_->weight_grad_out(l.w.mutable_grad(), g_h);
+    } else {
+      at::mm_out(l.w.mutable_grad(), g_h.t(), layer_in);
+    }
     at::sum_out(l.b.mutable_grad(), g_h, {0});
     if (i > 0) {
       torch::Tensor g_in = scratch(grad_in_, b, layer_in.size(1));

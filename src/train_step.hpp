@@ -7,8 +7,10 @@
 //   FusedMlpStep  the MLP VAE (bernoulli, unconditional) on the CPU written
 //                 out by hand: the same loss and gradients without a graph,
 //                 every activation in a buffer allocated once, the layers
-//                 as addmm/mm into those buffers, one sigmoid shared by the
-//                 loss and its gradient (timings in docs/BENCHMARKS.md).
+//                 as addmm/mm into those buffers (the first from the
+//                 input's nonzeros, src/sparse_input.hpp, where it is
+//                 mostly zeros), one sigmoid shared by the loss and its
+//                 gradient (timings in docs/BENCHMARKS.md).
 //
 // Both leave the gradient of the batch's objective in the FlatGradients
 // block (overwritten, not accumulated) and draw the training noise (eps,
@@ -18,8 +20,10 @@
 #include <torch/types.h>
 
 #include <memory>
+#include <optional>
 #include <vector>
 
+#include "sparse_input.hpp"
 #include "vae/config.hpp"
 #include "vae/gradients.hpp"
 #include "vae/model.hpp"
@@ -88,6 +92,8 @@ class FusedMlpStep : public TrainStep {
   torch::Tensor grad_out_, grad_in_;  // flat scratch for dL/d(activation), max_batch * widest
   torch::Tensor mu_, log_var_, eps_, z_, g_;  // this step's, views of the buffers
   int64_t max_batch_;
+  bool sparse_input_;                   // the encoder's first layer from x's nonzeros, where x allows
+  std::optional<SparseInput> sparse_;   // this step's x's nonzeros, or none: dense
   int64_t log_chunk_ = 1;  // pixels per product in the loss (a divisor of D, at most 120)
 };
 

@@ -221,6 +221,7 @@ void Trainer::build_model(const LoadedModel* resume) {
     model_->to(device_);
     optimizer_ = make_optimizer(cfg_.train, model_);
   }
+  model_->encoder()->set_sparse_input(cfg_.train.sparse_input);
   grads_ = std::make_unique<FlatGradients>(model_->parameters());
   objective_ = make_objective(cfg_);
   step_ = make_train_step(cfg_, model_, *grads_, device_, cfg_.train.batch_size);

@@ -282,6 +282,10 @@ struct TrainConfig {
   // hand-written step (src/train_step.hpp) instead of autograd: the same
   // gradients, faster. false: always autograd.
   bool fused_step = true;
+  // An MLP encoder's first layer multiplies only the input's nonzeros when
+  // at most half of a batch is nonzero (MNIST: 13-19%; src/sparse_input.hpp):
+  // the same products up to float rounding, faster. false: always dense.
+  bool sparse_input = true;
   // Rescale the gradient, all parameters together, so its L2 norm is at
   // most this; 0: no clipping.
   double clip_grad_norm = 0;

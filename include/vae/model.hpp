@@ -52,8 +52,16 @@ class EncoderImpl : public torch::nn::Module {
   const torch::nn::Linear& mean_head() const { return fc_mean_; }
   const torch::nn::Linear& sd_head() const { return fc_sd_; }
 
+  // Whether the layers that read the input (an MLP's first layer and its
+  // gate, or the heads without hidden layers) multiply only its nonzeros
+  // when it is mostly zeros (src/sparse_input.hpp): true by default,
+  // train.sparse_input for training.
+  void set_sparse_input(bool on) { sparse_input_ = on; }
+  bool sparse_input() const { return sparse_input_; }
+
  private:
   ModelConfig cfg_;
+  bool sparse_input_ = true;
   std::vector<torch::nn::Conv2d> convs_;  // model.arch = conv: conv1, conv2, ...
   std::vector<torch::nn::Linear> hidden_;
   std::vector<torch::nn::Linear> gates_;  // model.activation = gated: fcN_gate beside fcN

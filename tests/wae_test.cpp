@@ -52,6 +52,34 @@ TEST(Mmd, IsTheUnbiasedEstimateWrittenOut) {
   }
 }
 
+// The penalty's gradient (the kernel's derivative, hand-written for the CPU)
+// against central differences of its value, in double, same prior draws.
+TEST(Mmd, ItsGradientIsTheValuesSlope) {
+  for (const MmdKernel kind : {MmdKernel::kImq, MmdKernel::kRbf}) {
+    LossConfig loss;
+    loss.mmd_kernel = kind;
+    loss.mmd_weight = 2.0;
+    torch::manual_seed(5);
+    const torch::Tensor z0 = torch::randn({7, 3}, torch::kDouble) * 1.5 + 0.3;
+    const auto value = [&](const torch::Tensor& z) {
+      torch::manual_seed(6);
+      return mmd_penalty(loss, z, {}).item<double>();
+    };
+    const torch::Tensor z = z0.clone().requires_grad_();
+    torch::manual_seed(6);
+    mmd_penalty(loss, z, {}).backward();
+    const double h = 1e-6;
+    for (int64_t i = 0; i < 7; ++i)
+      for (int64_t j = 0; j < 3; ++j) {
+        torch::Tensor up = z0.clone(), down = z0.clone();
+        up[i][j] += h;
+        down[i][j] -= h;
+        const double slope = (value(up) - value(down)) / (2 * h);
+        EXPECT_NEAR(z.grad()[i][j].item<double>(), slope, 1e-6 + 1e-5 * std::abs(slope)) << name(kind) << " " << i << "," << j;
+      }
+  }
+}
+
 TEST(Mmd, IsNearZeroForThePriorAndGrowsWithTheDistance) {
   LossConfig loss;
   loss.mmd_weight = 1.0;

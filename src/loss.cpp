@@ -31,8 +31,12 @@ LossTerms vae_loss(const torch::Tensor& logits, const torch::Tensor& target, con
   } else {
     t.recon = -log_likelihood(logits, target, lik).sum();
   }
-  t.kl = -0.5 * torch::sum(1 + log_var - mu.pow(2) - log_var.exp());
+  t.kl = gaussian_kl(mu, log_var);
   return t;
+}
+
+torch::Tensor gaussian_kl(const torch::Tensor& mu, const torch::Tensor& log_var) {
+  return -0.5 * torch::sum(1 + log_var - mu.pow(2) - log_var.exp());
 }
 
 double kl_weight(const LossConfig& loss, int64_t epoch, int64_t batch, int64_t batches) {

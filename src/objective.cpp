@@ -59,6 +59,19 @@ LossTerms Objective::train_terms(VAE& model, const torch::Tensor& x, const torch
   return loss(out.logits, x, out.mu, out.log_var);
 }
 
+CodeTerms Objective::code_terms(VAE& /*model*/, const torch::Tensor& /*mu*/, const torch::Tensor& /*log_var*/,
+                                const RowSlice& /*rows*/) const {
+  throw std::logic_error("model.kind " + std::string(name(cfg_.model.kind)) + " has no separate code step");
+}
+
+LossTerms Objective::terms_through_code(VAE& model, const torch::Tensor& x, const torch::Tensor& y,
+                                        const RowSlice& rows) const {
+  const auto [mu, log_var] = model->encoder()->forward(x.reshape({x.size(0), input_dim(cfg_.model)}), y);
+  CodeTerms c = code_terms(model, mu, log_var, rows);
+  c.terms.recon = -log_likelihood(model->decoder()->forward(c.z, y), x, cfg_.model.likelihood).sum();
+  return c.terms;
+}
+
 BatchScore CodeObjective::score(VAE& model, const EvalBatch& b) const {
   return {reconstruction_error(model, b.mu, b.x, b.y), {}, {}, {}};
 }

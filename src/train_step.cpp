@@ -4,6 +4,7 @@
 #include <torch/autograd.h>
 
 #include <algorithm>
+#include <set>
 
 #include "vae/loss.hpp"
 #include "vae/transforms.hpp"
@@ -11,13 +12,15 @@
 namespace vae {
 
 bool fused_step_applies(const Config& cfg, const torch::Device& device) {
-  return cfg.train.fused_step && device.is_cpu() && make_objective(cfg)->has_fused_step() && cfg.model.arch == Arch::kMlp &&
-         cfg.model.likelihood == Likelihood::kBernoulli && !cfg.model.conditional;
+  const ModelConfig& m = cfg.model;
+  return cfg.train.fused_step && device.is_cpu() && make_objective(cfg)->has_fused_step() && m.arch == Arch::kMlp &&
+         m.likelihood == Likelihood::kBernoulli && !m.conditional && m.activation == Activation::kRelu &&
+         !m.bounded_log_var;
 }
 
 std::unique_ptr<TrainStep> make_train_step(const Config& cfg, VAE& model, FlatGradients& grads,
                                            const torch::Device& device, int64_t max_batch) {
-  if (fused_step_applies(cfg, device)) return std::make_unique<FusedMlpStep>(model, max_batch);
+  if (fused_step_applies(cfg, device)) return std::make_unique<FusedMlpStep>(cfg, model, max_batch);
   return std::make_unique<AutogradStep>(cfg, model, grads);
 }
 
@@ -37,19 +40,25 @@ void AutogradStep::commit() {
   pending_ = nullptr;
 }
 
-FusedMlpStep::FusedMlpStep(VAE& model, int64_t max_batch)
-    : max_batch_(max_batch), sparse_input_(model->encoder()->sparse_input()) {
-  const ModelConfig& cfg = model->config();
+FusedMlpStep::FusedMlpStep(const Config& cfg, VAE& model, int64_t max_batch)
+    : objective_(make_objective(cfg)), model_(model), max_batch_(max_batch),
+      sparse_input_(model->encoder()->sparse_input()) {
+  const ModelConfig& m = cfg.model;
+  std::set<const void*> by_hand;  // the parameters whose gradients the step writes itself
   auto layer = [&](const torch::nn::Linear& lin) {
+    by_hand.insert(lin->weight.unsafeGetTensorImpl());
+    by_hand.insert(lin->bias.unsafeGetTensorImpl());
     return Layer{lin->weight, lin->bias, torch::empty({max_batch, lin->weight.size(0)})};
   };
   for (const auto& lin : model->encoder()->hidden_layers()) enc_.push_back(layer(lin));
   mean_ = layer(model->encoder()->mean_head());
-  sd_ = layer(model->encoder()->sd_head());
+  if (model->encoder()->sd_head()) sd_ = layer(model->encoder()->sd_head());
   for (const auto& lin : model->decoder()->layers()) dec_.push_back(layer(lin));
-  int64_t widest = std::max(input_dim(cfg), cfg.latent);
-  for (int64_t h : cfg.hidden) widest = std::max(widest, h);
-  for (log_chunk_ = 120; input_dim(cfg) % log_chunk_ != 0;) --log_chunk_;  // 112 for 784 pixels
+  for (const torch::Tensor& p : model->parameters())
+    if (by_hand.count(p.unsafeGetTensorImpl()) == 0) others_.push_back(p);
+  int64_t widest = std::max(input_dim(m), m.latent);
+  for (int64_t h : m.hidden) widest = std::max(widest, h);
+  for (log_chunk_ = 120; input_dim(m) % log_chunk_ != 0;) --log_chunk_;  // 112 for 784 pixels
   grad_out_ = torch::empty({max_batch * widest});
   grad_in_ = torch::empty({max_batch * widest});
 }
@@ -66,7 +75,7 @@ torch::Tensor scratch(const torch::Tensor& t, int64_t b, int64_t width) {
 
 }  // namespace
 
-torch::Tensor FusedMlpStep::forward(const torch::Tensor& x, const RowSlice& slice) {
+void FusedMlpStep::encode(const torch::Tensor& x) {
   const int64_t b = x.size(0);
   sparse_ = sparse_input_ && !enc_.empty() ? SparseInput::of(x) : std::nullopt;
   torch::Tensor in = x;
@@ -81,20 +90,23 @@ torch::Tensor FusedMlpStep::forward(const torch::Tensor& x, const RowSlice& slic
     in = h;
   }
   mu_ = rows(mean_.out, b);
-  log_var_ = rows(sd_.out, b);
   at::addmm_out(mu_, mean_.b, in, mean_.w.t());
-  at::addmm_out(log_var_, sd_.b, in, sd_.w.t());
-  // VAEImpl::sampling's draw: randn_like from the default generator.
-  eps_ = normal_rows(mu_, slice);
-  z_ = reparameterize(mu_, log_var_, eps_);
-  in = z_;
+  log_var_ = torch::Tensor();
+  if (sd_.w.defined()) {
+    log_var_ = rows(sd_.out, b);
+    at::addmm_out(log_var_, sd_.b, in, sd_.w.t());
+  }
+}
+
+void FusedMlpStep::decode(const torch::Tensor& z) {
+  const int64_t b = z.size(0);
+  torch::Tensor in = z;
   for (size_t j = 0; j < dec_.size(); ++j) {
     torch::Tensor h = rows(dec_[j].out, b);
     at::addmm_out(h, dec_[j].b, in, dec_[j].w.t());
     if (j + 1 < dec_.size()) h.relu_();
     in = h;
   }
-  return in;
 }
 
 // BCE(sigmoid(l), x) summed = sum softplus(l) - sum l x, with softplus(l) =
@@ -132,22 +144,21 @@ void FusedMlpStep::backward_decoder() {
   }
 }
 
-// g_ = dL/dz. z = mu + eps * exp(log_var / 2); the KL's derivatives are mu
-// and (exp(log_var) - 1) / 2.
-void FusedMlpStep::backward_encoder(const torch::Tensor& x, double kl_weight) {
+// From the gradients at the heads' outputs, g_mu [B, Z] and g_lv (or
+// undefined: a code head), down the encoder.
+void FusedMlpStep::backward_encoder(const torch::Tensor& x, const torch::Tensor& g_mu, const torch::Tensor& g_lv) {
   const int64_t b = x.size(0);
-  const torch::Tensor sd = (0.5 * log_var_).exp_(), var = log_var_.exp();
-  const torch::Tensor g_mu = g_ + kl_weight * mu_;
-  const torch::Tensor g_lv = g_ * eps_ * sd * 0.5 + (0.5 * kl_weight) * (var - 1);
   const torch::Tensor h_last = enc_.empty() ? x : rows(enc_.back().out, b);
   at::mm_out(mean_.w.mutable_grad(), g_mu.t(), h_last);
   at::sum_out(mean_.b.mutable_grad(), g_mu, {0});
-  at::mm_out(sd_.w.mutable_grad(), g_lv.t(), h_last);
-  at::sum_out(sd_.b.mutable_grad(), g_lv, {0});
+  if (g_lv.defined()) {
+    at::mm_out(sd_.w.mutable_grad(), g_lv.t(), h_last);
+    at::sum_out(sd_.b.mutable_grad(), g_lv, {0});
+  }
   if (enc_.empty()) return;
   torch::Tensor g_h = scratch(grad_out_, b, h_last.size(1));
   at::mm_out(g_h, g_mu, mean_.w);
-  g_h.addmm_(g_lv, sd_.w);
+  if (g_lv.defined()) g_h.addmm_(g_lv, sd_.w);
   for (size_t i = enc_.size(); i-- > 0;) {
     Layer& l = enc_[i];
     at::threshold_backward_out(g_h, g_h, rows(l.out, b), 0);
@@ -167,16 +178,47 @@ void FusedMlpStep::backward_encoder(const torch::Tensor& x, double kl_weight) {
   }
 }
 
+// The encoder and the decoder by hand; between them the objective's code
+// terms by autograd, on leaves holding the heads' outputs: its draws, KL and
+// penalties (and a codebook's gradient) as train_terms computes them, and
+// the gradient at the heads from both the decoder's (through z) and theirs.
 double FusedMlpStep::run(const torch::Tensor& x, const torch::Tensor& /*y*/, double kl_weight, const RowSlice& rows) {
-  torch::NoGradGuard no_grad;
   TORCH_CHECK(x.size(0) <= max_batch_, "FusedMlpStep: batch of ", x.size(0), " rows, buffers for ", max_batch_);
-  forward(x, rows);
-  const double recon = loss_and_output_gradient(x);
-  const torch::Tensor var = log_var_.exp();
-  const double kl = -0.5 * (1 + log_var_ - mu_ * mu_ - var).sum().item<double>();
-  backward_decoder();
-  backward_encoder(x, kl_weight);
-  return recon + kl_weight * kl;
+  {
+    torch::NoGradGuard no_grad;
+    encode(x);
+  }
+  const torch::Tensor mu = mu_.detach().requires_grad_();
+  const torch::Tensor log_var = log_var_.defined() ? log_var_.detach().requires_grad_() : torch::Tensor();
+  const CodeTerms code = objective_->code_terms(model_, mu, log_var, rows);
+  pending_ = code.terms.commit;
+  double recon = 0;
+  {
+    torch::NoGradGuard no_grad;
+    z_ = code.z.detach();
+    decode(z_);
+    recon = loss_and_output_gradient(x);
+    backward_decoder();  // g_ = d recon / dz
+    for (torch::Tensor& p : others_) p.mutable_grad().zero_();  // autograd adds to these
+  }
+  torch::Tensor code_loss;
+  if (code.terms.kl.defined()) code_loss = kl_weight == 1.0 ? code.terms.kl : kl_weight * code.terms.kl;
+  if (code.terms.penalty.defined())
+    code_loss = code_loss.defined() ? code_loss + code.terms.penalty : code.terms.penalty;
+  std::vector<torch::Tensor> roots{code.z}, seeds{g_};
+  if (code_loss.defined() && code_loss.requires_grad()) {
+    roots.push_back(code_loss);
+    seeds.push_back(torch::ones({}, code_loss.options()));
+  }
+  torch::autograd::backward(roots, seeds);
+  torch::NoGradGuard no_grad;
+  backward_encoder(x, mu.grad(), log_var.defined() ? log_var.grad() : torch::Tensor());
+  return recon + (code_loss.defined() ? code_loss.item<double>() : 0.0);
+}
+
+void FusedMlpStep::commit() {
+  if (pending_) pending_();
+  pending_ = nullptr;
 }
 
 }  // namespace vae

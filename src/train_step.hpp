@@ -4,8 +4,11 @@
 //
 //   AutogradStep  the objective's train_terms (vae/objective.hpp),
 //                 loss.backward(): every model kind, every device;
-//   FusedMlpStep  the MLP VAE (bernoulli, unconditional) on the CPU written
-//                 out by hand: the same loss and gradients without a graph,
+//   FusedMlpStep  the MLP (ReLU, bernoulli, unconditional) on the CPU
+//                 for the objectives with has_fused_step() (vae, wae,
+//                 info_vae, vq_vae): the encoder and decoder written out
+//                 by hand, the objective's code_terms by autograd on the
+//                 heads' outputs; the same loss and gradients,
 //                 every activation in a buffer allocated once, the layers
 //                 as addmm/mm into those buffers (the first from the
 //                 input's nonzeros, src/sparse_input.hpp, where it is
@@ -72,8 +75,9 @@ class AutogradStep : public TrainStep {
 
 class FusedMlpStep : public TrainStep {
  public:
-  FusedMlpStep(VAE& model, int64_t max_batch);
+  FusedMlpStep(const Config& cfg, VAE& model, int64_t max_batch);
   double run(const torch::Tensor& x, const torch::Tensor& y, double kl_weight, const RowSlice& rows = {}) override;
+  void commit() override;
   const char* describe() const override { return "fused (hand-written forward and backward)"; }
 
  private:
@@ -81,16 +85,21 @@ class FusedMlpStep : public TrainStep {
     torch::Tensor w, b;  // the parameters, [out, in] and [out]; their .grad() are written
     torch::Tensor out;   // activation buffer [max_batch, out]
   };
-  torch::Tensor forward(const torch::Tensor& x, const RowSlice& slice);  // -> logits; fills the layers' outputs
+  void encode(const torch::Tensor& x);     // fills the encoder's buffers, mu_ and log_var_
+  void decode(const torch::Tensor& z);     // -> logits in the last layer's buffer
   double loss_and_output_gradient(const torch::Tensor& x);  // the BCE; leaves dL/dlogits in g_
   void backward_decoder();                                 // leaves dL/dz in g_
-  void backward_encoder(const torch::Tensor& x, double kl_weight);
+  void backward_encoder(const torch::Tensor& x, const torch::Tensor& g_mu, const torch::Tensor& g_lv);
 
+  std::unique_ptr<Objective> objective_;  // its code_terms, between encoder and decoder
+  VAE model_;
   std::vector<Layer> enc_;  // encoder hidden layers (ReLU)
-  Layer mean_, sd_;         // the heads
+  Layer mean_, sd_;         // the heads (sd_: none for a code head)
   std::vector<Layer> dec_;  // decoder layers; the last gives the logits
+  std::vector<torch::Tensor> others_;  // parameters outside the layers (a codebook): autograd's
   torch::Tensor grad_out_, grad_in_;  // flat scratch for dL/d(activation), max_batch * widest
-  torch::Tensor mu_, log_var_, eps_, z_, g_;  // this step's, views of the buffers
+  torch::Tensor mu_, log_var_, z_, g_;  // this step's, views of the buffers
+  std::function<void()> pending_;       // the last run's LossTerms::commit
   int64_t max_batch_;
   bool sparse_input_;                   // the encoder's first layer from x's nonzeros, where x allows
   std::optional<SparseInput> sparse_;   // this step's x's nonzeros, or none: dense

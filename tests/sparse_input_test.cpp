@@ -166,7 +166,7 @@ TEST(SparseInput, TheFusedStepMatchesTheDenseAutogradStep) {
   Config whole;
   whole.model = cfg;
   AutogradStep autograd(whole, model, grads);
-  FusedMlpStep fused(model, 40);
+  FusedMlpStep fused(whole, model, 40);
   auto run = [&](TrainStep& step, const torch::Tensor& x) {
     grads.flat().fill_(std::numeric_limits<float>::quiet_NaN());
     torch::manual_seed(12);  // the draw of eps

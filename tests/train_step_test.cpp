@@ -65,7 +65,7 @@ TEST(TrainStep, FusedSameLossAndGradientsAsAutograd) {
     Config whole;
     whole.model = cfg;
     AutogradStep autograd(whole, model, grads);
-    FusedMlpStep fused(model, 10);
+    FusedMlpStep fused(whole, model, 10);
     torch::manual_seed(8);
     const torch::Tensor x = torch::rand({10, 784});
     for (double w : {1.0, 0.25}) {
@@ -82,6 +82,53 @@ TEST(TrainStep, FusedSameLossAndGradientsAsAutograd) {
   }
 }
 
+// The objectives whose code terms the fused step takes from code_terms:
+// their loss and every gradient (a codebook's too) as autograd's, with the
+// same draws (eps, the MMD's prior draws, the first batch's codebook).
+TEST(TrainStep, FusedSameAsAutogradForEveryObjectiveItServes) {
+  struct Case {
+    std::string name;
+    void (*set)(Config&);
+  };
+  const std::vector<Case> cases{
+      {"wae", [](Config& c) { c.model.kind = Kind::kWae; }},
+      {"info_vae", [](Config& c) { c.model.kind = Kind::kInfoVae; }},
+      {"info_vae rbf", [](Config& c) {
+         c.model.kind = Kind::kInfoVae;
+         c.loss.mmd_kernel = MmdKernel::kRbf;
+       }},
+      {"vq_vae", [](Config& c) {
+         c.model.kind = Kind::kVqVae;
+         c.model.codebook_size = 8;
+         c.model.code_dim = 2;
+       }},
+      {"vq_vae ema", [](Config& c) {
+         c.model.kind = Kind::kVqVae;
+         c.model.codebook_size = 8;
+         c.model.code_dim = 2;
+         c.model.codebook_ema = true;
+       }}};
+  for (const Case& c : cases) {
+    Config whole;
+    whole.model.hidden = {32, 16};
+    whole.model.latent = 4;
+    c.set(whole);
+    ASSERT_TRUE(fused_step_applies(whole, torch::kCPU)) << c.name;
+    torch::manual_seed(7);
+    VAE model(whole.model);
+    FlatGradients grads(model->parameters());
+    AutogradStep autograd(whole, model, grads);
+    FusedMlpStep fused(whole, model, 24);
+    torch::manual_seed(8);
+    const torch::Tensor x = torch::rand({24, 784});
+    for (double w : {1.0, 0.5}) {
+      const StepResult reference = run_step(autograd, grads, model, x, w, 99);
+      const StepResult hand = run_step(fused, grads, model, x, w, 99);
+      expect_same(reference, hand, model, c.name + ", kl weight " + std::to_string(w));
+    }
+  }
+}
+
 TEST(TrainStep, FusedAppliesToTheUnconditionalBernoulliMlpVaeOnCpu) {
   Config cfg;
   EXPECT_TRUE(fused_step_applies(cfg, torch::kCPU));
@@ -89,7 +136,9 @@ TEST(TrainStep, FusedAppliesToTheUnconditionalBernoulliMlpVaeOnCpu) {
   for (auto change : std::vector<void (*)(Config&)>{
            [](Config& c) { c.model.arch = Arch::kConv; }, [](Config& c) { c.model.kind = Kind::kAe; },
            [](Config& c) { c.model.likelihood = Likelihood::kGaussian; }, [](Config& c) { c.model.conditional = true; },
-           [](Config& c) { c.train.fused_step = false; }}) {
+           [](Config& c) { c.train.fused_step = false; }, [](Config& c) { c.model.activation = Activation::kTanh; },
+           [](Config& c) { c.model.bounded_log_var = true; }, [](Config& c) { c.model.kind = Kind::kRae; },
+           [](Config& c) { c.loss.iw_samples = 5; }}) {
     Config other;
     change(other);
     EXPECT_FALSE(fused_step_applies(other, torch::kCPU));

@@ -42,6 +42,10 @@ LossTerms vae_loss(const torch::Tensor& logits, const torch::Tensor& target, con
 // The KL weight of the training objective at a step: beta, ramped linearly
 // from 0 over the first `warmup_epochs` epochs. epoch is 1-based; batch is
 // the 0-based batch within it, of `batches`.
+// KL(N(mu, exp(log_var)) || N(0, I)) summed over the batch and the Z units,
+// 0-dim: -1/2 sum(1 + log_var - mu^2 - exp(log_var)).
+torch::Tensor gaussian_kl(const torch::Tensor& mu, const torch::Tensor& log_var);
+
 double kl_weight(const LossConfig& loss, int64_t epoch, int64_t batch, int64_t batches);
 
 }  // namespace vae

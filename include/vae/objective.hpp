@@ -55,6 +55,12 @@ struct BatchScore {
   torch::Tensor code_counts;  // vq_vae: float64 [codebook_size], each vector's uses; else undefined
 };
 
+// The code's part of a training step, between the encoder and the decoder.
+struct CodeTerms {
+  torch::Tensor z;  // [B, Z], what the decoder sees; gradients flow to mu (and log_var)
+  LossTerms terms;  // the terms of the code alone: kl, penalty, commit (recon undefined)
+};
+
 class Objective {
  public:
   explicit Objective(Config cfg) : cfg_(std::move(cfg)) {}
@@ -72,7 +78,9 @@ class Objective {
   // Whether the test loss is a negative ELBO with an importance-weighted
   // bound beside it (a VAE's; a WAE has a prior but no likelihood bound).
   virtual bool has_elbo() const { return has_prior(); }
-  // Whether FusedMlpStep (the hand-written MLP VAE step) computes this objective.
+  // Whether FusedMlpStep (the hand-written MLP step, src/train_step.hpp)
+  // computes this objective: its encoder and decoder by hand, code_terms by
+  // autograd.
   virtual bool has_fused_step() const { return false; }
 
   // The loss terms of a batch from the model's outputs: logits [B, D],
@@ -87,6 +95,13 @@ class Objective {
   virtual LossTerms train_terms(VAE& model, const torch::Tensor& x, const torch::Tensor& y,
                                 const RowSlice& rows) const;
 
+  // The code's part of train_terms, for the objectives with has_fused_step():
+  // from the encoder's mu [B, Z] and log_var [B, Z] (undefined for a code
+  // head), the code the decoder sees and the code's terms, with the draws
+  // train_terms makes at that point (default generator, global batch: rows).
+  virtual CodeTerms code_terms(VAE& model, const torch::Tensor& mu, const torch::Tensor& log_var,
+                               const RowSlice& rows) const;
+
   // Evaluation (under InferenceMode): the test loss terms of one batch.
   virtual BatchScore score(VAE& model, const EvalBatch& batch) const = 0;
 
@@ -97,6 +112,11 @@ class Objective {
   const Config& config() const { return cfg_; }
 
  protected:
+  // train_terms through code_terms: the encoder on x, the code's terms, and
+  // the decoder's reconstruction error of x as recon.
+  LossTerms terms_through_code(VAE& model, const torch::Tensor& x, const torch::Tensor& y,
+                               const RowSlice& rows) const;
+
   Config cfg_;
 };
 

@@ -23,8 +23,17 @@ class VaeObjective : public Objective {
   // The fused MLP step computes the ELBO with the standard prior only.
   bool has_fused_step() const override {
     const ModelConfig& m = cfg_.model;
-    return cfg_.loss.iw_samples == 1 && m.prior == Prior::kStandard && m.top_latent == 0 &&
-           m.activation == Activation::kRelu && !m.bounded_log_var;
+    return cfg_.loss.iw_samples == 1 && m.prior == Prior::kStandard && m.top_latent == 0;
+  }
+
+  // The ELBO's code: z = mu + sd * eps (eps for the global batch), and the
+  // closed-form KL to N(0, I).
+  CodeTerms code_terms(VAE& model, const torch::Tensor& mu, const torch::Tensor& log_var,
+                       const RowSlice& rows) const override {
+    CodeTerms c;
+    c.z = model->sampling(mu, log_var, rows);
+    c.terms.kl = gaussian_kl(mu, log_var);
+    return c;
   }
 
   // IWAE (loss.iw_samples = k > 1): the negative importance-weighted bound,

@@ -39,23 +39,33 @@ class VqVaeObjective : public CodeObjective {
     return {-log_likelihood(logits, target, cfg_.model.likelihood).sum(), torch::zeros({}, logits.options()), {}};
   }
 
-  LossTerms train_terms(VAE& model, const torch::Tensor& x, const torch::Tensor& y,
-                        const RowSlice& rows) const override {
-    const torch::Tensor z_e = model->encoder()->forward(x.reshape({x.size(0), input_dim(cfg_.model)}), y).first;
+  bool has_fused_step() const override { return true; }
+
+  // The quantized code with the straight-through gradient, the codebook and
+  // commitment terms, and the codebook's upkeep as the step's commit.
+  CodeTerms code_terms(VAE& model, const torch::Tensor& z_e, const torch::Tensor& /*log_var*/,
+                       const RowSlice& rows) const override {
     if (model->is_training() && !model->codebook_initialized()) model->init_codebook(z_e, rows);
     const Quantized q = model->quantize(z_e);
-    const torch::Tensor z = z_e + (q.codes - z_e).detach();  // straight-through
-    LossTerms t = loss(model->decoder()->forward(z, y), x, z, {});
-    t.penalty = cfg_.loss.vq_commitment * (z_e - q.codes.detach()).pow(2).sum();
-    if (!cfg_.model.codebook_ema) t.penalty = t.penalty + (q.codes - z_e.detach()).pow(2).sum();
+    CodeTerms c;
+    c.z = z_e + (q.codes - z_e).detach();  // straight-through
+    c.terms.kl = torch::zeros({}, z_e.options());
+    c.terms.penalty = cfg_.loss.vq_commitment * (z_e - q.codes.detach()).pow(2).sum();
+    if (!cfg_.model.codebook_ema) c.terms.penalty = c.terms.penalty + (q.codes - z_e.detach()).pow(2).sum();
     if (model->is_training() && !c10::InferenceMode::is_enabled()) {
       // The codebook's upkeep only if the trainer takes this step.
       const double decay = cfg_.model.codebook_ema ? cfg_.loss.vq_ema_decay : 0.0;
-      t.commit = [model, z = z_e.detach(), idx = q.indices, rows, decay, restart = cfg_.loss.vq_restart_steps]() mutable {
+      c.terms.commit = [model, z = z_e.detach(), idx = q.indices, rows, decay,
+                        restart = cfg_.loss.vq_restart_steps]() mutable {
         model->update_codebook(z, idx, rows, decay, restart);
       };
     }
-    return t;
+    return c;
+  }
+
+  LossTerms train_terms(VAE& model, const torch::Tensor& x, const torch::Tensor& y,
+                        const RowSlice& rows) const override {
+    return terms_through_code(model, x, y, rows);
   }
 
   // The code's note, then the codebook's use.

@@ -99,12 +99,21 @@ class WaeObjective : public CodeObjective {
     return {-log_likelihood(logits, target, cfg_.model.likelihood).sum(), torch::zeros({}, logits.options()), {}};
   }
 
+  bool has_fused_step() const override { return true; }
+
+  // The code is the encoder's output, pulled toward the prior by the MMD.
+  CodeTerms code_terms(VAE& /*model*/, const torch::Tensor& code, const torch::Tensor& /*log_var*/,
+                       const RowSlice& rows) const override {
+    CodeTerms c;
+    c.z = code;
+    c.terms.kl = torch::zeros({}, code.options());
+    c.terms.penalty = mmd_penalty(cfg_.loss, code, rows);
+    return c;
+  }
+
   LossTerms train_terms(VAE& model, const torch::Tensor& x, const torch::Tensor& y,
                         const RowSlice& rows) const override {
-    const VAEOutput out = model->forward(x, y, rows);
-    LossTerms t = loss(out.logits, x, out.mu, out.log_var);
-    t.penalty = mmd_penalty(cfg_.loss, out.mu, rows);
-    return t;
+    return terms_through_code(model, x, y, rows);
   }
 };
 
@@ -112,17 +121,19 @@ class InfoVaeObjective : public VaeObjective {
  public:
   using VaeObjective::VaeObjective;
   std::string title() const override { return "InfoVAE"; }
-  bool has_fused_step() const override { return false; }
 
-  // The VAE's forward pass with its z kept for the penalty (the same draws
-  // as the VAE's: eps for the global batch, then this process's rows).
+  // The VAE's code (the same draws: eps for the global batch, then this
+  // process's rows) and KL, and the MMD of the sampled z.
+  CodeTerms code_terms(VAE& model, const torch::Tensor& mu, const torch::Tensor& log_var,
+                       const RowSlice& rows) const override {
+    CodeTerms c = VaeObjective::code_terms(model, mu, log_var, rows);
+    c.terms.penalty = mmd_penalty(cfg_.loss, c.z, rows);
+    return c;
+  }
+
   LossTerms train_terms(VAE& model, const torch::Tensor& x, const torch::Tensor& y,
                         const RowSlice& rows) const override {
-    const auto [mu, log_var] = model->encoder()->forward(x, y);
-    const torch::Tensor z = reparameterize(mu, log_var, normal_rows(mu, rows));
-    LossTerms t = vae_loss(model->decoder()->forward(z, y), x, mu, log_var, cfg_.model.likelihood);
-    t.penalty = mmd_penalty(cfg_.loss, z, rows);
-    return t;
+    return terms_through_code(model, x, y, rows);
   }
 };
 

@@ -42,7 +42,7 @@ void AutogradStep::commit() {
 
 FusedMlpStep::FusedMlpStep(const Config& cfg, VAE& model, int64_t max_batch)
     : objective_(make_objective(cfg)), model_(model), max_batch_(max_batch),
-      sparse_input_(model->encoder()->sparse_input()) {
+      sparse_input_(model->encoder()->sparse_input()), gp_weight_(objective_->decoder_gradient_penalty()) {
   const ModelConfig& m = cfg.model;
   std::set<const void*> by_hand;  // the parameters whose gradients the step writes itself
   auto layer = [&](const torch::nn::Linear& lin) {
@@ -144,6 +144,42 @@ void FusedMlpStep::backward_decoder() {
   }
 }
 
+// RAE-GP's penalty P = lambda sum_b ||g_b||^2, g = d(sum_d sigmoid(l))/dz,
+// through the decoder's layers W_j (out_j x in_j) and ReLU masks m_j:
+//   u_last = s' = s (1 - s);  v_j = u_j W_j;  u_{j-1} = v_j * m_{j-1};  g = v_0,
+// and its gradient in reverse, the masks constant (ReLU'' = 0):
+//   dv_0 = 2 lambda g;  dW_j += u_j^T dv_j;  du_j = dv_j W_j^T;
+//   dv_{j+1} = du_j * m_j;  d logits = du_last * s' (1 - 2 s).
+// The last goes into g_ beside the reconstruction's and takes the forward
+// layers' backward with it; the weights' own terms wait in gp_u_ / gp_dv_
+// for backward_decoder to have written the gradients.
+double FusedMlpStep::gradient_penalty() {
+  const int64_t b = g_.size(0);
+  const size_t n = dec_.size();
+  const torch::Tensor s = at::sigmoid(rows(dec_.back().out, b));
+  const torch::Tensor s1 = s * (1 - s);
+  gp_u_.assign(n, torch::Tensor());
+  gp_dv_.assign(n, torch::Tensor());
+  gp_u_[n - 1] = s1;
+  torch::Tensor v;
+  for (size_t j = n; j-- > 0;) {
+    v = gp_u_[j].mm(dec_[j].w);
+    if (j > 0) gp_u_[j - 1] = at::threshold_backward(v, rows(dec_[j - 1].out, b), 0);
+  }
+  const double penalty = gp_weight_ * v.pow(2).sum().item<double>();
+  torch::Tensor dv = (2 * gp_weight_) * v;
+  for (size_t j = 0; j < n; ++j) {
+    gp_dv_[j] = dv;
+    const torch::Tensor du = dv.mm(dec_[j].w.t());
+    if (j + 1 < n) {
+      dv = at::threshold_backward(du, rows(dec_[j].out, b), 0);
+    } else {
+      g_.add_(du * s1 * (1 - 2 * s));
+    }
+  }
+  return penalty;
+}
+
 // From the gradients at the heads' outputs, g_mu [B, Z] and g_lv (or
 // undefined: a code head), down the encoder.
 void FusedMlpStep::backward_encoder(const torch::Tensor& x, const torch::Tensor& g_mu, const torch::Tensor& g_lv) {
@@ -198,7 +234,9 @@ double FusedMlpStep::run(const torch::Tensor& x, const torch::Tensor& /*y*/, dou
     z_ = code.z.detach();
     decode(z_);
     recon = loss_and_output_gradient(x);
+    if (gp_weight_ > 0) recon += gradient_penalty();  // adds to g_
     backward_decoder();  // g_ = d recon / dz
+    for (size_t j = 0; gp_weight_ > 0 && j < dec_.size(); ++j) dec_[j].w.mutable_grad().addmm_(gp_u_[j].t(), gp_dv_[j]);
     for (torch::Tensor& p : others_) p.mutable_grad().zero_();  // autograd adds to these
   }
   torch::Tensor code_loss;

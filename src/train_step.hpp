@@ -6,9 +6,10 @@
 //                 loss.backward(): every model kind, every device;
 //   FusedMlpStep  the MLP (ReLU, bernoulli, unconditional) on the CPU
 //                 for the objectives with has_fused_step() (vae, wae,
-//                 info_vae, vq_vae): the encoder and decoder written out
-//                 by hand, the objective's code_terms by autograd on the
-//                 heads' outputs; the same loss and gradients,
+//                 info_vae, vq_vae, rae): the encoder and decoder (and
+//                 RAE-GP's penalty) written out by hand, the objective's
+//                 code_terms by autograd on the heads' outputs; the same
+//                 loss and gradients,
 //                 every activation in a buffer allocated once, the layers
 //                 as addmm/mm into those buffers (the first from the
 //                 input's nonzeros, src/sparse_input.hpp, where it is
@@ -88,6 +89,7 @@ class FusedMlpStep : public TrainStep {
   void encode(const torch::Tensor& x);     // fills the encoder's buffers, mu_ and log_var_
   void decode(const torch::Tensor& z);     // -> logits in the last layer's buffer
   double loss_and_output_gradient(const torch::Tensor& x);  // the BCE; leaves dL/dlogits in g_
+  double gradient_penalty();  // RAE-GP's, into g_; returns its value
   void backward_decoder();                                 // leaves dL/dz in g_
   void backward_encoder(const torch::Tensor& x, const torch::Tensor& g_mu, const torch::Tensor& g_lv);
 
@@ -104,6 +106,8 @@ class FusedMlpStep : public TrainStep {
   bool sparse_input_;                   // the encoder's first layer from x's nonzeros, where x allows
   std::optional<SparseInput> sparse_;   // this step's x's nonzeros, or none: dense
   int64_t log_chunk_ = 1;  // pixels per product in the loss (a divisor of D, at most 120)
+  double gp_weight_;                          // Objective::decoder_gradient_penalty()
+  std::vector<torch::Tensor> gp_u_, gp_dv_;   // the penalty's weight gradient u_j^T dv_j, per decoder layer
 };
 
 }  // namespace vae

@@ -102,6 +102,15 @@ TEST(TrainStep, FusedSameAsAutogradForEveryObjectiveItServes) {
          c.model.codebook_size = 8;
          c.model.code_dim = 2;
        }},
+      {"rae_gp", [](Config& c) {
+         c.model.kind = Kind::kRae;
+         c.loss.rae_regularizer = RaeRegularizer::kGp;
+         c.loss.rae_gp_weight = 0.5;  // large enough to weigh in the gradients
+       }},
+      {"rae_l2", [](Config& c) {
+         c.model.kind = Kind::kRae;
+         c.loss.rae_decoder_decay = 0.01;
+       }},
       {"vq_vae ema", [](Config& c) {
          c.model.kind = Kind::kVqVae;
          c.model.codebook_size = 8;
@@ -137,7 +146,7 @@ TEST(TrainStep, FusedAppliesToTheUnconditionalBernoulliMlpVaeOnCpu) {
            [](Config& c) { c.model.arch = Arch::kConv; }, [](Config& c) { c.model.kind = Kind::kAe; },
            [](Config& c) { c.model.likelihood = Likelihood::kGaussian; }, [](Config& c) { c.model.conditional = true; },
            [](Config& c) { c.train.fused_step = false; }, [](Config& c) { c.model.activation = Activation::kTanh; },
-           [](Config& c) { c.model.bounded_log_var = true; }, [](Config& c) { c.model.kind = Kind::kRae; },
+           [](Config& c) { c.model.bounded_log_var = true; }, [](Config& c) { c.model.kind = Kind::kSparseAe; },
            [](Config& c) { c.loss.iw_samples = 5; }}) {
     Config other;
     change(other);

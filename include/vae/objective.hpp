@@ -95,6 +95,11 @@ class Objective {
   virtual LossTerms train_terms(VAE& model, const torch::Tensor& x, const torch::Tensor& y,
                                 const RowSlice& rows) const;
 
+  // RAE-GP's penalty weight: lambda of lambda sum_b ||d(sum_d sigmoid(
+  // logits_bd))/dz_b||^2, which FusedMlpStep computes by hand (a second
+  // derivative through the decoder, beyond code_terms); 0 for the others.
+  virtual double decoder_gradient_penalty() const { return 0.0; }
+
   // The code's part of train_terms, for the objectives with has_fused_step():
   // from the encoder's mu [B, Z] and log_var [B, Z] (undefined for a code
   // head), the code the decoder sees and the code's terms, with the draws

@@ -32,26 +32,41 @@ class RaeObjective : public CodeObjective {
     return t;
   }
 
+  bool has_fused_step() const override { return true; }
+  double decoder_gradient_penalty() const override {
+    return cfg_.loss.rae_regularizer == RaeRegularizer::kGp ? cfg_.loss.rae_gp_weight : 0.0;
+  }
+
+  // The code as it is, its L2 penalty, and for RAE-L2 the decoder's decay
+  // (B * rae_decoder_decay * ||theta_dec||^2 / 2, B this process's rows:
+  // each process adds its share).
+  CodeTerms code_terms(VAE& model, const torch::Tensor& code, const torch::Tensor& /*log_var*/,
+                       const RowSlice& /*rows*/) const override {
+    CodeTerms c;
+    c.z = code;
+    c.terms.kl = torch::zeros({}, code.options());
+    c.terms.penalty = (0.5 * cfg_.loss.rae_code_weight) * code.pow(2).sum();
+    if (cfg_.loss.rae_regularizer != RaeRegularizer::kGp && cfg_.loss.rae_decoder_decay > 0) {
+      torch::Tensor decay = torch::zeros({}, code.options());
+      for (const torch::Tensor& p : model->decoder()->parameters()) decay = decay + p.pow(2).sum();
+      const double rows_here = static_cast<double>(code.size(0));
+      c.terms.penalty = c.terms.penalty + (0.5 * cfg_.loss.rae_decoder_decay * rows_here) * decay;
+    }
+    return c;
+  }
+
   LossTerms train_terms(VAE& model, const torch::Tensor& x, const torch::Tensor& y,
                         const RowSlice& rows) const override {
-    if (cfg_.loss.rae_regularizer == RaeRegularizer::kGp) {
-      const VAEOutput out = model->forward(x, y, rows);
-      LossTerms t = loss(out.logits, x, out.mu, out.log_var);
-      // create_graph: the penalty's own gradient flows through g.
-      const torch::Tensor g = torch::autograd::grad({torch::sigmoid(out.logits).sum()}, {out.mu}, {},
-                                                    /*retain_graph=*/true, /*create_graph=*/true)[0];
-      t.penalty = t.penalty + cfg_.loss.rae_gp_weight * g.pow(2).sum();
-      return t;
-    }
-    LossTerms t = Objective::train_terms(model, x, y, rows);
-    if (cfg_.loss.rae_decoder_decay > 0) {
-      torch::Tensor decay = torch::zeros({}, x.options());
-      for (const torch::Tensor& p : model->decoder()->parameters()) decay = decay + p.pow(2).sum();
-      // The batch's rows across all processes: each adds its share.
-      const double rows_here = static_cast<double>(x.size(0));
-      t.penalty = t.penalty + (0.5 * cfg_.loss.rae_decoder_decay * rows_here) * decay;
-    }
-    return t;
+    if (cfg_.loss.rae_regularizer != RaeRegularizer::kGp) return terms_through_code(model, x, y, rows);
+    const torch::Tensor code = model->encoder()->forward(x.reshape({x.size(0), input_dim(cfg_.model)}), y).first;
+    CodeTerms c = code_terms(model, code, {}, rows);
+    const torch::Tensor logits = model->decoder()->forward(c.z, y);
+    c.terms.recon = -log_likelihood(logits, x, cfg_.model.likelihood).sum();
+    // create_graph: the penalty's own gradient flows through g.
+    const torch::Tensor g = torch::autograd::grad({torch::sigmoid(logits).sum()}, {c.z}, {},
+                                                  /*retain_graph=*/true, /*create_graph=*/true)[0];
+    c.terms.penalty = c.terms.penalty + cfg_.loss.rae_gp_weight * g.pow(2).sum();
+    return c.terms;
   }
 };
 

@@ -7,7 +7,7 @@
 #   VampPrior (binarized_mnist_vamp.toml): gated 784-300-300-40, K 500, batch 100, Adam 1e-4
 #   two layers (binarized_mnist_vae2.toml, _iwae2.toml): 784-200-200-100 / 100-100-50 tanh,
 #     batch 20, Adam 1e-3, k 1 and k 50
-#   WAE-MMD, InfoVAE, RAE-GP (binarized_mnist_{wae,info_vae,rae_gp}.toml): 784-400-40 as the VAE
+#   WAE-MMD, InfoVAE, RAE-GP, RAE-L2 (binarized_mnist_{wae,info_vae,rae_gp,rae_l2}.toml): 784-400-40 as the VAE
 #   VQ-VAE (binarized_mnist_vq_vae.toml): 784-400-40 as 10 positions of 4, 64 codes, as the VAE
 # Writes its section of docs/BENCHMARKS.md (zoo-speed).
 #
@@ -40,10 +40,11 @@ declare -A PY_ARGS=(
   [wae]="--kind wae --hidden 400 --latent 40 --batch-size 100 --lr 1e-4 --mmd-weight 10"
   [info_vae]="--kind info_vae --hidden 400 --latent 40 --batch-size 100 --lr 1e-4 --mmd-weight 10"
   [rae_gp]="--kind rae_gp --hidden 400 --latent 40 --batch-size 100 --lr 1e-4 --rae-code-weight 1e-4 --rae-gp-weight 1e-3"
+  [rae_l2]="--kind rae_l2 --hidden 400 --latent 40 --batch-size 100 --lr 1e-4 --rae-code-weight 1e-4 --rae-decoder-decay 1e-7"
   [vq_vae]="--kind vq_vae --hidden 400 --latent 40 --batch-size 100 --lr 1e-4 --code-dim 4 --codebook-size 64 --commitment 0.25 --restart-steps 100"
 )
 RECIPES=("$@")
-[ ${#RECIPES[@]} -gt 0 ] || RECIPES=(vae iwae vamp vae2 iwae2 wae info_vae rae_gp vq_vae)
+[ ${#RECIPES[@]} -gt 0 ] || RECIPES=(vae iwae vamp vae2 iwae2 wae info_vae rae_gp rae_l2 vq_vae)
 for m in "${RECIPES[@]}"; do
   [ -n "${PY_ARGS[$m]:-}" ] || { echo "bench/compare_python_zoo.sh: no recipe $m" >&2; exit 2; }
   echo "bench: C++ vae-train, $m, $EPOCHS epochs ($(date +%T))"
@@ -71,6 +72,7 @@ recipes = [r for r in [
     ("wae", "WAE-MMD", "784-400-40", 100, "1e-4", 1),
     ("info_vae", "InfoVAE", "784-400-40", 100, "1e-4", 1),
     ("rae_gp", "RAE-GP", "784-400-40", 100, "1e-4", 1),
+    ("rae_l2", "RAE-L2", "784-400-40", 100, "1e-4", 1),
     ("vq_vae", "VQ-VAE", "784-400-40 as 10 x 4 of 64 codes", 100, "1e-4", 1),
 ] if r[0] in sys.argv[3:]]
 rows, info = [], None

@@ -19,7 +19,7 @@ two take their KL by Monte Carlo, as vae-train does. With
 vae-train does). Adam, the whole training set in one float tensor, a randperm
 per epoch.
 
---kind wae, info_vae, rae_gp and vq_vae swap the objective for those of
+--kind wae, info_vae, rae_gp, rae_l2 and vq_vae swap the objective for those of
 vae-train's kinds (vq_vae: a codebook of --codebook-size vectors of
 --code-dim numbers, straight-through, commitment --commitment, the codebook
 set from the first batch's codes and vectors unused for --restart-steps
@@ -123,7 +123,7 @@ class Model(nn.Module):
     def __init__(self, a):
         super().__init__()
         self.encoder = GaussianNet(a.hidden, PIXELS, a.latent, a.activation, a.bounded_log_var,
-                                   deterministic=a.kind in ("wae", "rae_gp", "vq_vae"))
+                                   deterministic=a.kind in ("wae", "rae_gp", "rae_l2", "vq_vae"))
         body, d = stack(list(reversed(a.hidden)), a.latent, a.activation)
         self.dec = nn.Sequential(*body, nn.Linear(d, PIXELS))
         self.top = None
@@ -233,6 +233,14 @@ def rae_gp_loss(model, x, a):
     return (-log_px(logits, x).sum() + 0.5 * a.rae_code_weight * z.pow(2).sum() + a.rae_gp_weight * g.pow(2).sum())
 
 
+def rae_l2_loss(model, x, a):
+    """RAE-L2: the code's L2 and the decoder's decay as vae-train sums them (B * decay * |theta|^2 / 2)."""
+    z, _ = model.encoder(x)
+    decay = sum(p.pow(2).sum() for p in model.dec.parameters())
+    return (-log_px(model.dec(z), x).sum() + 0.5 * a.rae_code_weight * z.pow(2).sum()
+            + 0.5 * a.rae_decoder_decay * len(x) * decay)
+
+
 def random_codes(flat, k):
     """k rows of flat [n, D], distinct where n >= k."""
     n = flat.shape[0]
@@ -299,7 +307,7 @@ def main():
     p.add_argument("--hidden", type=int, nargs="*", default=[400])
     p.add_argument("--latent", type=int, default=40)
     p.add_argument("--k", type=int, default=1, help="importance samples in training (1: the ELBO)")
-    p.add_argument("--kind", choices=["vae", "wae", "info_vae", "rae_gp", "vq_vae"], default="vae")
+    p.add_argument("--kind", choices=["vae", "wae", "info_vae", "rae_gp", "rae_l2", "vq_vae"], default="vae")
     p.add_argument("--codebook-size", type=int, default=64, help="vq_vae: vectors in the codebook")
     p.add_argument("--code-dim", type=int, default=4, help="vq_vae: numbers per vector (latent / code_dim positions)")
     p.add_argument("--commitment", type=float, default=0.25, help="vq_vae: the commitment term's weight")
@@ -307,6 +315,7 @@ def main():
     p.add_argument("--mmd-weight", type=float, default=10.0, help="wae, info_vae: the MMD penalty's weight per image")
     p.add_argument("--rae-code-weight", type=float, default=1e-4)
     p.add_argument("--rae-gp-weight", type=float, default=1e-3)
+    p.add_argument("--rae-decoder-decay", type=float, default=1e-7)
     p.add_argument("--activation", choices=["relu", "tanh", "gated"], default="relu")
     p.add_argument("--bounded-log-var", action="store_true", help="clamp log-variances to [-6, 2]")
     p.add_argument("--vamp", type=int, default=0, help="a VampPrior with this many pseudo-inputs")
@@ -331,9 +340,10 @@ def main():
     opt = torch.optim.Adam(model.parameters(), lr=a.lr)
     step = (lambda x: neg_elbo(model, x)) if a.k == 1 else (lambda x: neg_iwae(model, x, a.k))
     if a.kind != "vae":
-        step = {"wae": wae_loss, "info_vae": info_vae_loss, "rae_gp": rae_gp_loss, "vq_vae": vq_vae_loss}[a.kind]
+        step = {"wae": wae_loss, "info_vae": info_vae_loss, "rae_gp": rae_gp_loss, "rae_l2": rae_l2_loss,
+                "vq_vae": vq_vae_loss}[a.kind]
         step = (lambda f: lambda x: f(model, x, a))(step)
-    test_step = (lambda x: code_recon(model, x)) if a.kind in ("wae", "rae_gp") else (lambda x: neg_elbo(model, x))
+    test_step = (lambda x: code_recon(model, x)) if a.kind in ("wae", "rae_gp", "rae_l2") else (lambda x: neg_elbo(model, x))
     if a.kind == "vq_vae":
         test_step = lambda x: vq_recon(model, x)
     print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads()}), flush=True)

@@ -35,7 +35,7 @@ torch::Tensor transposed(const torch::Tensor& w) {
 void check_layer(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b) {
   TORCH_CHECK(w.dim() == 2 && w.size(1) == x.size(1) && w.scalar_type() == torch::kFloat && w.device().is_cpu(),
               "SparseInput: weight ", w.sizes(), " for an input of ", x.size(1), " columns");
-  TORCH_CHECK(!b.defined() || (b.dim() == 1 && b.size(0) == w.size(0) && b.scalar_type() == torch::kFloat),
+  TORCH_CHECK(b.defined() && b.dim() == 1 && b.size(0) == w.size(0) && b.scalar_type() == torch::kFloat,
               "SparseInput: bias for ", w.size(0), " outputs");
 }
 
@@ -74,13 +74,13 @@ struct detail::SparseLinearFunction : torch::autograd::Function<SparseLinearFunc
   }
 };
 
-std::optional<SparseInput> SparseInput::of(const torch::Tensor& x, double max_density) {
+std::optional<SparseInput> SparseInput::of(const torch::Tensor& x) {
   if (!x.defined() || x.dim() != 2 || !x.device().is_cpu() || x.scalar_type() != torch::kFloat ||
       !x.is_contiguous() || x.requires_grad() || x.size(0) < kMinRows)
     return std::nullopt;
   const int64_t b = x.size(0), d = x.size(1);
   const int64_t nnz = detail::count_nonzero(x.data_ptr<float>(), x.numel());
-  if (static_cast<double>(nnz) > max_density * static_cast<double>(x.numel())) return std::nullopt;
+  if (static_cast<double>(nnz) > kMaxDensity * static_cast<double>(x.numel())) return std::nullopt;
   SparseInput s;
   s.x_ = x;
   const auto i32 = torch::TensorOptions().dtype(torch::kInt);
@@ -93,7 +93,6 @@ std::optional<SparseInput> SparseInput::of(const torch::Tensor& x, double max_de
 }
 
 torch::Tensor SparseInput::linear(const torch::Tensor& w, const torch::Tensor& b) const {
-  TORCH_CHECK(b.defined(), "SparseInput::linear: a layer with a bias");
   if (w.size(0) < kMinOutputs) return torch::addmm(b, x_, w.t());
   check_layer(x_, w, b);
   if (torch::GradMode::is_enabled() && (w.requires_grad() || b.requires_grad()))
@@ -107,9 +106,8 @@ void SparseInput::linear_out(const torch::Tensor& y, const torch::Tensor& w, con
   check_layer(x_, w, b);
   TORCH_CHECK(y.is_contiguous() && y.size(0) == x_.size(0) && y.size(1) == w.size(0), "SparseInput: output ",
               y.sizes());
-  const torch::Tensor bias = b.defined() ? b.contiguous() : torch::Tensor();
-  times(lines(row_ptr_, row_idx_, row_val_), x_.size(0), transposed(w), bias.defined() ? bias.data_ptr<float>() : nullptr,
-        y);
+  const torch::Tensor bias = b.contiguous();
+  times(lines(row_ptr_, row_idx_, row_val_), x_.size(0), transposed(w), bias.data_ptr<float>(), y);
 }
 
 void SparseInput::weight_grad_out(const torch::Tensor& gw, const torch::Tensor& g) const {

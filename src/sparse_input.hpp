@@ -23,23 +23,18 @@ struct SparseLinearFunction;
 class SparseInput {
  public:
   // x's nonzeros where the sparse product pays: x a contiguous CPU float32
-  // [B, D] that needs no gradient, B >= kMinRows, at most max_density of its
+  // [B, D] that needs no gradient, B >= kMinRows, at most kMaxDensity of its
   // entries nonzero. nullopt otherwise.
-  static std::optional<SparseInput> of(const torch::Tensor& x, double max_density = kMaxDensity);
+  static std::optional<SparseInput> of(const torch::Tensor& x);
   static constexpr int64_t kMinRows = 16;
-  // Where both products pay: the forward's rows gather the weight's rows,
-  // which at half density with the zeros scattered (a ReLU's) is no faster
-  // than OpenBLAS; the weight gradient's columns pay up to about 0.6
-  // (measured at 784 x 400, batch 100: docs/BENCHMARKS.md).
   static constexpr double kMaxDensity = 0.5;
-  static constexpr double kMaxDensityWeightGradient = 0.6;
 
   // x w^T + b for w [O, D] and b [O], differentiable in w and b (through the
   // dense product when a second derivative is taken). Dense below kMinOutputs.
   torch::Tensor linear(const torch::Tensor& w, const torch::Tensor& b) const;
   static constexpr int64_t kMinOutputs = 16;
 
-  // y [B, O] = x w^T + b (b undefined: no bias), without autograd; y contiguous.
+  // y [B, O] = x w^T + b, without autograd; y contiguous.
   void linear_out(const torch::Tensor& y, const torch::Tensor& w, const torch::Tensor& b) const;
   // gw [O, D] = g^T x for g [B, O]: the weight gradient of x w^T; gw contiguous.
   void weight_grad_out(const torch::Tensor& gw, const torch::Tensor& g) const;

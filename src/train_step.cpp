@@ -134,7 +134,7 @@ void FusedMlpStep::backward_decoder() {
   for (size_t j = dec_.size(); j-- > 0;) {
     Layer& l = dec_[j];
     const torch::Tensor layer_in = j > 0 ? rows(dec_[j - 1].out, b) : z_;
-    weight_gradient(l.w.mutable_grad(), g_, layer_in, j > 0);
+    at::mm_out(l.w.mutable_grad(), g_.t(), layer_in);
     at::sum_out(l.b.mutable_grad(), g_, {0});
     torch::Tensor g_in = j > 0 ? scratch(grad_in_, b, layer_in.size(1)) : torch::empty_like(z_);
     at::mm_out(g_in, g_, l.w);
@@ -169,7 +169,7 @@ double FusedMlpStep::gradient_penalty() {
   const double penalty = gp_weight_ * v.pow(2).sum().item<double>();
   torch::Tensor dv = (2 * gp_weight_) * v;
   for (size_t j = 0; j < n; ++j) {
-    gp_dv_[j] = dv;  // zero where m_{j-1} is (j > 0)
+    gp_dv_[j] = dv;
     const torch::Tensor du = dv.mm(dec_[j].w.t());
     if (j + 1 < n) {
       dv = at::threshold_backward(du, rows(dec_[j].out, b), 0);
@@ -178,21 +178,6 @@ double FusedMlpStep::gradient_penalty() {
     }
   }
   return penalty;
-}
-
-// gw = g^T in, a layer's weight gradient; from in's nonzeros where it
-// follows a ReLU (`masked`: about half zeros), is sparse enough, and the
-// layer is wide enough (64 outputs) for the sparse loops to pay.
-void FusedMlpStep::weight_gradient(torch::Tensor gw, const torch::Tensor& g, const torch::Tensor& in,
-                                   bool masked) const {
-  const bool worth = masked && sparse_input_ && g.size(1) >= 64;
-  const std::optional<SparseInput> sparse =
-      worth ? SparseInput::of(in, SparseInput::kMaxDensityWeightGradient) : std::nullopt;
-  if (sparse) {
-    sparse->weight_grad_out(gw, g);
-  } else {
-    at::mm_out(gw, g.t(), in);
-  }
 }
 
 // From the gradients at the heads' outputs, g_mu [B, Z] and g_lv (or
@@ -217,7 +202,7 @@ void FusedMlpStep::backward_encoder(const torch::Tensor& x, const torch::Tensor&
     if (i == 0 && sparse_) {
       sparse_->weight_grad_out(l.w.mutable_grad(), g_h);
     } else {
-      weight_gradient(l.w.mutable_grad(), g_h, layer_in, i > 0);
+      at::mm_out(l.w.mutable_grad(), g_h.t(), layer_in);
     }
     at::sum_out(l.b.mutable_grad(), g_h, {0});
     if (i > 0) {
@@ -251,12 +236,7 @@ double FusedMlpStep::run(const torch::Tensor& x, const torch::Tensor& /*y*/, dou
     recon = loss_and_output_gradient(x);
     if (gp_weight_ > 0) recon += gradient_penalty();  // adds to g_
     backward_decoder();  // g_ = d recon / dz
-    for (size_t j = 0; gp_weight_ > 0 && j < dec_.size(); ++j) {
-      torch::Tensor& grad = dec_[j].w.mutable_grad();
-      const torch::Tensor gp_grad = torch::empty_like(grad);
-      weight_gradient(gp_grad, gp_u_[j], gp_dv_[j], j > 0);
-      grad.add_(gp_grad);
-    }
+    for (size_t j = 0; gp_weight_ > 0 && j < dec_.size(); ++j) dec_[j].w.mutable_grad().addmm_(gp_u_[j].t(), gp_dv_[j]);
     for (torch::Tensor& p : others_) p.mutable_grad().zero_();  // autograd adds to these
   }
   torch::Tensor code_loss;

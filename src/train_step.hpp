@@ -90,8 +90,6 @@ class FusedMlpStep : public TrainStep {
   void decode(const torch::Tensor& z);     // -> logits in the last layer's buffer
   double loss_and_output_gradient(const torch::Tensor& x);  // the BCE; leaves dL/dlogits in g_
   double gradient_penalty();  // RAE-GP's, into g_; returns its value
-  // gw = g^T in; from in's nonzeros where `masked` (a ReLU's output) and sparse enough.
-  void weight_gradient(torch::Tensor gw, const torch::Tensor& g, const torch::Tensor& in, bool masked) const;
   void backward_decoder();                                 // leaves dL/dz in g_
   void backward_encoder(const torch::Tensor& x, const torch::Tensor& g_mu, const torch::Tensor& g_lv);
 

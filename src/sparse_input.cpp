@@ -15,20 +15,30 @@ SparseLines lines(const torch::Tensor& ptr, const torch::Tensor& idx, const torc
   return {ptr.data_ptr<int32_t>(), idx.data_ptr<int32_t>(), val.data_ptr<float>()};
 }
 
-// out [L, O] = init + s m over L lines, the outputs split among LibTorch's
-// intra-op threads in tiles of 64.
+// out [L, O] = init + s m over L lines (m's rows m.stride(0) apart), the
+// outputs split among LibTorch's intra-op threads in tiles of 64.
 void times(const SparseLines& s, int64_t lines, const torch::Tensor& m, const float* init, const torch::Tensor& out) {
-  const int64_t o = m.size(1);
+  const int64_t o = out.size(1);
   at::parallel_for(0, o, 64, [&](int64_t o0, int64_t o1) {
-    detail::sparse_times(s, lines, m.data_ptr<float>(), o, init, out.data_ptr<float>(), o0, o1);
+    detail::sparse_times(s, lines, m.data_ptr<float>(), m.stride(0), o, init, out.data_ptr<float>(), o0, o1);
   });
 }
 
-// w [R, C] transposed into a new contiguous [C, R].
-torch::Tensor transposed(const torch::Tensor& w) {
+// w [R, C] transposed to [C, R], its rows gather_stride(R) floats apart.
+torch::Tensor transposed_for_gathering(const torch::Tensor& w) {
   const torch::Tensor in = w.contiguous();
-  torch::Tensor out = torch::empty({in.size(1), in.size(0)}, in.options());
-  detail::transpose(in.data_ptr<float>(), in.size(0), in.size(1), out.data_ptr<float>());
+  const int64_t r = in.size(0), c = in.size(1), ld = detail::gather_stride(r);
+  torch::Tensor out = torch::empty({c, ld}, in.options());
+  detail::transpose(in.data_ptr<float>(), r, c, c, out.data_ptr<float>(), ld);
+  return out.narrow(1, 0, r);
+}
+
+// g [B, O] with its rows gather_stride(O) floats apart: g itself, or a copy.
+torch::Tensor for_gathering(const torch::Tensor& g) {
+  const int64_t ld = detail::gather_stride(g.size(1));
+  if (g.stride(1) == 1 && g.stride(0) == ld) return g;
+  torch::Tensor out = torch::empty({g.size(0), ld}, g.options()).narrow(1, 0, g.size(1));
+  out.copy_(g);
   return out;
 }
 
@@ -107,7 +117,7 @@ void SparseInput::linear_out(const torch::Tensor& y, const torch::Tensor& w, con
   TORCH_CHECK(y.is_contiguous() && y.size(0) == x_.size(0) && y.size(1) == w.size(0), "SparseInput: output ",
               y.sizes());
   const torch::Tensor bias = b.contiguous();
-  times(lines(row_ptr_, row_idx_, row_val_), x_.size(0), transposed(w), bias.data_ptr<float>(), y);
+  times(lines(row_ptr_, row_idx_, row_val_), x_.size(0), transposed_for_gathering(w), bias.data_ptr<float>(), y);
 }
 
 void SparseInput::weight_grad_out(const torch::Tensor& gw, const torch::Tensor& g) const {
@@ -120,8 +130,8 @@ void SparseInput::weight_grad_out(const torch::Tensor& gw, const torch::Tensor& 
   detail::sparse_columns(lines(row_ptr_, row_idx_, row_val_), b, d, col_ptr.data_ptr<int32_t>(),
                          col_idx.data_ptr<int32_t>(), col_val.data_ptr<float>());
   torch::Tensor gt = torch::empty({d, o}, g.options());
-  times(lines(col_ptr, col_idx, col_val), d, g.contiguous(), nullptr, gt);
-  detail::transpose(gt.data_ptr<float>(), d, o, gw.data_ptr<float>());
+  times(lines(col_ptr, col_idx, col_val), d, for_gathering(g), nullptr, gt);
+  detail::transpose(gt.data_ptr<float>(), d, o, o, gw.data_ptr<float>(), d);
 }
 
 }  // namespace vae

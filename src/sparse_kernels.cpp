@@ -38,14 +38,14 @@ inline void store(float* p, V v) {
 
 // Outputs [t0, t0 + 16 K) of every line: K accumulators of 16 floats.
 template <int K>
-inline __attribute__((always_inline)) void times_tile(const SparseLines& s, int64_t lines, const float* m, int64_t o,
-                                                      const float* init, float* out, int64_t t0) {
+inline __attribute__((always_inline)) void times_tile(const SparseLines& s, int64_t lines, const float* m, int64_t ldm,
+                                                      int64_t o, const float* init, float* out, int64_t t0) {
   for (int64_t l = 0; l < lines; ++l) {
     F16 acc[K];
     for (int k = 0; k < K; ++k) acc[k] = init ? load<F16>(init + t0 + 16 * k) : F16{};
     for (int32_t p = s.ptr[l]; p < s.ptr[l + 1]; ++p) {
       const float a = s.val[p];
-      const float* row = m + static_cast<int64_t>(s.idx[p]) * o + t0;
+      const float* row = m + static_cast<int64_t>(s.idx[p]) * ldm + t0;
       for (int k = 0; k < K; ++k) acc[k] += a * load<F16>(row + 16 * k);
     }
     for (int k = 0; k < K; ++k) store(out + l * o + t0 + 16 * k, acc[k]);
@@ -53,23 +53,24 @@ inline __attribute__((always_inline)) void times_tile(const SparseLines& s, int6
 }
 
 // Outputs [t0, t0 + 8) of every line: one accumulator of 8 floats.
-inline __attribute__((always_inline)) void times_tile8(const SparseLines& s, int64_t lines, const float* m, int64_t o,
-                                                       const float* init, float* out, int64_t t0) {
+inline __attribute__((always_inline)) void times_tile8(const SparseLines& s, int64_t lines, const float* m,
+                                                       int64_t ldm, int64_t o, const float* init, float* out,
+                                                       int64_t t0) {
   for (int64_t l = 0; l < lines; ++l) {
     F8 acc = init ? load<F8>(init + t0) : F8{};
     for (int32_t p = s.ptr[l]; p < s.ptr[l + 1]; ++p)
-      acc += s.val[p] * load<F8>(m + static_cast<int64_t>(s.idx[p]) * o + t0);
+      acc += s.val[p] * load<F8>(m + static_cast<int64_t>(s.idx[p]) * ldm + t0);
     store(out + l * o + t0, acc);
   }
 }
 
 // The last outputs [t0, t1), fewer than 8.
-inline void times_tail(const SparseLines& s, int64_t lines, const float* m, int64_t o, const float* init, float* out,
-                       int64_t t0, int64_t t1) {
+inline void times_tail(const SparseLines& s, int64_t lines, const float* m, int64_t ldm, int64_t o, const float* init,
+                       float* out, int64_t t0, int64_t t1) {
   for (int64_t l = 0; l < lines; ++l)
     for (int64_t t = t0; t < t1; ++t) {
       float acc = init ? init[t] : 0.0f;
-      for (int32_t p = s.ptr[l]; p < s.ptr[l + 1]; ++p) acc += s.val[p] * m[static_cast<int64_t>(s.idx[p]) * o + t];
+      for (int32_t p = s.ptr[l]; p < s.ptr[l + 1]; ++p) acc += s.val[p] * m[static_cast<int64_t>(s.idx[p]) * ldm + t];
       out[l * o + t] = acc;
     }
 }
@@ -155,30 +156,35 @@ void sparse_columns(const SparseLines& rows, int64_t b, int64_t d, int32_t* cptr
     }
 }
 
-VAE_CLONES void transpose(const float* in, int64_t rows, int64_t cols, float* out) {
+VAE_CLONES void transpose(const float* in, int64_t rows, int64_t cols, int64_t ldi, float* out, int64_t ldo) {
   int64_t r0 = 0;
 #ifdef VAE_SHUFFLE
   for (; r0 + 8 <= rows; r0 += 8) {
     int64_t c0 = 0;
-    for (; c0 + 8 <= cols; c0 += 8) transpose8(in + r0 * cols + c0, cols, out + c0 * rows + r0, rows);
+    for (; c0 + 8 <= cols; c0 += 8) transpose8(in + r0 * ldi + c0, ldi, out + c0 * ldo + r0, ldo);
     for (; c0 < cols; ++c0)
-      for (int64_t r = r0; r < r0 + 8; ++r) out[c0 * rows + r] = in[r * cols + c0];
+      for (int64_t r = r0; r < r0 + 8; ++r) out[c0 * ldo + r] = in[r * ldi + c0];
   }
 #endif
   for (; r0 < rows; ++r0)
-    for (int64_t c = 0; c < cols; ++c) out[c * rows + r0] = in[r0 * cols + c];
+    for (int64_t c = 0; c < cols; ++c) out[c * ldo + r0] = in[r0 * ldi + c];
 }
 
-VAE_CLONES void sparse_times(const SparseLines& s, int64_t lines, const float* m, int64_t o, const float* init,
-                             float* out, int64_t o0, int64_t o1) {
+VAE_CLONES void sparse_times(const SparseLines& s, int64_t lines, const float* m, int64_t ldm, int64_t o,
+                             const float* init, float* out, int64_t o0, int64_t o1) {
   int64_t t = o0;
-  for (; t + 64 <= o1; t += 64) times_tile<4>(s, lines, m, o, init, out, t);
-  for (; t + 16 <= o1; t += 16) times_tile<1>(s, lines, m, o, init, out, t);
+  for (; t + 64 <= o1; t += 64) times_tile<4>(s, lines, m, ldm, o, init, out, t);
+  for (; t + 16 <= o1; t += 16) times_tile<1>(s, lines, m, ldm, o, init, out, t);
   if (t + 8 <= o1) {
-    times_tile8(s, lines, m, o, init, out, t);
+    times_tile8(s, lines, m, ldm, o, init, out, t);
     t += 8;
   }
-  if (t < o1) times_tail(s, lines, m, o, init, out, t, o1);
+  if (t < o1) times_tail(s, lines, m, ldm, o, init, out, t, o1);
+}
+
+int64_t gather_stride(int64_t o) {
+  const int64_t rounded = (o + 15) / 16 * 16;
+  return rounded % 128 == 0 ? rounded + 16 : rounded;
 }
 
 }  // namespace vae::detail

@@ -283,7 +283,7 @@ struct TrainConfig {
   // gradients, faster. false: always autograd.
   bool fused_step = true;
   // An MLP encoder's first layer multiplies only the input's nonzeros when
-  // at most half of a batch is nonzero (MNIST: 13-19%; src/sparse_input.hpp):
+  // at most 35% of a batch is nonzero (MNIST: 13-19%; src/sparse_input.hpp):
   // the same products up to float rounding, faster. false: always dense.
   bool sparse_input = true;
   // Rescale the gradient, all parameters together, so its L2 norm is at

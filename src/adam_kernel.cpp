@@ -9,7 +9,7 @@
 namespace vae::detail {
 
 // Compiled for AVX-512, AVX2 and plain x86-64, picked at load time.
-#if defined(__x86_64__) && defined(__GNUC__)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)  // clang < 18: see sparse_kernels.cpp
 __attribute__((target_clones("avx512f", "avx2", "default")))
 #endif
 void adam_update(float* __restrict p, const float* __restrict g, float* __restrict m, float* __restrict v,

@@ -4,6 +4,8 @@
 #include <ATen/Parallel.h>
 #include <torch/autograd.h>
 
+#include <limits>
+
 #include "sparse_kernels.hpp"
 
 namespace vae {
@@ -45,7 +47,8 @@ torch::Tensor for_gathering(const torch::Tensor& g) {
 void check_layer(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b) {
   TORCH_CHECK(w.dim() == 2 && w.size(1) == x.size(1) && w.scalar_type() == torch::kFloat && w.device().is_cpu(),
               "SparseInput: weight ", w.sizes(), " for an input of ", x.size(1), " columns");
-  TORCH_CHECK(b.defined() && b.dim() == 1 && b.size(0) == w.size(0) && b.scalar_type() == torch::kFloat,
+  TORCH_CHECK(b.defined() && b.dim() == 1 && b.size(0) == w.size(0) && b.scalar_type() == torch::kFloat &&
+                  b.device().is_cpu(),
               "SparseInput: bias for ", w.size(0), " outputs");
 }
 
@@ -58,7 +61,7 @@ struct detail::SparseLinearFunction : torch::autograd::Function<SparseLinearFunc
                                const SparseInput& s) {
     torch::Tensor y = torch::empty({s.x_.size(0), w.size(0)}, w.options());
     s.linear_out(y, w, b);
-    ctx->saved_data["x"] = s.x_;
+    ctx->save_for_backward({s.x_});  // checked against changes in place before the backward
     ctx->saved_data["ptr"] = s.row_ptr_;
     ctx->saved_data["idx"] = s.row_idx_;
     ctx->saved_data["val"] = s.row_val_;
@@ -68,7 +71,7 @@ struct detail::SparseLinearFunction : torch::autograd::Function<SparseLinearFunc
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list grads) {
     SparseInput s;
-    s.x_ = ctx->saved_data["x"].toTensor();
+    s.x_ = ctx->get_saved_variables()[0];
     s.row_ptr_ = ctx->saved_data["ptr"].toTensor();
     s.row_idx_ = ctx->saved_data["idx"].toTensor();
     s.row_val_ = ctx->saved_data["val"].toTensor();
@@ -114,15 +117,18 @@ torch::Tensor SparseInput::linear(const torch::Tensor& w, const torch::Tensor& b
 
 void SparseInput::linear_out(const torch::Tensor& y, const torch::Tensor& w, const torch::Tensor& b) const {
   check_layer(x_, w, b);
-  TORCH_CHECK(y.is_contiguous() && y.size(0) == x_.size(0) && y.size(1) == w.size(0), "SparseInput: output ",
-              y.sizes());
+  TORCH_CHECK(y.is_contiguous() && y.device().is_cpu() && y.scalar_type() == torch::kFloat && y.dim() == 2 &&
+                  y.size(0) == x_.size(0) && y.size(1) == w.size(0),
+              "SparseInput: output ", y.sizes());
   const torch::Tensor bias = b.contiguous();
   times(lines(row_ptr_, row_idx_, row_val_), x_.size(0), transposed_for_gathering(w), bias.data_ptr<float>(), y);
 }
 
 void SparseInput::weight_grad_out(const torch::Tensor& gw, const torch::Tensor& g) const {
   const int64_t b = x_.size(0), d = x_.size(1), o = g.size(1);
-  TORCH_CHECK(g.dim() == 2 && g.size(0) == b && gw.is_contiguous() && gw.size(0) == o && gw.size(1) == d,
+  TORCH_CHECK(g.dim() == 2 && g.size(0) == b && g.device().is_cpu() && g.scalar_type() == torch::kFloat &&
+                  gw.is_contiguous() && gw.device().is_cpu() && gw.scalar_type() == torch::kFloat && gw.dim() == 2 &&
+                  gw.size(0) == o && gw.size(1) == d,
               "SparseInput: gradient ", g.sizes(), " into ", gw.sizes());
   const auto i32 = torch::TensorOptions().dtype(torch::kInt);
   const torch::Tensor col_ptr = torch::empty({d + 1}, i32), col_idx = torch::empty({nonzeros()}, i32),

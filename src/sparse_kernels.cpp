@@ -12,7 +12,9 @@
 #include <cstring>
 #include <vector>
 
-#if defined(__x86_64__) && defined(__GNUC__)
+// GCC only: clang before 18 may emit a definition-only target_clones as an
+// ifunc that callers seeing the plain declaration fail to link against.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define VAE_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define VAE_CLONES

@@ -55,7 +55,8 @@ class VqVaeObjective : public CodeObjective {
     if (model->is_training() && !c10::InferenceMode::is_enabled()) {
       // The codebook's upkeep only if the trainer takes this step.
       const double decay = cfg_.model.codebook_ema ? cfg_.loss.vq_ema_decay : 0.0;
-      c.terms.commit = [model, z = z_e.detach(), idx = q.indices, rows, decay,
+      // z_e's own copy: the fused step's z_e is a view of a buffer the next batch overwrites.
+      c.terms.commit = [model, z = z_e.detach().clone(), idx = q.indices, rows, decay,
                         restart = cfg_.loss.vq_restart_steps]() mutable {
         model->update_codebook(z, idx, rows, decay, restart);
       };

@@ -35,11 +35,6 @@ double AutogradStep::run(const torch::Tensor& x, const torch::Tensor& y, double 
   return value;
 }
 
-void AutogradStep::commit() {
-  if (pending_) pending_();
-  pending_ = nullptr;
-}
-
 FusedMlpStep::FusedMlpStep(const Config& cfg, VAE& model, int64_t max_batch)
     : objective_(make_objective(cfg)), model_(model), max_batch_(max_batch),
       sparse_input_(model->encoder()->sparse_input()), gp_weight_(objective_->decoder_gradient_penalty()) {
@@ -252,11 +247,6 @@ double FusedMlpStep::run(const torch::Tensor& x, const torch::Tensor& /*y*/, dou
   torch::NoGradGuard no_grad;
   backward_encoder(x, mu.grad(), log_var.defined() ? log_var.grad() : torch::Tensor());
   return recon + (code_loss.defined() ? code_loss.item<double>() : 0.0);
-}
-
-void FusedMlpStep::commit() {
-  if (pending_) pending_();
-  pending_ = nullptr;
 }
 
 }  // namespace vae

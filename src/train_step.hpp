@@ -23,6 +23,7 @@
 
 #include <torch/types.h>
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -47,8 +48,14 @@ class TrainStep {
   virtual double run(const torch::Tensor& x, const torch::Tensor& y, double kl_weight, const RowSlice& rows = {}) = 0;
   // After a finite step, before the optimizer's: the objective's deferred
   // work for this step (LossTerms::commit), if any.
-  virtual void commit() {}
+  void commit() {
+    if (pending_) pending_();
+    pending_ = nullptr;
+  }
   virtual const char* describe() const = 0;
+
+ protected:
+  std::function<void()> pending_;  // the last run's LossTerms::commit
 };
 
 // Whether FusedMlpStep computes this config's step on `device`.
@@ -64,11 +71,9 @@ class AutogradStep : public TrainStep {
   AutogradStep(const Config& cfg, VAE& model, FlatGradients& grads)
       : objective_(make_objective(cfg)), model_(model), grads_(grads) {}
   double run(const torch::Tensor& x, const torch::Tensor& y, double kl_weight, const RowSlice& rows = {}) override;
-  void commit() override;
   const char* describe() const override { return "autograd"; }
 
  private:
-  std::function<void()> pending_;  // the last run's LossTerms::commit
   std::unique_ptr<Objective> objective_;
   VAE model_;
   FlatGradients& grads_;
@@ -78,7 +83,6 @@ class FusedMlpStep : public TrainStep {
  public:
   FusedMlpStep(const Config& cfg, VAE& model, int64_t max_batch);
   double run(const torch::Tensor& x, const torch::Tensor& y, double kl_weight, const RowSlice& rows = {}) override;
-  void commit() override;
   const char* describe() const override { return "fused (hand-written forward and backward)"; }
 
  private:
@@ -101,7 +105,6 @@ class FusedMlpStep : public TrainStep {
   std::vector<torch::Tensor> others_;  // parameters outside the layers (a codebook): autograd's
   torch::Tensor grad_out_, grad_in_;  // flat scratch for dL/d(activation), max_batch * widest
   torch::Tensor mu_, log_var_, z_, g_;  // this step's, views of the buffers
-  std::function<void()> pending_;       // the last run's LossTerms::commit
   int64_t max_batch_;
   bool sparse_input_;                   // the encoder's first layer from x's nonzeros, where x allows
   std::optional<SparseInput> sparse_;   // this step's x's nonzeros, or none: dense

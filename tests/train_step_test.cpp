@@ -53,19 +53,37 @@ void expect_same(const StepResult& a, const StepResult& b, VAE& model, const std
   }
 }
 
+VAE seeded(const ModelConfig& m, uint64_t seed) {
+  torch::manual_seed(seed);
+  return VAE(m);
+}
+
+// An MLP VAE of `hidden` layers and latent 3, seeded, with both steps
+// writing into its one gradient block.
+struct BothSteps {
+  BothSteps(const std::vector<int64_t>& hidden, uint64_t seed, int64_t max_batch)
+      : whole([&] {
+          Config c;
+          c.model.hidden = hidden;
+          c.model.latent = 3;
+          return c;
+        }()),
+        model(seeded(whole.model, seed)),
+        grads(model->parameters()),
+        autograd(whole, model, grads),
+        fused(whole, model, max_batch) {}
+  Config whole;
+  VAE model;
+  FlatGradients grads;
+  AutogradStep autograd;
+  FusedMlpStep fused;
+};
+
 TEST(TrainStep, FusedSameLossAndGradientsAsAutograd) {
   for (const std::vector<int64_t>& hidden : {std::vector<int64_t>{32, 16}, std::vector<int64_t>{24},
                                              std::vector<int64_t>{}}) {
-    ModelConfig cfg;
-    cfg.hidden = hidden;
-    cfg.latent = 3;
-    torch::manual_seed(7);
-    VAE model(cfg);
-    FlatGradients grads(model->parameters());
-    Config whole;
-    whole.model = cfg;
-    AutogradStep autograd(whole, model, grads);
-    FusedMlpStep fused(whole, model, 10);
+    BothSteps s(hidden, 7, 10);
+    auto& [whole, model, grads, autograd, fused] = s;
     torch::manual_seed(8);
     const torch::Tensor x = torch::rand({10, 784});
     for (double w : {1.0, 0.25}) {
@@ -125,10 +143,7 @@ TEST(TrainStep, FusedSameAsAutogradForEveryObjectiveItServes) {
     ASSERT_TRUE(fused_step_applies(whole, torch::kCPU)) << c.name;
     // Two copies of one model, so each step meets the first batch itself
     // (a VQ-VAE's codebook is set from it) and keeps its own buffers.
-    torch::manual_seed(7);
-    VAE by_autograd(whole.model);
-    torch::manual_seed(7);
-    VAE by_hand(whole.model);
+    VAE by_autograd = seeded(whole.model, 7), by_hand = seeded(whole.model, 7);
     FlatGradients grads_a(by_autograd->parameters()), grads_h(by_hand->parameters());
     AutogradStep autograd(whole, by_autograd, grads_a);
     FusedMlpStep fused(whole, by_hand, 24);
@@ -149,17 +164,12 @@ TEST(TrainStep, FusedSameAsAutogradForEveryObjectiveItServes) {
   }
 }
 
+// The fused step reading a mostly-zero batch's nonzeros in the encoder's
+// first layer (src/sparse_input.hpp), and autograd reading them too, against
+// autograd through the dense layers; 40 rows, then 17 in the same buffers.
 TEST(TrainStep, FromTheInputsNonzerosSameAsThroughTheDenseLayers) {
-  ModelConfig cfg;
-  cfg.hidden = {32, 16};
-  cfg.latent = 3;
-  torch::manual_seed(11);
-  VAE model(cfg);
-  FlatGradients grads(model->parameters());
-  Config whole;
-  whole.model = cfg;
-  AutogradStep autograd(whole, model, grads);
-  FusedMlpStep fused(whole, model, 40);
+  BothSteps s({32, 16}, 11, 40);
+  auto& [whole, model, grads, autograd, fused] = s;
   for (int64_t rows : {40, 17}) {
     torch::manual_seed(13);
     const torch::Tensor x = torch::where(torch::rand({rows, 784}) < 0.15, torch::rand({rows, 784}), torch::zeros({}));
